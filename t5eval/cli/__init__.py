@@ -1,0 +1,54 @@
+"""The `t5eval` command line. Each area registers its commands from its own module.
+
+Modules (one owner each): `tasks_cmds` (tasks, export, score), `model_cmds` (parity),
+`run_cmds` (run), `report_cmds` (report, diff, check), `bench_cmds` (bench).
+Commands parse arguments and call library functions; they hold no logic of their own.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from t5eval.errors import T5evalError
+
+app = typer.Typer(
+    name="t5eval",
+    help="Paper-faithful T5 evaluation: GLUE, SuperGLUE, SQuAD, CNN/DM, WMT.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Paper-faithful T5 evaluation: GLUE, SuperGLUE, SQuAD, CNN/DM, WMT."""
+
+
+@app.command()
+def version() -> None:
+    """Print the t5eval version."""
+    from t5eval import __version__
+
+    typer.echo(__version__)
+
+
+def _register_all() -> None:
+    from t5eval.cli import bench_cmds, model_cmds, report_cmds, run_cmds, tasks_cmds
+
+    for module in (tasks_cmds, model_cmds, run_cmds, report_cmds, bench_cmds):
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the app and turns `T5evalError` into a one-line error."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except T5evalError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
