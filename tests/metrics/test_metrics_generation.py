@@ -42,6 +42,7 @@ def test_rouge_bootstrap_is_seeded_repeatable_and_close_to_mean() -> None:
     after = np.random.get_state()[1]
     assert np.array_equal(before, after)  # the global numpy RNG is left as it was
     assert rouge(targets, predictions) == first  # same seed -> same bootstrap medians
+    assert rouge(targets, predictions, seed=1) != first  # the seed is really what drives it
     for key in ("rouge1", "rouge2", "rougeLsum"):
         assert abs(first[key] - first[f"{key}_mean"]) < 1.0
 

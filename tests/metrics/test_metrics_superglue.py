@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from t5eval.metrics import multirc_exact_match, multirc_f1, multirc_f1_paper, record, record_paper
@@ -71,3 +74,23 @@ def test_record_paper_counts_every_copy() -> None:
 def test_record_needs_a_group() -> None:
     with pytest.raises(ValueError, match="'group'"):
         record([{"value": ["x"]}], ["x"])
+
+
+def test_record_accepts_answers_key_and_bare_predictions() -> None:
+    # "paris" vs "paris": EM 1, F1 1.
+    assert record([{"answers": ["Paris"], "group": [3, 4]}], ["Paris"]) == {"em": 100.0, "f1": 100.0}
+
+
+def test_multirc_oracle_on_real_validation(data_dir: Path) -> None:
+    # MultiRC val has 953 questions; 3 of them have no correct answer option (counted from the
+    # labels). An oracle gets F1a 100 and EM 100, but paper-era F1 gives those 3 questions F1 0:
+    # 100 * 950 / 953 = 99.685.
+    targets = []
+    for line in (data_dir / "superglue" / "MultiRC" / "val.jsonl").read_text().splitlines():
+        for question in json.loads(line)["passage"]["questions"]:
+            targets += [{"value": a["label"], "group": question["idx"]} for a in question["answers"]]
+    oracle = [{"value": t["value"]} for t in targets]
+    assert len(targets) == 4848
+    assert multirc_f1(targets, oracle) == {"f1": 100.0}
+    assert multirc_exact_match(targets, oracle) == {"exact_match": 100.0}
+    assert multirc_f1_paper(targets, oracle)["f1"] == pytest.approx(100 * 950 / 953)
