@@ -1,9 +1,117 @@
-"""CLI commands of this area (see t5eval/cli/__init__.py)."""
+"""CLI commands of this area (see t5eval/cli/__init__.py): `t5eval run`."""
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from t5eval.errors import T5evalError
+
+INITS = ("pretrained", "random")
+PROTOCOLS = ("current", "paper")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    from t5eval.errors import did_you_mean
+
+    if value not in choices:
+        raise T5evalError(f"{name} {value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
+
+
+def _check_positive(**values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise T5evalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def canonical_command() -> tuple[str, ...]:
+    """The current `t5eval run` invocation as argv: arguments, then every non-default option."""
+    import click
+
+    ctx = click.get_current_context()
+    argv = ["t5eval", ctx.info_name or "run"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if isinstance(param, click.Argument):
+            argv.append(str(value))
+        elif value is not None and value != param.default:
+            flag = max(param.opts, key=len)
+            argv += [flag] if value is True else [flag, str(value)]
+    return tuple(argv)
+
+
+def summary_table(record: dict[str, Any]) -> Any:
+    """A one-screen rich table: task, split, n, metrics, best step, decode tokens/s."""
+    from rich.table import Table
+
+    table = Table(title=f"t5eval run {record['run_id']}")
+    for column in ("task", "split", "n", "metrics", "best step", "train tok/s", "decode tok/s"):
+        table.add_column(column, justify="left" if column in ("task", "metrics", "split") else "right")
+    for name, task in record["tasks"].items():
+        metrics = ", ".join(f"{k} {v:.2f}" for k, v in task["metrics"].items())
+        tput = task.get("throughput", {})
+        best = task.get("best_step")
+        table.add_row(
+            name, task["split"], str(task["n"]), metrics, "-" if best is None else str(best),
+            f"{tput.get('train_tokens_per_s', 0):.0f}", f"{tput.get('decode_tokens_per_s', 0):.0f}",
+        )  # fmt: skip
+    for bench, avg in record.get("benchmarks", {}).items():
+        value = avg.get("average")
+        text = "n/a" if value is None else f"{value:.2f}"
+        table.add_row(f"[bold]{bench} average[/bold]", avg.get("split", ""), "", text,
+                      "" if avg.get("complete") else "incomplete", "", "")
+    return table
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+
+    @app.command("run")
+    def run_cmd(
+        target: str = typer.Argument(..., help="benchmark (glue, super_glue, squad, cnn_dailymail, wmt), task, or comma list"),
+        model: str = typer.Option(..., "--model", "-m", help="hub id, local HF dir, or a preset with --init random"),
+        init: str = typer.Option("pretrained", help="pretrained | random (seeded; presets)"),
+        vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model)"),
+        data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
+        out: Path | None = typer.Option(None, help="run folder (default results/<date-time>_<model>_<target>)"),
+        limit: int | None = typer.Option(None, help="evaluate on the first N examples of each task"),
+        seed: int = typer.Option(0, help="seed for random init, batch order and dropout"),
+        steps: int = typer.Option(2**18, help="fine-tuning steps (paper: 2^18)"),
+        eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
+        batch_tokens: int = typer.Option(65536, help="padded tokens per batch (paper: 128 x 512)"),
+        grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
+        max_input_len: int | None = typer.Option(None, help="cap training inputs below the task's 512"),
+        no_finetune: bool = typer.Option(False, "--no-finetune", help="evaluate the checkpoint as is"),
+        mixture: bool = typer.Option(False, "--mixture", help="fine-tune one model on T5's proportional mixture"),
+        protocol: str = typer.Option("current", help="current | paper (metric variants, spec)"),
+        threads: int | None = typer.Option(None, help="CPU threads for torch"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
+    ) -> None:
+        """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
+        from t5eval.runner import RunInterrupted, RunOptions, RunProgress, run
+
+        _check_choice("--init", init, INITS)
+        _check_choice("--protocol", protocol, PROTOCOLS)
+        _check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
+                        limit=limit, threads=threads, max_input_len=max_input_len)
+        opts = RunOptions(
+            target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
+            seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
+            max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol,
+            threads=threads, overwrite=overwrite, command=canonical_command(),
+        )  # fmt: skip
+        from rich.console import Console
+
+        err_console = Console(stderr=True)
+        try:
+            record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False))
+        except RunInterrupted as stop:
+            command = shlex.join(opts.command if opts.out else (*opts.command, "--out", str(stop.run_dir)))
+            typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
+                        fg=typer.colors.YELLOW, err=True)
+            raise typer.Exit(130) from None
+        Console().print(summary_table(record))
+        typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")

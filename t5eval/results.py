@@ -1,0 +1,163 @@
+"""The results schema (docs/ARCHITECTURE.md, "Results schema"): write and read a run's record.
+
+Layout of `results/<run_id>/`:
+- `run.json`: the run record (model, vocab, settings, env, per-task results, benchmark averages);
+- `settings.json`: the fingerprint of the settings that shape the results (a restart must match it);
+- `<task>/predictions.jsonl`: index, inputs, target, prediction, target_value, prediction_value;
+- `<task>/metrics.json`: `{"task", "split", "n", "metrics"}`;
+- `<task>/result.json`: the task's entry of `run.json`, written when the task finishes (resume marker).
+Everything is written atomically (`t5eval.io`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+from t5eval.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json, sha256_json
+
+SCHEMA_VERSION = 1
+PACKAGES = (
+    "t5eval", "torch", "transformers", "sentencepiece", "safetensors", "sacrebleu", "rouge-score",
+    "scikit-learn", "scipy", "numpy", "datasets", "typer", "rich",
+)  # fmt: skip
+PREDICTION_FIELDS = ("index", "inputs", "target", "prediction", "target_value", "prediction_value")
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO-8601 with seconds."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    """Installed versions of the packages that can change a result (None when absent)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(repo: Path | None = None) -> str | None:
+    """`git rev-parse HEAD` of the t5eval checkout, with '+dirty' when tracked files changed."""
+    cwd = repo or Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
+
+
+def device_name(device: str) -> str:
+    """A human-readable name of the device the run used."""
+    if device.startswith("cuda"):
+        import torch
+
+        return str(torch.cuda.get_device_name(torch.device(device)))
+    return f"{platform.processor() or platform.machine()} CPU ({platform.system()})"
+
+
+def env_record(device: str, threads: int | None) -> dict[str, Any]:
+    """The `env` block: python, package versions, git commit, device name, CPU threads."""
+    import torch
+
+    return {
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "device_name": device_name(device),
+        "torch_threads": threads or torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def prediction_row(
+    index: int, inputs: str, target: str, prediction: str, target_value: Any, prediction_value: Any
+) -> dict[str, Any]:
+    """One `predictions.jsonl` line (field names fixed by the schema)."""
+    values = (index, inputs, target, prediction, target_value, prediction_value)
+    return dict(zip(PREDICTION_FIELDS, values, strict=True))
+
+
+def write_predictions(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Atomically write `predictions.jsonl`, rows in file order."""
+    atomic_write_jsonl(path, rows)
+
+
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    """Read `predictions.jsonl`; a missing field is a one-line error naming the file and line."""
+    rows = list(iter_jsonl(path))
+    for line, row in enumerate(rows, start=1):
+        missing = [f for f in PREDICTION_FIELDS if f not in row]
+        if missing:
+            raise T5evalError(f"{path}, line {line}: missing field(s) {', '.join(missing)}")
+    return rows
+
+
+def write_metrics(path: Path, task: str, split: str, n: int, metrics: dict[str, float]) -> None:
+    """Atomically write a task's `metrics.json` (same shape as `t5eval score` writes)."""
+    atomic_write_json(path, {"task": task, "split": split, "n": n, "metrics": metrics})
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the settings that shape the results."""
+    return sha256_json(settings)
+
+
+def check_settings(run_dir: Path, settings: dict[str, Any]) -> bool:
+    """Refuse a run dir that holds a run with other settings. Returns True when resuming one.
+
+    Raises:
+        T5evalError: `run_dir/settings.json` exists with a different fingerprint (names the first
+            differing setting and suggests --overwrite).
+    """
+    path = run_dir / "settings.json"
+    if not path.exists():
+        return False
+    saved = read_json(path)
+    if saved.get("fingerprint") == settings_fingerprint(settings):
+        return True
+    old = saved.get("settings", {})
+    diff = next((k for k in sorted(set(old) | set(settings)) if old.get(k) != settings.get(k)), "?")
+    raise T5evalError(
+        f"{run_dir} holds a run with different settings ({diff}: {old.get(diff)!r} there, "
+        f"{settings.get(diff)!r} now); pass --overwrite to replace it or choose another --out"
+    )
+
+
+def write_settings(run_dir: Path, settings: dict[str, Any]) -> None:
+    """Record the settings and their fingerprint (checked by `check_settings` on restart)."""
+    atomic_write_json(
+        run_dir / "settings.json", {"fingerprint": settings_fingerprint(settings), "settings": settings}
+    )
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Read `run.json`, checking the schema version."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise T5evalError(f"{path} not found; pass a results/<run_id> folder written by `t5eval run`")
+    record = read_json(path)
+    if record.get("schema") != SCHEMA_VERSION:
+        raise T5evalError(f"{path}: schema {record.get('schema')!r}, this t5eval reads {SCHEMA_VERSION}")
+    return record
+
+
+def write_run(run_dir: Path, record: dict[str, Any]) -> None:
+    """Atomically write `run.json`."""
+    atomic_write_json(Path(run_dir) / "run.json", record)

@@ -1,0 +1,342 @@
+"""Run options, run directories (new / resume / refuse), progress bars and the run.json record.
+
+Split out of `t5eval.runner` so that the runner only composes the flow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+from t5eval.io import read_json
+from t5eval.results import (
+    SCHEMA_VERSION,
+    check_settings,
+    env_record,
+    now_iso,
+    settings_fingerprint,
+    write_settings,
+)
+
+PAPER_STEPS = 2**18  # fine-tuning steps of the paper's baseline (spec §8)
+PAPER_EVAL_EVERY = 5000  # checkpoint interval (spec §8)
+PAPER_BATCH_TOKENS = 128 * 512  # 65,536 tokens per batch (spec §8)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `t5eval run` was asked to do. Defaults are the paper's fine-tuning settings."""
+
+    target: str
+    model: str
+    init: str = "pretrained"
+    vocab: Path | None = None
+    data_dir: Path | None = None
+    out: Path | None = None
+    results_root: Path = Path("results")
+    limit: int | None = None
+    seed: int = 0
+    steps: int = PAPER_STEPS
+    eval_every: int = PAPER_EVAL_EVERY
+    batch_tokens: int = PAPER_BATCH_TOKENS
+    grad_accum: int = 1
+    max_input_len: int | None = None  # extra cap on training inputs (train_lengths are maxima)
+    finetune: bool = True
+    mixture: bool = False
+    protocol: str = "current"
+    threads: int | None = None
+    overwrite: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
+    command: tuple[str, ...] = ()
+
+    def resolved_data_dir(self) -> str | None:
+        """--data-dir, else $T5EVAL_DATA_DIR, else None (the hub copy)."""
+        value = self.data_dir or os.environ.get("T5EVAL_DATA_DIR")
+        return str(Path(value).resolve()) if value else None
+
+
+def eval_split(spec: Any) -> str:
+    """The split a task is scored on (the spec's eval role; validation for every T5 table but 14)."""
+    splits = spec.splits
+    return str(splits.get("eval") or splits.get("validation") or "validation")
+
+
+def train_split(spec: Any, data_dir: Path | None) -> str | None:
+    """The task's train split when its data is reachable, else None (never the validation split)."""
+    from t5eval.tasks import has_split
+
+    split = spec.splits.get("train")
+    if split is None:
+        return None
+    return str(split) if has_split(spec, split, data_dir) else None
+
+
+def model_slug(model: str) -> str:
+    """A short, path-safe name for a model source (hub id, local dir or preset)."""
+    name = Path(model.rstrip("/")).name or model
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def default_run_id(opts: RunOptions) -> str:
+    """A readable run id like `20261123-1512_t5-small_glue`."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M")
+    return f"{stamp}_{_suffix(opts)}"
+
+
+def _suffix(opts: RunOptions) -> str:
+    target = re.sub(r"[^A-Za-z0-9._-]+", "+", opts.target.strip())
+    return f"{model_slug(opts.model)}_{target}"
+
+
+def run_settings(opts: RunOptions, specs: list[Any], tokenizer: Any) -> dict[str, Any]:
+    """The settings that shape results: a restart must match them (threads and paths of outputs not)."""
+    finetune = None
+    if opts.finetune:
+        finetune = {
+            "steps": opts.steps, "eval_every": opts.eval_every, "batch_tokens": opts.batch_tokens,
+            "grad_accum": opts.grad_accum, "max_input_len": opts.max_input_len, "lr": 1e-3,
+            "dropout": 0.1, "mixture": opts.mixture,
+        }  # fmt: skip
+    return {
+        "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
+        "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
+        "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
+        "device": opts.device, "dtype": opts.dtype,
+        "task_defs": {s.name: s.sha256 for s in specs},
+    }  # fmt: skip
+
+
+def _find_unfinished(opts: RunOptions, fingerprint: str) -> Path | None:
+    """The newest unfinished run under results_root with this model/target and the same settings."""
+    root = opts.results_root
+    if not root.is_dir():
+        return None
+    for path in sorted(root.glob(f"*_{_suffix(opts)}"), reverse=True):
+        settings = path / "settings.json"
+        unfinished = settings.exists() and not (path / "run.json").exists()
+        if unfinished and read_json(settings).get("fingerprint") == fingerprint:
+            return path
+    return None
+
+
+def prepare_run_dir(
+    opts: RunOptions, settings: dict[str, Any], log: Callable[[str], None]
+) -> tuple[Path, dict[str, Any] | None]:
+    """Pick the run dir: --out, else the newest unfinished matching run, else a new id.
+
+    Returns (run dir, the finished record when the dir already holds this exact finished run).
+    Raises:
+        T5evalError: the dir holds a run with other settings, or something that is not a run.
+    """
+    run_dir = opts.out or _find_unfinished(opts, settings_fingerprint(settings))
+    if run_dir is None:
+        run_dir = opts.results_root / default_run_id(opts)
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not (run_dir / "settings.json").exists():
+            raise T5evalError(f"{run_dir} exists and is not a t5eval run (no settings.json); choose another --out")
+        if opts.overwrite:
+            shutil.rmtree(run_dir)
+        elif check_settings(run_dir, settings):
+            if (run_dir / "run.json").exists():
+                return run_dir, read_json(run_dir / "run.json")
+            log(f"resuming the unfinished run in {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_settings(run_dir, settings)
+    return run_dir, None
+
+
+def model_record(loaded: Any, init: str) -> dict[str, Any]:
+    """The `model` block: source, init, size/variant (from the config's shape), weights hash, config."""
+    from t5eval.model import PRESETS
+
+    cfg = loaded.config
+    shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
+    size = next(
+        (n.split("-")[-1] for n, p in PRESETS.items() if all(getattr(p, k) == getattr(cfg, k) for k in shape)),
+        None,
+    )
+    return {
+        "source": str(loaded.source), "init": init, "size": size, "variant": cfg.variant,
+        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+    }  # fmt: skip
+
+
+def task_record(task: Any, result: Any, state: Any, opts: RunOptions, optimizer: Any) -> dict[str, Any]:
+    """A task's entry in run.json (schema in docs/ARCHITECTURE.md)."""
+    spec = task.spec
+    history = state.history.get(task.name, []) if state else []
+    best = state.best.get(task.name) if state else None
+    return {
+        "split": task.split, "n": len(task.examples), "metrics": result.metrics,
+        "best_step": best["step"] if best else None, "finetuned": state is not None,
+        "weights_sha256": result.weights_sha256,
+        "task_def": {"name": spec.name, "t5_name": spec.t5_name, "version": spec.version,
+                     "sha256": spec.sha256, "path": spec.path},
+        "data_files": task.files, "data_source": task.source,
+        "decode": {"beam_size": task.decode_config.beam_size, "alpha": task.decode_config.alpha,
+                   "max_decode_len": task.decode_config.max_decode_len, "eval_inputs_truncated": False},
+        "metric_settings": metric_settings(spec, opts.protocol),
+        "train": _train_block(state, spec, opts, optimizer),
+        "history": history,
+        "throughput": {
+            "train_tokens_per_s": round(state.tokens_per_s, 1) if state else 0.0,
+            "decode_tokens_per_s": round(task.stats.tokens_per_s, 1),
+            "decoded_examples": task.stats.decoded, "cached_examples": task.stats.cached,
+        },
+    }  # fmt: skip
+
+
+def _train_block(state: Any, spec: Any, opts: RunOptions, optimizer: Any) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "steps": state.step, "train_tokens": state.train_tokens, "train_seconds": round(state.train_seconds, 2),
+        "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
+        "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
+        "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed,
+        "selection": "metric_group_max (mean of the task's metrics; ties keep the earlier step)",
+    }  # fmt: skip
+
+
+def metric_settings(spec: Any, protocol: str) -> dict[str, Any]:
+    """How the metrics were computed: names, protocol, and library signatures where they matter."""
+    names = list(spec.metrics_for(protocol)) if hasattr(spec, "metrics_for") else list(spec.metrics)
+    out: dict[str, Any] = {"protocol": protocol, "metrics": names}
+    try:
+        from t5eval.metrics import describe  # type: ignore[attr-defined]
+
+        out.update(describe(names))
+    except (ImportError, AttributeError, TypeError):
+        _library_settings(names, out)
+    return out
+
+
+def _library_settings(names: list[str], out: dict[str, Any]) -> None:
+    """Fallback record of the BLEU/ROUGE settings T5 uses (spec §3, §5) when metrics has no describe()."""
+    import importlib.metadata as md
+
+    if any("bleu" in n for n in names):
+        out["sacrebleu"] = {"version": md.version("sacrebleu"), "tokenize": "intl", "smooth_method": "exp",
+                            "lowercase": False}
+    if any("rouge" in n for n in names):
+        out["rouge_score"] = {"version": md.version("rouge-score"), "use_stemmer": True}
+
+
+def benchmarks_record(registry: Any, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Benchmark averages (T5's rules, spec §3) for every benchmark the run touched."""
+    from t5eval.tasks import benchmark_average
+
+    metrics = {name: rec["metrics"] for name, rec in records.items()}
+    out: dict[str, Any] = {}
+    for bench in sorted({registry.get(name).benchmark for name in records}):
+        try:
+            avg = benchmark_average(bench, metrics)
+        except T5evalError as err:
+            out[bench] = {"average": None, "complete": False, "note": str(err)}
+            continue
+        out[bench] = dict(avg)
+    return out
+
+
+def build_run_record(
+    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: Any,
+    records: dict[str, dict[str, Any]], registry: Any, start: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Assemble run.json (schema 1)."""
+    loaded = model_info.get("loaded")
+    model = model_record(loaded, opts.init) if loaded else {"source": opts.model, "init": opts.init}
+    return {
+        "schema": SCHEMA_VERSION, "run_id": run_dir.name, "status": "complete",
+        "command": list(opts.command), "created": now_iso(),
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "model": model,
+        "vocab": {"path": str(tokenizer.path), "sha256": tokenizer.sha256},
+        "settings": _settings_block(opts),
+        "env": env_record(opts.device, opts.threads),
+        "tasks": records,
+        "benchmarks": benchmarks_record(registry, records),
+    }  # fmt: skip
+
+
+def _settings_block(opts: RunOptions) -> dict[str, Any]:
+    finetune: dict[str, Any] = {"enabled": opts.finetune}
+    if opts.finetune:
+        finetune.update(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
+                        grad_accum=opts.grad_accum, max_input_len=opts.max_input_len, lr=1e-3,
+                        schedule="constant", dropout=0.1, optimizer="torch.optim.Adafactor",
+                        mixture=opts.mixture)
+    return {
+        "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
+        "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
+        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(),
+    }  # fmt: skip
+
+
+class RunProgress:
+    """rich progress bars with ETA for training and decoding; a no-op when `console` is None."""
+
+    def __init__(self, console: Any | None) -> None:
+        self._progress = None
+        self._train_id: Any = None
+        if console is not None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+            )  # fmt: skip
+
+    def __enter__(self) -> RunProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def training(self, label: str, total: int) -> Callable[[int, float], None]:
+        """Add a training bar; returns `update(step, loss)`."""
+        if self._progress is None:
+            return lambda step, loss: None
+        bar = self._progress.add_task(f"train {label}", total=total, info="")
+        self._train_id = bar
+        progress = self._progress
+        return lambda step, loss: progress.update(bar, completed=step, info=f"loss {loss:.3f}")
+
+    def done_training(self) -> None:
+        """Remove the finished training bar."""
+        if self._progress is not None and self._train_id is not None:
+            self._progress.remove_task(self._train_id)
+            self._train_id = None
+
+    @contextmanager
+    def decoding(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A transient decode bar; yields `advance(n)`."""
+        if self._progress is None:
+            yield lambda n: None
+            return
+        bar = self._progress.add_task(f"decode {label}", total=total, info="")
+        progress = self._progress
+        try:
+            yield lambda n: progress.advance(bar, n)
+        finally:
+            progress.remove_task(bar)

@@ -1,0 +1,270 @@
+"""`t5eval run`: fine-tune (optional) and evaluate T5 on tasks, recording results anyone can recompute.
+
+The flow reads like docs/ARCHITECTURE.md: resolve tasks → load model + tokenizer → per task (or one
+T5 proportional mixture): fine-tune with validation every N steps, keep the best step per task
+(`metric_group_max`) → decode the eval split with the best weights → postprocess → metrics → results.
+Every piece of finished work is on disk (checkpoints, decode cache, per-task result files), so a
+restarted run skips it. Helpers for run dirs and records live in `t5eval.run_setup`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t5eval.batching import TrainSource, TrainStream
+from t5eval.errors import T5evalError
+from t5eval.io import atomic_write_json, read_json
+from t5eval.results import write_metrics, write_predictions, write_run
+from t5eval.run_setup import (
+    RunOptions,
+    build_run_record,
+    eval_split,
+    model_slug,
+    prepare_run_dir,
+    run_settings,
+    task_record,
+    train_split,
+)
+from t5eval.run_setup import RunProgress as RunProgress
+from t5eval.task_eval import EvalTask, evaluate, prepare_eval_task
+from t5eval.train import TrainConfig, TrainState, finetune, optimizer_record
+
+Log = Callable[[str], None]
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C: finished work is saved; rerunning the same command resumes in `run_dir`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+@dataclass
+class RunContext:
+    """What every task of a run shares."""
+
+    opts: RunOptions
+    run_dir: Path
+    tokenizer: Any
+    registry: Any
+    progress: RunProgress
+    log: Log
+    train_cfg: TrainConfig
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print) -> dict[str, Any]:
+    """Run `opts` end to end and return the run record (also written to `<run_dir>/run.json`).
+
+    Raises:
+        T5evalError: bad input (unknown task, model, vocab, data, a run dir with other settings, OOM).
+        RunInterrupted: on Ctrl-C, after saving what is done.
+    """
+    from t5eval.tasks import TaskRegistry
+    from t5eval.tokenizer import T5Tokenizer
+
+    start = time.perf_counter()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    registry = TaskRegistry.default()
+    specs = registry.resolve(opts.target)
+    model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
+    tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
+    settings = run_settings(opts, specs, tokenizer)
+    run_dir, previous = prepare_run_dir(opts, settings, log)
+    if previous is not None:
+        log(f"{run_dir} already holds this finished run (same settings); pass --overwrite to redo it")
+        return previous
+    train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed)
+    ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg)
+    try:
+        with ctx.progress:
+            records = _run_tasks(ctx, specs)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir) from None
+    except (torch.OutOfMemoryError, RuntimeError) as err:
+        if isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err) or (
+            "out of memory" in str(err)
+        ):
+            raise T5evalError(
+                f"out of memory with --batch-tokens {opts.batch_tokens}; lower --batch-tokens "
+                "(and raise --grad-accum to keep the batch), then rerun the same command to resume"
+            ) from None
+        raise
+    record = build_run_record(ctx.opts, ctx.run_dir, ctx.model_info, tokenizer, records, registry, start)
+    write_run(run_dir, record)
+    return record
+
+
+def _run_tasks(ctx: RunContext, specs: list[Any]) -> dict[str, dict[str, Any]]:
+    """Run every task (per task, or as one mixture) and return {task: run.json task entry}."""
+    done = {s.name: read_json(p) for s in specs if (p := ctx.run_dir / s.name / "result.json").exists()}
+    for name in done:
+        ctx.log(f"{name}: already finished in {ctx.run_dir}, reusing it")
+    todo = [s for s in specs if s.name not in done]
+    if ctx.opts.mixture and todo:
+        done.update(_run_mixture(ctx, specs, set(done)))
+    else:
+        for spec in todo:
+            done[spec.name] = _run_one_task(ctx, spec)
+    return {s.name: done[s.name] for s in specs}
+
+
+def _load_model(ctx: RunContext) -> Any:
+    """Load the starting model (seeded when random) and remember its description for run.json."""
+    from t5eval.model import load_model
+
+    loaded = load_model(ctx.opts.model, init=ctx.opts.init, seed=ctx.opts.seed, device=ctx.opts.device)
+    if not ctx.model_info:
+        ctx.model_info = {"loaded": loaded}
+    return loaded
+
+
+def _eval_task(ctx: RunContext, spec: Any) -> EvalTask:
+    split = eval_split(spec)
+    example_set = _load_examples(ctx, spec, split, ctx.opts.limit)
+    return prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name)
+
+
+def _load_examples(ctx: RunContext, spec: Any, split: str, limit: int | None) -> Any:
+    from t5eval.tasks import load_examples
+
+    return load_examples(spec, split, data_dir=ctx.opts.data_dir, limit=limit)
+
+
+def _train_source(ctx: RunContext, spec: Any) -> TrainSource | None:
+    """The task's training data, or None (with a plain message) when the data has no train split.
+
+    Never falls back to validation data. Training lengths: inputs and targets cut with
+    `append_eos_after_trim` to the task's train_lengths (spec §0), inputs also to --max-input-len.
+    """
+    if ctx.opts.mixture and spec.mixture_weight <= 0:
+        ctx.log(f"{spec.name}: mixture weight 0, evaluated only (as in T5's mixtures)")
+        return None
+    train_spec = ctx.registry.get(spec.train_task) if getattr(spec, "train_task", None) else spec
+    split = train_split(train_spec, ctx.opts.data_dir)
+    if split is None:
+        where = ctx.opts.data_dir or "the data source"
+        ctx.log(f"no train split for {spec.name} in {where}: evaluating without fine-tuning")
+        return None
+    examples = _load_examples(ctx, train_spec, split, None).examples
+    in_len = min(train_spec.train_lengths["inputs"], ctx.opts.max_input_len or 10**9)
+    tgt_len = train_spec.train_lengths["targets"]
+    inputs = [ctx.tokenizer.encode(ex.inputs, max_len=in_len) for ex in examples]
+    targets = [ctx.tokenizer.encode(ex.targets, max_len=tgt_len) for ex in examples]
+    return TrainSource(spec.name, inputs, targets, spec.mixture_weight if ctx.opts.mixture else 1.0)
+
+
+def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask]) -> Callable[[int], dict]:
+    """The `evaluate(step)` callback of `finetune`: scores the current weights on every task."""
+
+    def validate(step: int) -> dict[str, dict[str, float]]:
+        from t5eval.decode_cache import state_dict_sha256
+
+        sha = state_dict_sha256(model)
+        out = {}
+        for task in tasks:
+            with ctx.progress.decoding(f"{task.name} @ step {step}", len(task.input_ids)) as advance:
+                result = evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol,
+                                  batch_tokens=ctx.opts.batch_tokens, advance=advance, weights_sha256=sha)
+            ctx.log(f"{task.name} step {step}: {_fmt(result.metrics)}")
+            out[task.name] = result.metrics
+        return out
+
+    return validate
+
+
+def _saver(ctx: RunContext, model: torch.nn.Module) -> Callable[[str, int], None]:
+    """The `on_best(task, step)` callback: keep that task's best weights in `<task>/best/`."""
+    from t5eval.model import save_model
+
+    def on_best(task: str, step: int) -> None:
+        save_model(model, ctx.run_dir / task / "best")
+
+    return on_best
+
+
+def _finetune(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],
+              ckpt: Path, label: str) -> TrainState:
+    stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed)
+    advance = ctx.progress.training(label, ctx.train_cfg.steps)
+    state = finetune(model, stream, ctx.train_cfg, ckpt, _validator(ctx, model, tasks), _saver(ctx, model),
+                     progress=advance)
+    ctx.progress.done_training()
+    return state
+
+
+def _run_one_task(ctx: RunContext, spec: Any) -> dict[str, Any]:
+    """Fine-tune on one task (unless --no-finetune or no train split), then evaluate its best weights."""
+    task = _eval_task(ctx, spec)
+    model = _load_model(ctx).model
+    source = _train_source(ctx, spec) if ctx.opts.finetune else None
+    state = None
+    if source is not None:
+        state = _finetune(ctx, model, [source], [task], ctx.run_dir / spec.name / "checkpoint.pt", spec.name)
+    return _finish_task(ctx, task, model, state)
+
+
+def _run_mixture(ctx: RunContext, specs: list[Any], finished: set[str]) -> dict[str, dict[str, Any]]:
+    """T5's proportional mixture: one model trained on all tasks with weight > 0; best step per task.
+
+    Weight-0 tasks (e.g. MNLI-m/mm, which train through MNLI) are evaluated only. Tasks in `finished`
+    (a restart after a crash in the final evaluations) still validate during training, for the same
+    checkpoint, but are not finished again.
+    """
+    tasks = [_eval_task(ctx, s) for s in specs]
+    model = _load_model(ctx).model
+    state = None
+    if ctx.opts.finetune:
+        sources = [s for spec in specs if (s := _train_source(ctx, spec)) is not None]
+        if sources:
+            ckpt = ctx.run_dir / "_mixture" / "checkpoint.pt"
+            state = _finetune(ctx, model, sources, tasks, ckpt, "mixture")
+        else:
+            ctx.log("no task of the mixture has a train split with weight > 0: evaluating without fine-tuning")
+    out = {t.name: _finish_task(ctx, t, model, state) for t in tasks if t.name not in finished}
+    shutil.rmtree(ctx.run_dir / "_mixture", ignore_errors=True)
+    return out
+
+
+def _finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state: TrainState | None) -> dict:
+    """Evaluate the task's best weights (decodes come from the cache), write its result files."""
+    from t5eval.model import load_model
+
+    best_dir = ctx.run_dir / task.name / "best"
+    best = model
+    if state is not None and task.name in state.best:
+        best = load_model(str(best_dir), init="pretrained", device=ctx.opts.device).model
+    with ctx.progress.decoding(f"{task.name} (final)", len(task.input_ids)) as advance:
+        result = evaluate(task, best, ctx.tokenizer, protocol=ctx.opts.protocol,
+                          batch_tokens=ctx.opts.batch_tokens, advance=advance)
+    task_dir = ctx.run_dir / task.name
+    write_predictions(task_dir / "predictions.jsonl", result.rows)
+    write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
+    entry = task_record(task, result, state, ctx.opts, optimizer_record(ctx.train_cfg) if state else None)
+    atomic_write_json(task_dir / "result.json", entry)
+    task.cache.close()
+    _drop_checkpoint(task_dir / "checkpoint.pt")
+    ctx.log(f"{task.name}: {_fmt(result.metrics)} (n={len(task.examples)}, {task.split})")
+    return entry
+
+
+def _drop_checkpoint(path: Path) -> None:
+    """A finished task needs only its best weights; its training checkpoint goes."""
+    if path.exists():
+        path.unlink()
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+
+
+__all__ = ["RunInterrupted", "RunOptions", "RunProgress", "model_slug", "run"]
