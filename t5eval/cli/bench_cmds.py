@@ -1,9 +1,54 @@
-"""CLI commands of this area (see t5eval/cli/__init__.py)."""
+"""CLI commands of the bench area: `t5eval bench` (see t5eval/cli/__init__.py)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 
+def bench(
+    preset: str = typer.Option("t5-small", help="Model shape (random seeded weights, no hub)."),
+    model: Path | None = typer.Option(None, help="Local HF-format checkpoint dir instead of a preset."),
+    batch_size: int = typer.Option(32, min=1, help="Rows per batch."),
+    input_len: int = typer.Option(128, min=2, help="Input tokens per row (synthetic measures)."),
+    new_tokens: int = typer.Option(32, min=1, help="Exactly this many generated tokens per row."),
+    beam_size: int = typer.Option(4, min=2, help="Beam size of the beam measure."),
+    threads: int | None = typer.Option(None, min=1, help="torch.set_num_threads (default: torch's)."),
+    device: str = typer.Option("cpu", help="cpu or cuda[:i]."),
+    repeats: int = typer.Option(3, min=1, help="Timed repeats per implementation (after 1 warm-up)."),
+    seed: int = typer.Option(0, help="Seed of the random weights and inputs."),
+    skip: list[str] = typer.Option([], help="Measures to skip: encoder, greedy, beam, train, e2e."),
+    task: str = typer.Option("glue_rte_v002", help="Task of the end-to-end measure."),
+    limit: int | None = typer.Option(64, min=1, help="Examples of the end-to-end measure."),
+    e2e_max_decode_len: int | None = typer.Option(None, min=1, help="Cap the task's max_decode_len."),
+    data_dir: Path | None = typer.Option(None, help="Data folder (default: $T5EVAL_DATA_DIR)."),
+    vocab: Path | None = typer.Option(None, help="SentencePiece model (default: the checkpoint's)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full report here."),
+    markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
+) -> None:
+    """Time native T5 against transformers' T5 on identical weights, and check their outputs agree."""
+    from rich.console import Console
+
+    from t5eval.bench import BenchConfig, run_bench
+    from t5eval.bench_table import markdown_table, rich_table
+
+    cfg = BenchConfig(preset=preset, model=model, batch_size=batch_size, input_len=input_len,
+                      new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
+                      repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
+                      e2e_max_decode_len=e2e_max_decode_len, data_dir=data_dir, vocab=vocab)
+    console = Console(stderr=True)
+    report = run_bench(cfg, progress=lambda msg: console.log(msg))
+    Console().print(rich_table(report))
+    if markdown:
+        typer.echo(markdown_table(report))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=1) + "\n")
+        console.log(f"wrote {json_out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("bench")(bench)

@@ -1,0 +1,180 @@
+"""`t5eval bench`: native T5 against transformers' T5 on identical weights, in one run.
+
+Flow: build the native model (random seeded weights of a preset, or a local checkpoint) → load
+transformers' T5 from the same weights → measure the fp32 matmul peak → for each measure, warm
+both up, time them alternately (native, transformers, native, …) and compare their outputs →
+one JSON-ready dict (`run_bench`) that `bench_table.render` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t5eval.bench_e2e import E2EConfig, measure_e2e
+from t5eval.bench_impls import HFImpl, Impl, NativeImpl, hf_twin
+from t5eval.bench_measures import Shape, measure_decode, measure_encoder, measure_train, synthetic_batch
+from t5eval.bench_timing import load_average, matmul_peak_gflops
+from t5eval.errors import T5evalError, did_you_mean
+
+MEASURES = ("encoder", "greedy", "beam", "train", "e2e")
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Every knob of one bench run; the defaults are the issue's setting (t5-small, B=32, S=128, N=32)."""
+
+    preset: str = "t5-small"
+    model: Path | None = None  # a local HF-format checkpoint instead of random preset weights
+    batch_size: int = 32
+    input_len: int = 128
+    new_tokens: int = 32
+    beam_size: int = 4
+    threads: int | None = None
+    device: str = "cpu"
+    repeats: int = 3
+    seed: int = 0
+    skip: tuple[str, ...] = ()
+    task: str = "glue_rte_v002"
+    limit: int | None = 64
+    e2e_max_decode_len: int | None = None
+    data_dir: Path | None = None
+    vocab: Path | None = None
+    matmul_size: int = 2048
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def measures(self) -> list[str]:
+        """The measures to run, after checking `skip` names (typos are user errors)."""
+        for name in self.skip:
+            if name not in MEASURES:
+                raise T5evalError(f"--skip {name}: unknown measure{did_you_mean(name, MEASURES)}; "
+                                  f"choose from {', '.join(MEASURES)}")
+        return [m for m in MEASURES if m not in self.skip]
+
+
+def _check_device(device: str) -> None:
+    """Reject a CUDA device on a machine without one, with the fix."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise T5evalError(f"--device {device}: CUDA is not available here; use --device cpu")
+
+
+def build_models(cfg: BenchConfig) -> list[Impl]:
+    """The native model (preset + seeded random init, or `cfg.model`) and its transformers twin."""
+    from t5eval.model import load_model
+
+    if cfg.model is not None:
+        loaded = load_model(str(cfg.model), device=cfg.device)
+    else:
+        loaded = load_model(cfg.preset, init="random", seed=cfg.seed, device=cfg.device)
+    native = loaded.model.eval()
+    return [NativeImpl(native), HFImpl(hf_twin(native, cfg.device))]
+
+
+def _package_versions() -> dict[str, str]:
+    """Versions of the packages that decide the figures."""
+    out = {}
+    for pkg in ("torch", "transformers", "numpy", "t5eval"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def _cpu_name() -> str:
+    """CPU model from /proc/cpuinfo (platform.processor() is empty on many Linux builds)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Where the figures come from: versions, thread counts, CPU/GPU name, load average."""
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "packages": _package_versions(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cpu": _cpu_name(),
+        "cpu_count": torch.multiprocessing.cpu_count(),
+        "device": device,
+        "cuda_available": torch.cuda.is_available(),
+    }
+    if device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
+    """Run the selected measures and return the JSON-ready report (see docs/bench.md for keys)."""
+    _check_device(cfg.device)
+    measures = cfg.measures()
+    threads_before = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run_measures(cfg, measures, progress or (lambda msg: None))
+    finally:
+        torch.set_num_threads(threads_before)  # the bench may run inside a test process
+
+
+def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, Any]:
+    """Build the models, measure the peak, then each selected measure in turn."""
+    report: dict[str, Any] = {"schema": SCHEMA, "config": _config_json(cfg), "env": environment(cfg.device),
+                              "load_average_start": load_average()}
+    torch.manual_seed(cfg.seed)
+    say("building models")
+    impls = build_models(cfg)
+    model_cfg = impls[0].model.config  # type: ignore[attr-defined]
+    report["model_config"] = {k: getattr(model_cfg, k) for k in ("d_model", "d_ff", "num_layers", "num_heads",
+                                                                   "d_kv", "vocab_size") if hasattr(model_cfg, k)}
+    say("measuring the fp32 matmul peak")
+    report["matmul_peak"] = matmul_peak_gflops(cfg.device, cfg.matmul_size)
+    peak = report["matmul_peak"]["gflops_best"]
+    shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size)
+    batch = synthetic_batch(shape, model_cfg.vocab_size, cfg.seed, cfg.device)
+    results: dict[str, Any] = {}
+    for name in measures:
+        say(f"measuring {name}")
+        results[name] = _measure(name, impls, model_cfg, shape, batch, cfg, peak)
+    report["measures"] = results
+    report["outputs_identical"] = all(r.get("outputs_identical", True) for r in results.values())
+    report["load_average_end"] = load_average()
+    return report
+
+
+def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: Any, cfg: BenchConfig,
+             peak: float) -> dict[str, Any]:
+    """Dispatch one measure by name."""
+    if name == "encoder":
+        return measure_encoder(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
+    if name in ("greedy", "beam"):
+        beam = 1 if name == "greedy" else cfg.beam_size
+        return measure_decode(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak, beam)
+    if name == "train":
+        return measure_train(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
+    e2e = E2EConfig(cfg.task, cfg.limit, cfg.batch_size, cfg.data_dir, cfg.vocab, cfg.e2e_max_decode_len)
+    return measure_e2e(impls, e2e, cfg.device)
+
+
+def _config_json(cfg: BenchConfig) -> dict[str, Any]:
+    """The config with paths as strings."""
+    out = dataclasses.asdict(cfg)
+    for key, value in out.items():
+        if isinstance(value, Path):
+            out[key] = str(value)
+    out["skip"] = list(cfg.skip)
+    return out

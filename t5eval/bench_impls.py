@@ -1,0 +1,144 @@
+"""The two implementations `t5eval bench` compares, behind one small interface.
+
+`NativeImpl` drives t5eval's own T5 (`t5eval.model`); `HFImpl` drives transformers'
+`T5ForConditionalGeneration` loaded from the very same weights (saved with `save_model`, which
+writes Hugging Face key names). transformers is imported here only: it is the benchmark's
+baseline, never a dependency of the model package.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from t5eval.model import T5, DecodeConfig, generate, save_model
+
+
+class Impl(Protocol):
+    """What a benchmarked implementation offers. Ids are (B, S) int64; masks (B, S) with 1 = token."""
+
+    name: str
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+    def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]: ...
+
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float: ...
+
+
+def _adafactor(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """T5's fine-tuning optimizer as torch ships it (PITFALLS #9: lr 1e-3, no momentum)."""
+    return torch.optim.Adafactor(model.parameters(), lr=1e-3)
+
+
+class _NoEosBefore:
+    """Bench-only view of a native model whose decoder step never emits EOS before step `n`.
+
+    Mirrors transformers' `min_new_tokens` (EOS logit set to -inf), so both decode exactly `n`
+    tokens with random weights. Everything else is delegated to the wrapped model.
+    """
+
+    def __init__(self, model: T5, n: int) -> None:
+        self._model, self._n = model, n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def step(self, tokens: torch.Tensor, t: int, cache: Any) -> torch.Tensor:
+        logits = self._model.step(tokens, t, cache)  # (N, V)
+        if t < self._n:
+            logits[:, self._model.config.eos_token_id] = float("-inf")
+        return logits
+
+
+@dataclass
+class NativeImpl:
+    """t5eval's model. `force` decodes exactly `max_decode_len` tokens (EOS suppressed before)."""
+
+    model: T5
+    name: str = "native"
+    _opt: torch.optim.Optimizer | None = None
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.encode(ids, mask)  # (B, S, D)
+
+    def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]:
+        model: Any = _NoEosBefore(self.model, decode.max_decode_len) if force else self.model
+        with torch.inference_mode():
+            return generate(model, ids, mask, decode)
+
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
+        self.model.train()
+        if self._opt is None:
+            self._opt = _adafactor(self.model)
+        loss = self.model.loss(ids, mask, labels)
+        loss.backward()
+        self._opt.step()
+        self._opt.zero_grad(set_to_none=True)
+        self.model.eval()
+        return float(loss.detach())
+
+
+@dataclass
+class HFImpl:
+    """transformers' T5 on the same weights; `force` sets min_new_tokens = max_new_tokens."""
+
+    model: Any
+    name: str = "transformers"
+    _opt: torch.optim.Optimizer | None = None
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, S, D)
+
+    def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]:
+        n = decode.max_decode_len
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": n,
+            "min_new_tokens": n if force else 0,
+            "do_sample": False,
+            "num_beams": decode.beam_size,
+        }
+        if decode.beam_size > 1:
+            # Not T5's GNMT penalty (PITFALLS #5); ranking coincides only when lengths are forced.
+            kwargs.update(length_penalty=1.0, early_stopping=False)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)  # (B, 1 + T)
+        return [_strip(row.tolist(), self.model.config.eos_token_id) for row in out[:, 1:]]
+
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
+        self.model.train()
+        if self._opt is None:
+            self._opt = _adafactor(self.model)
+        loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        self._opt.step()
+        self._opt.zero_grad(set_to_none=True)
+        self.model.eval()
+        return float(loss.detach())
+
+
+def _strip(ids: list[int], eos: int) -> list[int]:
+    """transformers pads finished rows with pad (0) after EOS; keep ids up to and including EOS."""
+    if eos in ids:
+        return ids[: ids.index(eos) + 1]
+    return ids
+
+
+def hf_twin(model: T5, device: str) -> Any:
+    """Load transformers' T5ForConditionalGeneration from `model`'s weights (via `save_model`).
+
+    Dropout is off in both (eval mode; training steps use dropout_rate 0 from the config the
+    bench builds), so outputs and losses are comparable.
+    """
+    from transformers import T5ForConditionalGeneration
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(model, Path(tmp))
+        hf = T5ForConditionalGeneration.from_pretrained(tmp)
+    return hf.to(device).eval()

@@ -1,0 +1,80 @@
+"""`t5eval bench` on the tiny preset with tiny sizes: it runs, writes the expected JSON, and the
+native and transformers outputs agree. No timing assertions (the CPU is shared)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from t5eval.bench import MEASURES, BenchConfig, run_bench
+from t5eval.bench_e2e import batches
+from t5eval.bench_table import markdown_table
+from t5eval.errors import T5evalError
+
+TINY = {"preset": "tiny", "batch_size": 3, "input_len": 9, "new_tokens": 5, "beam_size": 2, "repeats": 1,
+        "threads": 1, "matmul_size": 64}
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return run_bench(BenchConfig(**TINY, skip=("e2e",)))
+
+
+def test_report_has_every_synthetic_measure_with_both_sides(report):
+    assert set(report["measures"]) == {"encoder", "greedy", "beam", "train"}
+    for name, m in report["measures"].items():
+        for side in ("native", "transformers"):
+            assert m[side]["rate_median"] > 0, name
+            assert len(m[side]["times_s"]) == 1
+            assert {"rss_growth_mib", "cuda_max_allocated_mib"} <= set(m[side]["memory"])
+        assert m["ratio"] == pytest.approx(m["native"]["rate_median"] / m["transformers"]["rate_median"])
+    assert report["matmul_peak"]["gflops_best"] > 0
+    assert report["env"]["torch_threads"] == 1
+    assert {"torch", "transformers"} <= set(report["env"]["packages"])
+
+
+def test_greedy_and_beam_outputs_are_identical_and_forced_to_n_tokens(report):
+    assert report["outputs_identical"] is True
+    for name in ("greedy", "beam"):
+        m = report["measures"][name]
+        assert m["outputs_identical"] is True, name
+        assert m["rows_identical"] == m["rows"] == TINY["batch_size"]
+        assert m["lengths_forced"] is True
+    assert report["measures"]["beam"]["beam_size"] == 2
+    assert report["measures"]["encoder"]["outputs_identical"] is True
+
+
+def test_report_is_json_and_renders_as_markdown(report):
+    again = json.loads(json.dumps(report))
+    assert again["config"]["preset"] == "tiny"
+    table = markdown_table(report)
+    assert table.count("\n|") >= 4 and "beam 2" in table
+
+
+def test_unknown_measure_is_a_one_line_user_error():
+    with pytest.raises(T5evalError, match="did you mean greedy"):
+        BenchConfig(skip=("greedyy",)).measures()
+    assert set(MEASURES) == {"encoder", "greedy", "beam", "train", "e2e"}
+
+
+def test_bucketed_batches_group_by_length_and_keep_every_row():
+    lengths = [5, 1, 4, 1, 3]
+    assert batches(lengths, 2, bucket=False) == [[0, 1], [2, 3], [4]]
+    assert batches(lengths, 2, bucket=True) == [[1, 3], [4, 2], [0]]
+
+
+def test_cli_writes_json_and_rejects_bad_device(tmp_path):
+    from typer.testing import CliRunner
+
+    from t5eval.cli import app
+
+    out = tmp_path / "bench.json"
+    args = ["bench", "--preset", "tiny", "--batch-size", "2", "--input-len", "6", "--new-tokens", "3",
+            "--beam-size", "2", "--repeats", "1", "--threads", "1", "--skip", "e2e", "--skip", "train",
+            "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert set(data["measures"]) == {"encoder", "greedy", "beam"}
+    assert data["outputs_identical"] is True
