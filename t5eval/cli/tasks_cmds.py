@@ -1,9 +1,104 @@
-"""CLI commands of this area (see t5eval/cli/__init__.py)."""
+"""CLI commands of the tasks area: `tasks`, `export`, `score` (see t5eval/cli/__init__.py)."""
 
 from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import typer
 
 
+@contextmanager
+def _echo_warnings() -> Iterator[None]:
+    """Show data warnings as one `warning: …` line each on stderr (not Python's warning format)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+
+
+def _task_rows() -> list[dict[str, Any]]:
+    from t5eval.tasks import TaskRegistry
+
+    reg = TaskRegistry.default()
+    return [{"task": s.name, "benchmark": s.benchmark, "aliases": list(s.aliases), "splits": s.split_names,
+             "eval_split": s.splits.get("eval"), "metrics": list(s.metrics), "version": s.version}
+            for s in (reg.get(n) for n in reg.names())]
+
+
+def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List every task with its benchmark, splits and metrics."""
+    rows = _task_rows()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['task']:36} {r['benchmark']:14} {','.join(r['splits']):45} {','.join(r['metrics'])}")
+
+
+def export(
+    task: str = typer.Argument(..., help="Task name or alias, e.g. glue_rte_v002 or rte."),
+    split: str = typer.Option(None, "--split", help="Split name (default: the task's eval split)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
+    out: Path = typer.Option(..., "--out", help="Output JSONL file."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N examples."),
+    protocol: str = typer.Option("current", "--protocol", help="current | paper (preprocessing variant)."),
+) -> None:
+    """Write one JSON line per example: task, split, index, inputs, targets and the fields T5 keeps."""
+    from t5eval.tasks import TaskRegistry, load_examples
+    from t5eval.tasks.files import atomic_write_text, export_rows, jsonl_text
+
+    spec = TaskRegistry.default().get(task)
+    split = split or spec.splits.get("eval") or spec.split_names[0]
+    with _echo_warnings():
+        loaded = load_examples(spec, split, data_dir, limit=limit, protocol=protocol)
+    atomic_write_text(out, jsonl_text(export_rows(spec, split, loaded.examples)))
+    typer.echo(f"{spec.name} {split}: {len(loaded.examples)} examples -> {out}")
+
+
+def score(
+    task: str = typer.Argument(..., help="Task name/alias, or a benchmark (glue, super_glue) with --predictions-dir."),
+    predictions: Path = typer.Option(None, "--predictions", help="JSONL with index and prediction."),
+    predictions_dir: Path = typer.Option(None, "--predictions-dir", help="Folder of <task>.jsonl (benchmarks)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
+    split: str = typer.Option(None, "--split", help="Split name (default: the task's eval split)."),
+    protocol: str = typer.Option("current", "--protocol", help="current | paper (metric variants)."),
+    out: Path = typer.Option(None, "--out", help="Also write the result JSON here."),
+) -> None:
+    """Score raw predictions with T5's postprocessing and metrics (×100); benchmarks also get the average."""
+    from t5eval.errors import T5evalError
+    from t5eval.tasks import TaskRegistry
+    from t5eval.tasks.files import atomic_write_text, score_benchmark, score_task
+    from t5eval.tasks.spec import check_protocol
+
+    check_protocol(protocol)
+    reg = TaskRegistry.default()
+    run: Callable[[], dict[str, Any]]
+    if task in reg.benchmarks:
+        if predictions_dir is None:
+            raise T5evalError(f"scoring benchmark {task} needs --predictions-dir DIR holding <task>.jsonl files")
+        run = lambda: score_benchmark(reg, task, predictions_dir, data_dir, protocol, split)  # noqa: E731
+    else:
+        if predictions is None:
+            raise T5evalError("give --predictions FILE.jsonl (or a benchmark name with --predictions-dir)")
+        spec = reg.get(task)
+        chosen = split or spec.splits.get("eval") or spec.split_names[0]
+        run = lambda: score_task(spec, chosen, predictions, data_dir, protocol)  # noqa: E731
+    with _echo_warnings():
+        result = run()
+    text = json.dumps(result, indent=2)
+    typer.echo(text)
+    if out is not None:
+        atomic_write_text(out, text + "\n")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("tasks")(tasks)
+    app.command("export")(export)
+    app.command("score")(score)

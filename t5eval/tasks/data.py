@@ -1,0 +1,169 @@
+"""Loading a task's split: local files (under --data-dir / $T5EVAL_DATA_DIR) or the HF hub copy,
+then row normalisation and T5's preprocessor, giving `Example`s in file order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+from t5eval.tasks.preprocess import PREPROCESSORS
+from t5eval.tasks.readers import READERS
+from t5eval.tasks.rows import DataWarning, hf_to_raw, normalize_row
+from t5eval.tasks.spec import Candidate, TaskSpec, check_protocol
+
+DATA_DIR_ENV = "T5EVAL_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One text-to-text example. `index` is its position in the split (file order, after ReCoRD's
+    one-example-per-answer expansion); `fields` holds what T5 keeps (idx, idx/question, answers, label…)."""
+
+    index: int
+    inputs: str
+    targets: str
+    fields: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The export line: index, inputs, targets and the kept fields."""
+        return {"index": self.index, "inputs": self.inputs, "targets": self.targets, **self.fields}
+
+
+@dataclass(frozen=True)
+class ExampleSet:
+    """A loaded split: examples, the files read (path -> sha256), and where they came from."""
+
+    examples: list[Example]
+    files: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """--data-dir wins, else $T5EVAL_DATA_DIR, else None (use the hub). A missing folder is an error."""
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
+    if chosen is None:
+        return None
+    root = Path(chosen).expanduser()
+    if not root.is_dir():
+        raise T5evalError(f"data dir {root} does not exist; pass --data-dir DIR (or set {DATA_DIR_ENV})")
+    return root
+
+
+def _check_split(spec: TaskSpec, split: str) -> None:
+    if split not in spec.split_names:
+        raise T5evalError(f"task {spec.name} has no split {split!r}; splits: {', '.join(spec.split_names)}")
+
+
+def find_candidate(spec: TaskSpec, split: str, root: Path) -> Candidate | None:
+    """The first local candidate of `split` whose files all exist under `root`, or None."""
+    for cand in spec.local.get(split, ()):
+        if all((root / f).is_file() for f in cand.files):
+            return cand
+    return None
+
+
+def has_split(spec: TaskSpec, split: str, data_dir: str | Path | None = None) -> bool:
+    """True when `split` can be loaded: its local files exist (with a data dir) or the hub declares it."""
+    root = resolve_data_dir(data_dir)
+    if root is not None:
+        return find_candidate(spec, split, root) is not None
+    return spec.hf is not None and split in spec.hf.splits
+
+
+def _expected(spec: TaskSpec, split: str, root: Path) -> str:
+    options = [" + ".join(str(root / f) for f in c.files) for c in spec.local.get(split, ())]
+    return " or ".join(options) if options else "(no local layout for this split)"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def local_rows(spec: TaskSpec, split: str, root: Path) -> tuple[list[tuple[str, dict]], dict[str, str], dict]:
+    """Raw rows of a local split, the files read (path -> sha256), and the reader args used."""
+    cand = find_candidate(spec, split, root)
+    if cand is None:
+        raise T5evalError(f"task {spec.name}, split {split}: no local file; expected "
+                          f"{_expected(spec, split, root)} (set --data-dir to the folder holding them)")
+    if cand.warning:
+        warnings.warn(f"task {spec.name}, split {split}: {cand.warning}", DataWarning, stacklevel=2)
+    paths = [root / f for f in cand.files]
+    rows = READERS[cand.reader](paths, cand.reader_args)
+    return rows, {str(p): _sha256(p) for p in paths}, cand.reader_args
+
+
+HubLoader = Callable[[str, str | None, str, str | None], Iterable[Mapping[str, Any]]]
+
+
+def _datasets_loader(path: str, name: str | None, split: str, revision: str | None) -> Iterable[Mapping]:
+    import datasets
+
+    return datasets.load_dataset(path, name, split=split, revision=revision)
+
+
+def hub_rows(spec: TaskSpec, split: str, loader: HubLoader | None = None) -> list[tuple[str, dict]]:
+    """Raw rows from the HF hub copy (`loader` may be injected, e.g. an in-memory Dataset in tests)."""
+    hf = spec.hf
+    if hf is None or split not in hf.splits:
+        raise T5evalError(f"task {spec.name}, split {split}: no hub copy is declared; pass --data-dir DIR "
+                          f"(or set {DATA_DIR_ENV}) with the local files (see docs/tasks.md)")
+    try:
+        data = (loader or _datasets_loader)(hf.path, hf.name, hf.splits[split], hf.revision)
+        rows = [dict(r) for r in data]
+    except T5evalError:
+        raise
+    except Exception as err:
+        raise T5evalError(f"task {spec.name}: no --data-dir given (nor ${DATA_DIR_ENV}) and the hub copy "
+                          f"{hf.path}/{hf.name or ''}:{hf.splits[split]} could not be loaded "
+                          f"({type(err).__name__}); pass --data-dir DIR with the local files") from None
+    return [(f"hub {hf.path}/{hf.name or ''}:{hf.splits[split]}, row {i}", r) for i, r in enumerate(rows)]
+
+
+def reader_args(spec: TaskSpec, split: str) -> dict[str, Any]:
+    """The reader args that describe a split's features (the first local candidate's, else {})."""
+    cands = spec.local.get(split) or next(iter(spec.local.values()), ())
+    return dict(cands[0].reader_args) if cands else {}
+
+
+def build_examples(spec: TaskSpec, raw: list[tuple[str, dict]], args: Mapping[str, Any],
+                   protocol: str = "current", limit: int | None = None, from_hub: bool = False) -> list[Example]:
+    """Normalise raw rows (local or hub) and apply the task's preprocessor; number examples in order."""
+    pre = PREPROCESSORS[spec.preprocessor]
+    pre_args = spec.preprocessor_args_for(protocol)
+    if spec.preprocessor == "glue":
+        pre_args = {"label_names": list(spec.labels or []), **pre_args}
+    examples: list[Example] = []
+    for position, (where, row) in enumerate(raw):
+        if from_hub:
+            row = hf_to_raw(row, args)
+        norm = normalize_row(row, args, spec.labels, where, position)
+        for cast in pre(norm, **pre_args):
+            examples.append(Example(len(examples), cast.inputs, cast.targets, cast.fields))
+            if limit is not None and len(examples) >= limit:
+                return examples
+    return examples
+
+
+def load_examples(spec: TaskSpec, split: str, data_dir: str | Path | None = None, limit: int | None = None,
+                  protocol: str = "current", hub_loader: HubLoader | None = None) -> ExampleSet:
+    """Load `split` of `spec` as T5 casts it. Local files win; without a data dir, the hub copy."""
+    check_protocol(protocol)
+    _check_split(spec, split)
+    if limit is not None and limit < 1:
+        raise T5evalError(f"limit must be a positive number of examples, got {limit}")
+    root = resolve_data_dir(data_dir)
+    if root is not None:
+        raw, files, args = local_rows(spec, split, root)
+        examples = build_examples(spec, raw, args, protocol, limit)
+        return ExampleSet(examples, files, f"local:{root}")
+    raw = hub_rows(spec, split, hub_loader)
+    examples = build_examples(spec, raw, reader_args(spec, split), protocol, limit, from_hub=True)
+    hf = spec.hf
+    return ExampleSet(examples, {}, f"hub:{hf.path}/{hf.name or ''}:{hf.splits[split]}" if hf else "hub")

@@ -1,0 +1,110 @@
+"""Library functions behind `t5eval export` and `t5eval score`: JSONL I/O, atomic writes, scoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+from t5eval.tasks.data import Example, load_examples
+from t5eval.tasks.registry import TaskRegistry
+from t5eval.tasks.scoring import benchmark_average, compute_metrics, postprocess
+from t5eval.tasks.spec import TaskSpec
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then `os.replace` it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
+    """One compact JSON object a line (UTF-8 kept as is)."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def export_rows(spec: TaskSpec, split: str, examples: list[Example]) -> list[dict[str, Any]]:
+    """Export lines: task, split, index, inputs, targets and the fields T5 keeps."""
+    return [{"task": spec.name, "split": split, **ex.to_json()} for ex in examples]
+
+
+def read_predictions(path: Path) -> dict[int, str]:
+    """Predictions JSONL ({"index": int, "prediction": str} a line) -> {index: prediction}.
+
+    Errors (one line each): missing file, malformed row (file + line), duplicate index, empty file.
+    """
+    if not path.is_file():
+        raise T5evalError(f"predictions file {path} not found")
+    out: dict[int, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise T5evalError(f"{where}: malformed JSON ({err.msg}); fix the row") from None
+        if not isinstance(row, dict) or not isinstance(row.get("index"), int) or isinstance(row["index"], bool):
+            raise T5evalError(f"{where}: expected an object with an integer 'index'")
+        if not isinstance(row.get("prediction"), str):
+            raise T5evalError(f"{where}: expected a string 'prediction'")
+        if row["index"] in out:
+            raise T5evalError(f"{where}: duplicate index {row['index']}; keep one prediction per example")
+        out[row["index"]] = row["prediction"]
+    if not out:
+        raise T5evalError(f"predictions file {path} is empty; expected one JSON line per example")
+    return out
+
+
+def align(examples: list[Example], predictions: dict[int, str], path: Path) -> list[str]:
+    """Predictions in example order; every example must have exactly one, and no extra indices."""
+    known = {ex.index for ex in examples}
+    missing = sorted(known - predictions.keys())
+    extra = sorted(predictions.keys() - known)
+    if missing:
+        raise T5evalError(f"{path}: no prediction for {len(missing)} of {len(examples)} examples "
+                          f"(first missing index {missing[0]}); `t5eval export` lists the indices")
+    if extra:
+        raise T5evalError(f"{path}: index {extra[0]} is not an example of this split "
+                          f"({len(examples)} examples, indices 0..{len(examples) - 1})")
+    return [predictions[ex.index] for ex in examples]
+
+
+def score_task(spec: TaskSpec, split: str, predictions_path: Path, data_dir: str | Path | None,
+               protocol: str = "current") -> dict[str, Any]:
+    """Score raw prediction texts against a split: {"task", "split", "n", "metrics", "protocol"}."""
+    examples = load_examples(spec, split, data_dir, protocol=protocol).examples
+    texts = align(examples, read_predictions(predictions_path), predictions_path)
+    targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
+    preds = [postprocess(spec, text, ex, is_target=False) for ex, text in zip(examples, texts, strict=True)]
+    metrics = compute_metrics(spec, targets, preds, protocol)
+    return {"task": spec.name, "split": split, "n": len(examples), "metrics": metrics, "protocol": protocol}
+
+
+def score_benchmark(reg: TaskRegistry, bench_name: str, predictions_dir: Path, data_dir: str | Path | None,
+                    protocol: str = "current", split: str | None = None) -> dict[str, Any]:
+    """Score every member with DIR/<task>.jsonl present, then T5's benchmark average."""
+    bench = reg.benchmark(bench_name)
+    if not predictions_dir.is_dir():
+        raise T5evalError(f"predictions dir {predictions_dir} not found")
+    results = {}
+    for name in bench.members:
+        path = predictions_dir / f"{name}.jsonl"
+        if path.is_file():
+            results[name] = score_task(reg.get(name), split or bench.split, path, data_dir, protocol)
+    if not results:
+        expected = ", ".join(f"{m}.jsonl" for m in bench.members)
+        raise T5evalError(f"no predictions found in {predictions_dir}; expected files named {expected}")
+    avg = benchmark_average(bench, {t: r["metrics"] for t, r in results.items()})
+    return {"benchmark": bench.name, "split": split or bench.split, "protocol": protocol, "tasks": results, **avg}

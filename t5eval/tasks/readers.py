@@ -1,0 +1,237 @@
+"""Readers for the benchmarks' original local file formats. Each returns raw rows in file order.
+
+A raw row is `(where, dict)`: `where` names the file and line for error messages, the dict uses the
+TFDS feature names. `rows.normalize_row` then coerces labels and idx, as it does for hub rows.
+Readers: GLUE TSV (header or not, UTF-8 BOM, CRLF, no quoting as TFDS/HF read them), SuperGLUE
+JSONL (MultiRC and ReCoRD flattened as TFDS does, WSC spans fixed as TFDS `wsc.fixed`), SQuAD
+JSON, WMT plain-text pairs and SGML, CNN/DM JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+
+RawRow = tuple[str, dict[str, Any]]
+Reader = Callable[[list[Path], dict[str, Any]], list[RawRow]]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # MRPC's GLUE files start with a UTF-8 BOM
+    except UnicodeDecodeError as err:
+        raise T5evalError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line) without the line end (LF or CRLF); skip a final empty line."""
+    lines = _read_text(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        yield number, line[:-1] if line.endswith("\r") else line
+
+
+def _column(header: list[str] | None, spec: str | int, path: Path) -> int:
+    if isinstance(spec, int):
+        return spec
+    if header is None or spec not in header:
+        raise T5evalError(f"{path}: column {spec!r} not found in header {header}; check the file")
+    return header.index(spec)
+
+
+def _label_column(header: list[str] | None, spec: str | int | None) -> int | None:
+    """The label's column; None when the file has none (GLUE test files are unlabelled)."""
+    if spec is None or isinstance(spec, int):
+        return spec
+    return header.index(spec) if header is not None and spec in header else None
+
+
+def read_glue_tsv(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
+    """GLUE TSV: split on tabs only (QUOTE_NONE, as TFDS and HF read GLUE), one row a line."""
+    (path,) = paths
+    lines = list(_lines(path))
+    header = lines.pop(0)[1].split("\t") if args.get("header", True) and lines else None
+    columns = {name: _column(header, spec, path) for name, spec in args.get("columns", {}).items()}
+    label_col = _label_column(header, args.get("label", {}).get("column"))
+    width = len(header) if header is not None else max([*columns.values(), label_col or 0]) + 1
+    rows = []
+    for number, line in lines:
+        cells = line.split("\t")
+        ok = len(cells) == width if header is not None else len(cells) >= width
+        if not ok:
+            raise T5evalError(f"{path}, line {number}: expected {width} tab-separated fields, found "
+                              f"{len(cells)}; fix the row")
+        raw = {name: cells[i] for name, i in columns.items()}
+        if label_col is not None and label_col < len(cells):
+            raw["label"] = cells[label_col]
+        rows.append((f"{path}, line {number}", raw))
+    return rows
+
+
+def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise T5evalError(f"{where}: malformed JSON ({err.msg}); fix the row") from None
+        if not isinstance(obj, dict):
+            raise T5evalError(f"{where}: expected a JSON object")
+        yield where, obj
+
+
+def fix_wsc_spans(ex: dict[str, Any]) -> dict[str, Any]:
+    """TFDS `wsc.fixed`: repair span texts that are not substrings of the text.
+
+    Restores the first word's case, drops trailing '.', replaces newlines with spaces; the two
+    "Kamenev" spans are left alone (TFDS cannot fix them). Returns a new dict.
+    """
+    ex = dict(ex)
+    for key in ("span1", "span2"):
+        text, index = ex[f"{key}_text"], ex[f"{key}_index"]
+        if text in ex["text"] or text in ("Kamenev and Zinoviev", "Kamenev, Zinoviev, and Stalin"):
+            continue
+        if "theyscold" in text:
+            ex["span2_index"] = 10  # TFDS also calls str.replace without keeping the result
+        first_word = ex["text"].split()[index]
+        text = (text[0].lower() if first_word[0].islower() else text[0].upper()) + text[1:]
+        ex[f"{key}_text"] = text.rstrip(".").replace("\n", " ")
+    return ex
+
+
+def _superglue_row(obj: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    if mode == "wsc":
+        flat = {**obj, **obj.get("target", {})}
+        return [fix_wsc_spans(flat)]
+    if mode == "multirc":
+        return _multirc_rows(obj)
+    if mode == "record":
+        return _record_rows(obj)
+    return [obj]
+
+
+def _multirc_rows(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """TFDS MultiRC: one row per answer option, idx = {paragraph, question, answer}."""
+    passage = obj["passage"]
+    rows = []
+    for question in passage["questions"]:
+        for answer in question["answers"]:
+            rows.append({
+                "paragraph": passage["text"], "question": question["question"], "answer": answer["text"],
+                "label": answer.get("label"),
+                "idx": {"paragraph": obj["idx"], "question": question["idx"], "answer": answer["idx"]},
+            })
+    return rows
+
+
+def _record_rows(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """TFDS ReCoRD: one row per query; entities and answers are sorted unique strings."""
+    passage = obj["passage"]
+    text = passage["text"]
+    entities = sorted({text[e["start"]:e["end"] + 1] for e in passage["entities"]})
+    rows = []
+    for qa in obj["qas"]:
+        answers = sorted({a["text"] for a in qa.get("answers", [])})
+        rows.append({"passage": text, "query": qa["query"], "entities": entities, "answers": answers,
+                     "idx": {"passage": obj["idx"], "query": qa["idx"]}})
+    return rows
+
+
+def read_superglue_jsonl(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
+    """SuperGLUE JSONL, one record a line; `flatten` = multirc | record | wsc | none."""
+    (path,) = paths
+    mode = args.get("flatten", "none")
+    rows = []
+    for where, obj in _json_lines(path):
+        try:
+            rows += [(where, r) for r in _superglue_row(obj, mode)]
+        except (KeyError, TypeError, IndexError) as err:
+            raise T5evalError(f"{where}: malformed {mode} record (missing {err}); fix the row") from None
+    return rows
+
+
+def read_squad_json(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
+    """SQuAD v1.1 JSON: one row per question, in article/paragraph/question order (as TFDS)."""
+    (path,) = paths
+    try:
+        data = json.loads(_read_text(path))["data"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise T5evalError(f"{path}: not a SQuAD JSON file ({err}); expected {{'data': [...]}}") from None
+    rows = []
+    for a, article in enumerate(data):
+        for p, para in enumerate(article["paragraphs"]):
+            for qa in para["qas"]:
+                where = f"{path}, article {a} paragraph {p} question {qa.get('id')}"
+                answers = qa.get("answers", [])
+                rows.append((where, {
+                    "id": qa["id"], "title": article.get("title", ""), "context": para["context"],
+                    "question": qa["question"],
+                    "answers": {"text": [x["text"] for x in answers],
+                                "answer_start": [x["answer_start"] for x in answers]},
+                }))
+    return rows
+
+
+def _pairs(paths: list[Path], args: dict[str, Any]) -> list[tuple[Path, Path]]:
+    if len(paths) % 2:
+        raise T5evalError(f"parallel files must come in (source, target) pairs, got {len(paths)} files")
+    return [(paths[i], paths[i + 1]) for i in range(0, len(paths), 2)]
+
+
+def _pair_rows(src: Path, tgt: Path, src_lines: list[str], tgt_lines: list[str],
+               langs: list[str]) -> list[RawRow]:
+    if len(src_lines) != len(tgt_lines):
+        raise T5evalError(f"{src} has {len(src_lines)} segments but {tgt} has {len(tgt_lines)}; "
+                          "they must be parallel")
+    return [(f"{src}, line {i + 1}", {langs[0]: s, langs[1]: t})
+            for i, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True))]
+
+
+def read_parallel_text(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
+    """WMT plain text: line i of the source file translates to line i of the target file."""
+    rows: list[RawRow] = []
+    for src, tgt in _pairs(paths, args):
+        src_lines = [line for _, line in _lines(src)]
+        tgt_lines = [line for _, line in _lines(tgt)]
+        rows += _pair_rows(src, tgt, src_lines, tgt_lines, args["languages"])
+    return rows
+
+
+_SEG = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
+
+
+def _sgm_segments(path: Path) -> list[str]:
+    """One segment per `<seg>`; the text between the tags with ASCII whitespace stripped."""
+    return [m.group(1).strip(" \t\r\n") for _, line in _lines(path) if (m := _SEG.search(line))]
+
+
+def read_sgm(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
+    """WMT SGML (newstest*.sgm): source and reference files, segments aligned by position."""
+    rows: list[RawRow] = []
+    for src, tgt in _pairs(paths, args):
+        rows += _pair_rows(src, tgt, _sgm_segments(src), _sgm_segments(tgt), args["languages"])
+    return rows
+
+
+def read_jsonl(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
+    """Generic JSONL (CNN/DM subset): one JSON object a line."""
+    (path,) = paths
+    return list(_json_lines(path))
+
+
+READERS: dict[str, Reader] = {
+    "glue_tsv": read_glue_tsv,
+    "superglue_jsonl": read_superglue_jsonl,
+    "squad_json": read_squad_json,
+    "parallel_text": read_parallel_text,
+    "sgm": read_sgm,
+    "jsonl": read_jsonl,
+}
