@@ -1,0 +1,40 @@
+"""Launch helpers for the distributed tests: N CPU processes on gloo, joined through torchrun's env vars.
+
+Workers are module-level functions so `torch.multiprocessing.spawn` can pickle them; each writes its
+result to `<out>/rank<r>.pt` (spawn returns nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+
+
+def free_port() -> int:
+    """A free localhost TCP port for the rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _entry(rank: int, world: int, port: int, fn: Callable[..., Any], out: Path, args: tuple) -> None:
+    """Set torchrun's variables for `rank`, then run `fn(out, *args)` and save what it returns."""
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)  # 2 processes on a 2-core machine
+    result = fn(out, *args)
+    torch.save(result, out / f"rank{rank}.pt")
+
+
+def spawn(fn: Callable[..., Any], world: int, out: Path, *args: Any) -> list[Any]:
+    """Run `fn(out, *args)` on `world` processes; return each rank's result, rank order."""
+    mp.spawn(_entry, args=(world, free_port(), fn, out, args), nprocs=world, join=True)
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)]
