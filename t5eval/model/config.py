@@ -1,0 +1,148 @@
+"""T5 configuration: HF `config.json` field names, official presets (T5_TASKS.md §8)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError, did_you_mean
+
+_REQUIRED = ("d_model", "d_kv", "d_ff", "num_layers", "num_heads", "vocab_size")
+_ACTIVATIONS = ("relu", "gated-gelu")
+
+
+@dataclass(frozen=True)
+class T5Config:
+    """Shape and variant of a T5 model; field names are those of HF's `config.json`.
+
+    The variant comes from fields, never from a path: v1.0 is `feed_forward_proj="relu"` with the
+    lm head tied to the embedding and the decoder output rescaled by `d_model**-0.5`; v1.1 is
+    `"gated-gelu"`, untied, no rescale.
+    """
+
+    vocab_size: int = 32128
+    d_model: int = 512
+    d_kv: int = 64
+    d_ff: int = 2048
+    num_layers: int = 6
+    num_decoder_layers: int = 6
+    num_heads: int = 8
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    dropout_rate: float = 0.1
+    layer_norm_epsilon: float = 1e-6
+    initializer_factor: float = 1.0
+    feed_forward_proj: str = "relu"
+    tie_word_embeddings: bool = True
+    scale_decoder_outputs: bool = True
+    pad_token_id: int = 0
+    eos_token_id: int = 1
+    decoder_start_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.feed_forward_proj not in _ACTIVATIONS:
+            raise T5evalError(
+                f"feed_forward_proj {self.feed_forward_proj!r} is not supported; use one of {_ACTIVATIONS}"
+            )
+
+    @property
+    def variant(self) -> str:
+        """'v1.1' for gated-GELU models, 'v1.0' otherwise."""
+        return "v1.1" if self.feed_forward_proj == "gated-gelu" else "v1.0"
+
+    @property
+    def inner_dim(self) -> int:
+        """num_heads * d_kv (differs from d_model for t5-3b/11b)."""
+        return self.num_heads * self.d_kv
+
+    @classmethod
+    def preset(cls, name: str) -> T5Config:
+        """Official shapes by name ("t5-small", "t5-v1_1-base", "tiny", ...)."""
+        if name not in PRESETS:
+            raise T5evalError(f"unknown model preset {name!r}{did_you_mean(name, PRESETS)}; "
+                              f"choose one of {', '.join(PRESETS)}")
+        return PRESETS[name]
+
+    @classmethod
+    def from_hf(cls, source: str | Path | dict[str, Any]) -> T5Config:
+        """Read an HF T5 `config.json` (path or dict); other architectures raise a one-line error."""
+        where = str(source) if not isinstance(source, dict) else "config dict"
+        data = _read_json(Path(source)) if not isinstance(source, dict) else dict(source)
+        model_type = data.get("model_type")
+        if model_type not in (None, "t5"):
+            raise T5evalError(f"{where}: model_type {model_type!r} is not T5; pass a T5 checkpoint directory")
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise T5evalError(f"{where}: not a T5 config, missing field(s) {', '.join(missing)}")
+        act = data.get("feed_forward_proj", "relu")
+        if act not in _ACTIVATIONS:
+            raise T5evalError(f"{where}: feed_forward_proj {act!r} is not supported; use relu or gated-gelu")
+        tied = bool(data.get("tie_word_embeddings", True))
+        # transformers 5.x writes tie_word_embeddings=True for every T5 and records the v1.0
+        # rescale separately as `scale_decoder_outputs`; older configs use tie_word_embeddings for both.
+        scale = bool(data.get("scale_decoder_outputs", tied))
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs.update(tie_word_embeddings=tied, scale_decoder_outputs=scale)
+        kwargs["num_decoder_layers"] = data.get("num_decoder_layers") or data["num_layers"]
+        if kwargs.get("decoder_start_token_id") is None:
+            kwargs["decoder_start_token_id"] = 0
+        for key in ("pad_token_id", "eos_token_id"):
+            if isinstance(kwargs.get(key), list):
+                kwargs[key] = kwargs[key][0]
+        return cls(**kwargs)
+
+    def to_hf(self) -> dict[str, Any]:
+        """A `config.json` dict that transformers' T5ForConditionalGeneration loads."""
+        out: dict[str, Any] = dataclasses.asdict(self)
+        out.update(
+            architectures=["T5ForConditionalGeneration"], model_type="t5", is_encoder_decoder=True,
+            dense_act_fn="gelu_new" if self.variant == "v1.1" else "relu",
+            is_gated_act=self.variant == "v1.1",
+        )
+        return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise T5evalError(f"{path}: config file not found; pass a directory holding config.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
+    if not isinstance(data, dict):
+        raise T5evalError(f"{path}: expected a JSON object; pass a T5 config.json")
+    return data
+
+
+def _v10(d_model: int, d_ff: int, heads: int, d_kv: int, layers: int) -> T5Config:
+    return T5Config(d_model=d_model, d_ff=d_ff, num_heads=heads, d_kv=d_kv, num_layers=layers,
+                    num_decoder_layers=layers)
+
+
+def _v11(d_model: int, d_ff: int, heads: int, layers: int) -> T5Config:
+    # v1.1 (t5.1.1.*.gin): gated-GELU, untied softmax, no rescale, dropout 0 in pre-training.
+    return T5Config(d_model=d_model, d_ff=d_ff, num_heads=heads, d_kv=64, num_layers=layers,
+                    num_decoder_layers=layers, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                    scale_decoder_outputs=False, dropout_rate=0.0)
+
+
+PRESETS: dict[str, T5Config] = {
+    "t5-small": _v10(512, 2048, 8, 64, 6),
+    "t5-base": _v10(768, 3072, 12, 64, 12),
+    "t5-large": _v10(1024, 4096, 16, 64, 24),
+    "t5-3b": _v10(1024, 16384, 32, 128, 24),
+    "t5-11b": _v10(1024, 65536, 128, 128, 24),
+    "t5-v1_1-small": _v11(512, 1024, 6, 8),
+    "t5-v1_1-base": _v11(768, 2048, 12, 12),
+    "t5-v1_1-large": _v11(1024, 2816, 16, 24),
+    "t5-v1_1-xl": _v11(2048, 5120, 32, 24),
+    "t5-v1_1-xxl": _v11(4096, 10240, 64, 24),
+    "tiny": _v10(64, 128, 4, 16, 2),
+    "tiny-v1_1": dataclasses.replace(_v11(64, 128, 4, 2), d_kv=16),
+}

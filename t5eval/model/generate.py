@@ -1,0 +1,154 @@
+"""Decoding: greedy and T5's beam search, sharing one cached decoder step (`T5.step`).
+
+The encoder runs once, cross-attention K/V are projected once, the self-attention cache is
+preallocated, and rows that are done leave the active batch so they cost no further compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from t5eval.model.t5 import T5, DecodeCache
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """T5's eval decoding (eval.gin: max 128; beam_search.gin: beam 4, alpha 0.6; greedy when beam 1)."""
+
+    beam_size: int = 1
+    alpha: float = 0.6
+    max_decode_len: int = 128
+
+
+def generate(model: T5, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             decode: DecodeConfig) -> list[list[int]]:
+    """Decode every row of (B, S) inputs; one id list per row, ending at EOS (kept) or max_decode_len."""
+    with torch.inference_mode():
+        memory = model.encode(input_ids, attention_mask)  # (B, S, D)
+        if decode.beam_size <= 1:
+            return _greedy(model, memory, attention_mask, decode.max_decode_len)
+        return _beam(model, memory, attention_mask, decode)
+
+
+def _trim(row: list[int], eos: int) -> list[int]:
+    """Cut after the first EOS (included)."""
+    return row[: row.index(eos) + 1] if eos in row else row
+
+
+def _log_probs(model: T5, tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
+    """The shared step: tokens (N,) at position t -> next-token log-probabilities (N, V) in fp32."""
+    return torch.log_softmax(model.step(tokens, t, cache).float(), dim=-1)
+
+
+def _greedy(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> list[list[int]]:
+    """Argmax decoding (T5's greedy_decode); finished rows are dropped from the batch."""
+    cfg, batch = model.config, memory.shape[0]
+    cache = model.start_cache(memory, attention_mask, max_len)
+    out = torch.zeros(batch, max_len, dtype=torch.long)
+    active = torch.arange(batch)  # original row of each active row
+    tokens = torch.full((batch,), cfg.decoder_start_token_id, dtype=torch.long, device=memory.device)
+    for t in range(max_len):
+        tokens = _log_probs(model, tokens, t, cache).argmax(-1)  # (A,)
+        out[active, t] = tokens.cpu()
+        done = tokens == cfg.eos_token_id
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            active, tokens, cache = active[keep.cpu()], tokens[keep], cache.select(keep)
+    return [_trim(row, cfg.eos_token_id) for row in out.tolist()]
+
+
+@dataclass
+class _Beams:
+    """Mesh TF beam state for A active rows and K beams (mesh_tensorflow/beam_search.py)."""
+
+    rows: torch.Tensor  # (A,) original batch row
+    alive_seq: torch.Tensor  # (A, K, L)
+    alive_lp: torch.Tensor  # (A, K) log-probs of alive hypotheses
+    fin_seq: torch.Tensor  # (A, K, L)
+    fin_scores: torch.Tensor  # (A, K) length-penalised scores of finished hypotheses
+    fin_flags: torch.Tensor  # (A, K) bool
+
+    def keep(self, index: torch.Tensor) -> _Beams:
+        return _Beams(self.rows[index], self.alive_seq[index], self.alive_lp[index], self.fin_seq[index],
+                      self.fin_scores[index], self.fin_flags[index])
+
+    def best(self) -> torch.Tensor:
+        """(A, L): top finished hypothesis, or top alive one for rows where nothing finished (as Mesh TF)."""
+        return torch.where(self.fin_flags.any(1)[:, None], self.fin_seq[:, 0], self.alive_seq[:, 0])
+
+
+def _penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ((5 + len) / 6) ** alpha, len counting the EOS (Mesh TF uses step + 1)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _grow(beams: _Beams, log_probs: torch.Tensor, t: int, alpha: float, eos: int) -> torch.Tensor:
+    """One beam step in place: top 2K candidates -> top K alive + merged top K finished.
+
+    log_probs: (A, K, V). Returns the source beam (A, K) of each new alive hypothesis.
+    """
+    rows, k, vocab = log_probs.shape
+    penalty = _penalty(t + 1, alpha)
+    total = (log_probs + beams.alive_lp[..., None]).view(rows, k * vocab)  # (A, K*V)
+    top_scores, top_idx = (total / penalty).topk(2 * k, dim=1)  # (A, 2K)
+    top_lp = total.gather(1, top_idx)
+    source, token = top_idx // vocab, top_idx % vocab
+    top_seq = beams.alive_seq.gather(1, source[..., None].expand(-1, -1, beams.alive_seq.shape[2])).clone()
+    top_seq[:, :, t] = token
+    # A candidate only finishes if it is real: with V < 2K, -inf candidates of empty beams fill the top 2K.
+    top_fin = (token == eos) & torch.isfinite(top_scores)
+    _, alive_idx = top_scores.masked_fill(top_fin, float("-inf")).topk(k, dim=1)  # (A, K)
+    beams.alive_seq = top_seq.gather(1, alive_idx[..., None].expand_as(beams.alive_seq))
+    beams.alive_lp = top_lp.gather(1, alive_idx)
+    merged_scores = torch.cat([beams.fin_scores, top_scores.masked_fill(~top_fin, float("-inf"))], dim=1)
+    merged_seq = torch.cat([beams.fin_seq, top_seq], dim=1)  # (A, 3K, L)
+    merged_flags = torch.cat([beams.fin_flags, top_fin], dim=1)
+    beams.fin_scores, fin_idx = merged_scores.topk(k, dim=1)
+    beams.fin_seq = merged_seq.gather(1, fin_idx[..., None].expand_as(beams.alive_seq))
+    beams.fin_flags = merged_flags.gather(1, fin_idx)
+    return source.gather(1, alive_idx)
+
+
+def _settled(beams: _Beams, alpha: float, max_len: int) -> torch.Tensor:
+    """(A,) bool: Mesh TF's stop_early bound is met, so no alive hypothesis can enter the finished top K."""
+    bound = beams.alive_lp[:, 0] / _penalty(max_len, alpha)
+    lowest = beams.fin_scores.masked_fill(~beams.fin_flags, float("inf")).min(dim=1).values
+    return beams.fin_flags.any(1) & (lowest > bound)
+
+
+def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode: DecodeConfig) -> list[list[int]]:
+    """Mesh TF beam search with the GNMT length penalty; rows whose bound is met leave the batch."""
+    cfg, batch, k, max_len = model.config, memory.shape[0], decode.beam_size, decode.max_decode_len
+    device = memory.device
+    expand = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
+    cache = model.start_cache(memory.index_select(0, expand), attention_mask.index_select(0, expand), max_len)
+    alive_lp = torch.full((batch, k), float("-inf"), device=device)
+    alive_lp[:, 0] = 0.0
+    seq = torch.zeros(batch, k, max_len, dtype=torch.long, device=device)
+    beams = _Beams(torch.arange(batch), seq, alive_lp, seq.clone(),
+                   torch.full((batch, k), float("-inf"), device=device),
+                   torch.zeros(batch, k, dtype=torch.bool, device=device))
+    results = torch.zeros(batch, max_len, dtype=torch.long)
+    tokens = torch.full((batch * k,), cfg.decoder_start_token_id, dtype=torch.long, device=device)
+    for t in range(max_len):
+        log_probs = _log_probs(model, tokens, t, cache).view(-1, k, cfg.vocab_size)  # (A, K, V)
+        source = _grow(beams, log_probs, t, decode.alpha, cfg.eos_token_id)  # (A, K)
+        offsets = torch.arange(source.shape[0], device=device)[:, None] * k
+        cache = cache.select((offsets + source).view(-1))
+        done = _settled(beams, decode.alpha, max_len)
+        if bool(done.any()):
+            results[beams.rows[done.cpu()]] = beams.best()[done].cpu()
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            beams = beams.keep(keep)
+            rows_kk = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
+            cache = cache.select(rows_kk)
+        tokens = beams.alive_seq[:, :, t].reshape(-1)
+    else:
+        results[beams.rows] = beams.best().cpu()
+    return [_trim(row, cfg.eos_token_id) for row in results.tolist()]

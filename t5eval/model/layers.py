@@ -1,0 +1,124 @@
+"""T5 building blocks: RMS norm, relative position bias, attention, feed-forward (T5_TASKS.md §8)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t5eval.model.config import T5Config
+
+
+class RMSNorm(nn.Module):
+    """T5 layer norm: scale only, no mean subtraction, no bias; the variance is taken in fp32."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., D) -> (..., D)
+        variance = x.to(torch.float32).pow(2).mean(-1, keepdim=True)
+        x = x * torch.rsqrt(variance + self.eps)
+        if self.weight.dtype in (torch.float16, torch.bfloat16):
+            x = x.to(self.weight.dtype)
+        return self.weight * x
+
+
+def relative_position_bucket(relative: torch.Tensor, bidirectional: bool, num_buckets: int,
+                             max_distance: int) -> torch.Tensor:
+    """Map `key_pos - query_pos` to a bucket id (Mesh TF's `_relative_position_bucket`).
+
+    Half the buckets are exact small distances, the rest log-spaced up to `max_distance`; the
+    encoder (bidirectional) spends half of the buckets on positive offsets, the decoder only looks back.
+    The float expression keeps Mesh TF's operation order so bucket boundaries match bit for bit.
+    """
+    buckets = torch.zeros_like(relative)
+    if bidirectional:
+        num_buckets //= 2
+        buckets = buckets + (relative > 0).to(relative.dtype) * num_buckets
+        distance = relative.abs()
+    else:
+        distance = (-relative).clamp(min=0)
+    max_exact = num_buckets // 2
+    is_small = distance < max_exact
+    log_ratio = torch.log(distance.clamp(min=1).float() / max_exact) / math.log(max_distance / max_exact)
+    large = max_exact + (log_ratio * (num_buckets - max_exact)).to(relative.dtype)
+    large = large.clamp(max=num_buckets - 1)
+    return buckets + torch.where(is_small, distance, large)
+
+
+class RelativeBias(nn.Module):
+    """Per-head scalar bias by bucketed relative position; computed once per stack, shared by all layers."""
+
+    def __init__(self, cfg: T5Config, bidirectional: bool) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.relative_attention_num_buckets, cfg.num_heads)
+        self.bidirectional = bidirectional
+        self.num_buckets = cfg.relative_attention_num_buckets
+        self.max_distance = cfg.relative_attention_max_distance
+
+    def forward(self, q_len: int, k_len: int) -> torch.Tensor:  # -> (1, H, Tq, Tk)
+        device = self.embedding.weight.device
+        query = torch.arange(q_len, device=device)[:, None]
+        key = torch.arange(k_len, device=device)[None, :]
+        buckets = relative_position_bucket(key - query, self.bidirectional, self.num_buckets, self.max_distance)
+        return self.embedding(buckets).permute(2, 0, 1).unsqueeze(0)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with no 1/sqrt(d_kv) scaling (T5 folds it into the init); no biases."""
+
+    def __init__(self, cfg: T5Config) -> None:
+        super().__init__()
+        self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
+        inner = cfg.inner_dim
+        self.q = nn.Linear(cfg.d_model, inner, bias=False)
+        self.k = nn.Linear(cfg.d_model, inner, bias=False)
+        self.v = nn.Linear(cfg.d_model, inner, bias=False)
+        self.o = nn.Linear(inner, cfg.d_model, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H*Dk) -> (B, H, T, Dk)
+        return x.view(x.shape[0], x.shape[1], self.heads, self.d_kv).transpose(1, 2)
+
+    def project_kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of `source` (B, S, D), each (B, H, S, Dk)."""
+        return self.split(self.k(source)), self.split(self.v(source))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """q (B,H,Tq,Dk), k/v (B,H,Tk,Dk), bias broadcast to (B,H,Tq,Tk) -> (B, Tq, D)."""
+        scores = torch.matmul(q, k.transpose(-1, -2)) + bias  # (B, H, Tq, Tk)
+        weights = self.dropout(F.softmax(scores.float(), dim=-1).type_as(scores))
+        out = torch.matmul(weights, v)  # (B, H, Tq, Dk)
+        out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], self.heads * self.d_kv)
+        return self.o(out)
+
+    def forward(self, x: torch.Tensor, source: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Full (uncached) attention of x (B,Tq,D) over source (B,Tk,D)."""
+        k, v = self.project_kv(source)
+        return self.attend(self.split(self.q(x)), k, v, bias)
+
+
+class FeedForward(nn.Module):
+    """ReLU MLP (v1.0) or gated-GELU (v1.1: gelu_tanh(wi_0 x) * wi_1 x); no biases."""
+
+    def __init__(self, cfg: T5Config) -> None:
+        super().__init__()
+        self.gated = cfg.feed_forward_proj == "gated-gelu"
+        if self.gated:
+            self.wi_0 = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+            self.wi_1 = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        else:
+            self.wi = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.wo = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
+        hidden = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x) if self.gated else F.relu(self.wi(x))
+        hidden = self.dropout(hidden)
+        if hidden.dtype != self.wo.weight.dtype:  # wo kept in fp32 under half precision
+            hidden = hidden.to(self.wo.weight.dtype)
+        return self.wo(hidden)

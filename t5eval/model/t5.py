@@ -1,0 +1,176 @@
+"""The native T5 encoder-decoder (Raffel et al.): pre-norm blocks, shared relative bias, tied or untied head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t5eval.model.config import T5Config
+from t5eval.model.layers import Attention, FeedForward, RelativeBias, RMSNorm
+
+
+def padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, S) 1/0 mask -> additive (B, 1, 1, S) bias: 0 where kept, dtype's min where padded (as HF)."""
+    mask = attention_mask[:, None, None, :].to(dtype)
+    return (1.0 - mask) * torch.finfo(dtype).min
+
+
+def causal_bias(length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(T, T) additive bias that hides future positions from the decoder."""
+    future = torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
+    return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm self-attention + feed-forward, each with dropout before the residual add."""
+
+    def __init__(self, cfg: T5Config) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.attn = Attention(cfg)
+        self.ff_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.ff = FeedForward(cfg)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # (B, S, D)
+        h = self.attn_norm(x)
+        x = x + self.dropout(self.attn(h, h, bias))
+        return x + self.dropout(self.ff(self.ff_norm(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm causal self-attention, cross-attention (no position bias) and feed-forward."""
+
+    def __init__(self, cfg: T5Config) -> None:
+        super().__init__()
+        self.self_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.self_attn = Attention(cfg)
+        self.cross_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.cross_attn = Attention(cfg)
+        self.ff_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.ff = FeedForward(cfg)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+
+    def forward(self, x: torch.Tensor, self_bias: torch.Tensor, memory: torch.Tensor,
+                cross_bias: torch.Tensor) -> torch.Tensor:  # (B, T, D)
+        h = self.self_norm(x)
+        x = x + self.dropout(self.self_attn(h, h, self_bias))
+        x = x + self.dropout(self.cross_attn(self.cross_norm(x), memory, cross_bias))
+        return x + self.dropout(self.ff(self.ff_norm(x)))
+
+
+@dataclass
+class DecodeCache:
+    """Decoder state for incremental decoding; every tensor has the batch in dim 0.
+
+    self_k/self_v: per layer (B, H, T_max, Dk), preallocated and filled one step at a time.
+    cross_k/cross_v: per layer (B, H, S, Dk), projected once from the encoder output.
+    cross_bias: (B, 1, 1, S) padding bias. self_bias: (1, H, T_max, T_max) relative bias of all
+    steps, computed once (rows are query steps; no causal mask needed as only keys <= t are read).
+    """
+
+    self_k: list[torch.Tensor]
+    self_v: list[torch.Tensor]
+    cross_k: list[torch.Tensor]
+    cross_v: list[torch.Tensor]
+    cross_bias: torch.Tensor
+    self_bias: torch.Tensor
+
+    def select(self, index: torch.Tensor) -> DecodeCache:
+        """Keep (and reorder/repeat) batch rows `index` (N,): drops finished rows, reorders beams."""
+        def pick(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [t.index_select(0, index) for t in tensors]
+
+        return DecodeCache(pick(self.self_k), pick(self.self_v), pick(self.cross_k), pick(self.cross_v),
+                           self.cross_bias.index_select(0, index), self.self_bias)
+
+
+class T5(nn.Module):
+    """T5 encoder-decoder. `model(input_ids, attention_mask, decoder_input_ids) -> logits (B, T, V)`."""
+
+    def __init__(self, cfg: T5Config) -> None:
+        super().__init__()
+        self.config = cfg
+        self.shared = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.encoder_bias = RelativeBias(cfg, bidirectional=True)
+        self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_layers))
+        self.encoder_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.decoder_bias = RelativeBias(cfg, bidirectional=False)
+        self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_decoder_layers))
+        self.decoder_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.shared.weight
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, S) ids and mask -> encoder output (B, S, D) after the final norm."""
+        x = self.dropout(self.shared(input_ids))
+        bias = self.encoder_bias(input_ids.shape[1], input_ids.shape[1]) + padding_bias(attention_mask, x.dtype)
+        for layer in self.encoder_layers:
+            x = layer(x, bias)
+        return self.dropout(self.encoder_norm(x))
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final decoder states (..., D) -> logits (..., V); v1.0 rescales by d_model**-0.5 before the tied head."""
+        hidden = self.dropout(self.decoder_norm(hidden))
+        if self.config.scale_decoder_outputs:
+            hidden = hidden * (self.config.d_model ** -0.5)
+        return self.lm_head(hidden)
+
+    def decode(self, decoder_input_ids: torch.Tensor, memory: torch.Tensor,
+               attention_mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced decoder: (B, T) ids over memory (B, S, D) -> logits (B, T, V)."""
+        x = self.dropout(self.shared(decoder_input_ids))
+        length = decoder_input_ids.shape[1]
+        self_bias = self.decoder_bias(length, length) + causal_bias(length, x.dtype, x.device)
+        cross_bias = padding_bias(attention_mask, x.dtype)
+        for layer in self.decoder_layers:
+            x = layer(x, self_bias, memory, cross_bias)
+        return self.head(x)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        """(B,S), (B,S), (B,T) -> logits (B, T, V)."""
+        return self.decode(decoder_input_ids, self.encode(input_ids, attention_mask), attention_mask)
+
+    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean token cross-entropy; labels (B, T) with -100 ignored; decoder inputs = labels shifted right from 0."""
+        start = torch.full_like(labels[:, :1], self.config.decoder_start_token_id)
+        shifted = torch.cat([start, labels[:, :-1]], dim=1)
+        shifted = shifted.masked_fill(shifted == -100, self.config.pad_token_id)
+        logits = self(input_ids, attention_mask, shifted)  # (B, T, V)
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> DecodeCache:
+        """Project cross-attention K/V once and preallocate the self-attention cache for `max_len` steps."""
+        cfg, batch = self.config, memory.shape[0]
+        shape = (batch, cfg.num_heads, max_len, cfg.d_kv)
+        cross = [layer.cross_attn.project_kv(memory) for layer in self.decoder_layers]
+        return DecodeCache(
+            self_k=[memory.new_zeros(shape) for _ in self.decoder_layers],
+            self_v=[memory.new_zeros(shape) for _ in self.decoder_layers],
+            cross_k=[k.contiguous() for k, _ in cross], cross_v=[v.contiguous() for _, v in cross],
+            cross_bias=padding_bias(attention_mask, memory.dtype),
+            self_bias=self.decoder_bias(max_len, max_len).contiguous(),
+        )
+
+    def step(self, tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
+        """One decoder step: tokens (B,) at position t -> logits (B, V); writes K/V of step t into the cache."""
+        x = self.shared(tokens)[:, None, :]  # (B, 1, D)
+        self_bias = cache.self_bias[:, :, t:t + 1, :t + 1]  # (1, H, 1, t+1)
+        for i, layer in enumerate(self.decoder_layers):
+            attn = layer.self_attn
+            h = layer.self_norm(x)
+            cache.self_k[i][:, :, t:t + 1] = attn.split(attn.k(h))
+            cache.self_v[i][:, :, t:t + 1] = attn.split(attn.v(h))
+            q = attn.split(attn.q(h))
+            x = x + attn.attend(q, cache.self_k[i][:, :, :t + 1], cache.self_v[i][:, :, :t + 1], self_bias)
+            cross = layer.cross_attn
+            q = cross.split(cross.q(layer.cross_norm(x)))
+            x = x + cross.attend(q, cache.cross_k[i], cache.cross_v[i], cache.cross_bias)
+            x = x + layer.ff(layer.ff_norm(x))
+        return self.head(x[:, 0])

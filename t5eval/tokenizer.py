@@ -1,0 +1,64 @@
+"""T5's SentencePiece vocabulary as seqio uses it (T5_TASKS.md §0): EOS appended, 100 sentinels."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import sentencepiece as spm
+
+from t5eval.errors import T5evalError
+
+PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
+NUM_SENTINELS = 100
+
+
+class T5Tokenizer:
+    """SentencePiece pieces 0..31999 plus `<extra_id_0..99>` numbered down from 32099 (vocab 32100)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise T5evalError(f"vocabulary {self.path} not found; pass --vocab PATH/spiece.model")
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(str(self.path))
+        except (OSError, RuntimeError) as err:
+            raise T5evalError(f"{self.path}: not a SentencePiece model ({err}); pass a spiece.model file") from err
+        self.base_size = self.sp.GetPieceSize()
+        self.vocab_size = self.base_size + NUM_SENTINELS
+        self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    @classmethod
+    def find(cls, model_dir: Path | None, vocab: Path | None) -> T5Tokenizer:
+        """`--vocab` wins; else `model_dir/spiece.model`; else a one-line error asking for --vocab."""
+        if vocab is not None:
+            return cls(vocab)
+        if model_dir is not None and (Path(model_dir) / "spiece.model").is_file():
+            return cls(Path(model_dir) / "spiece.model")
+        where = f"{model_dir}/spiece.model not found" if model_dir is not None else "no model directory given"
+        raise T5evalError(f"no vocabulary: {where}; pass --vocab PATH/spiece.model")
+
+    def sentinel(self, n: int) -> int:
+        """Id of `<extra_id_n>`: 32099 for n=0, counting down."""
+        return self.vocab_size - 1 - n
+
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """Pieces of `text` + EOS; with max_len, seqio's append_eos_after_trim (cut to max_len-1, add EOS)."""
+        ids = list(self.sp.EncodeAsIds(text))
+        if max_len is not None:
+            ids = ids[: max_len - 1]
+        return [*ids, EOS_ID]
+
+    def decode(self, ids: list[int]) -> str:
+        """As seqio: ids >= piece count -> unk, cut at the first EOS, drop pad, SentencePiece-decode."""
+        clean = [UNK_ID if i >= self.base_size else int(i) for i in ids]
+        if EOS_ID in clean:
+            clean = clean[: clean.index(EOS_ID)]
+        return self.sp.DecodeIds([i for i in clean if i != PAD_ID])
+
+    def check_fits(self, model_vocab_size: int) -> None:
+        """Raise if token ids can exceed the model's embedding rows (e.g. vocab 32100 > vocab_size)."""
+        if self.vocab_size > model_vocab_size:
+            raise T5evalError(f"vocabulary {self.path} has {self.vocab_size} ids but the model's vocab_size is "
+                              f"{model_vocab_size}; pass the vocabulary the model was trained with (--vocab)")
