@@ -46,6 +46,7 @@ class BenchConfig:
     task: str = "glue_rte_v002"
     limit: int | None = 64
     e2e_max_decode_len: int | None = None
+    e2e_repeats: int = 1
     data_dir: Path | None = None
     vocab: Path | None = None
     matmul_size: int = 2048
@@ -166,8 +167,8 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
         return measure_decode(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak, beam)
     if name == "train":
         return measure_train(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
-    e2e = E2EConfig(cfg.task, cfg.limit, cfg.batch_size, cfg.data_dir, cfg.vocab, cfg.e2e_max_decode_len)
-    return measure_e2e(impls, e2e, cfg.device)
+    e2e = E2EConfig(cfg.task, cfg.limit, cfg.batch_size, cfg.data_dir, cfg.vocab, cfg.e2e_max_decode_len, cfg.model)
+    return measure_e2e(impls, e2e, cfg.device, cfg.e2e_repeats)
 
 
 def _config_json(cfg: BenchConfig) -> dict[str, Any]:
