@@ -42,46 +42,42 @@ class Column:
     digits: int = 1
 
 
-def _c(cid: str, label: str, task: str | None, keys: tuple[str, ...], bench: str, digits: int = 1) -> Column:
-    return Column(cid, label, task, keys, bench, digits)
-
-
 _ACC = ("accuracy",)
 COLUMNS: dict[str, Column] = {c.id: c for c in (
-    _c("glue_avg", "GLUE avg", None, (), "glue"),
-    _c("cola", "CoLA MCC", "glue_cola_v002", ("matthews_corrcoef",), "glue"),
-    _c("sst2", "SST-2 acc", "glue_sst2_v002", _ACC, "glue"),
-    _c("mrpc_f1", "MRPC F1", "glue_mrpc_v002", ("f1",), "glue"),
-    _c("mrpc_acc", "MRPC acc", "glue_mrpc_v002", _ACC, "glue"),
-    _c("stsb_pearson", "STS-B P", "glue_stsb_v002", ("pearson_corrcoef", "pearson"), "glue"),
-    _c("stsb_spearman", "STS-B S", "glue_stsb_v002", ("spearman_corrcoef", "spearman"), "glue"),
-    _c("qqp_f1", "QQP F1", "glue_qqp_v002", ("f1",), "glue"),
-    _c("qqp_acc", "QQP acc", "glue_qqp_v002", _ACC, "glue"),
-    _c("mnli_m", "MNLI-m", "glue_mnli_matched_v002", _ACC, "glue"),
-    _c("mnli_mm", "MNLI-mm", "glue_mnli_mismatched_v002", _ACC, "glue"),
-    _c("qnli", "QNLI", "glue_qnli_v002", _ACC, "glue"),
-    _c("rte", "RTE", "glue_rte_v002", _ACC, "glue"),
-    _c("wnli", "WNLI", "glue_wnli_v002_simple_eval", _ACC, "glue"),
-    _c("squad_em", "SQuAD EM", "squad_v010_allanswers", ("em", "exact_match"), "squad", 2),
-    _c("squad_f1", "SQuAD F1", "squad_v010_allanswers", ("f1",), "squad", 2),
-    _c("superglue_avg", "SGLUE avg", None, (), "superglue"),
-    _c("boolq", "BoolQ acc", "super_glue_boolq_v102", _ACC, "superglue"),
-    _c("cb_f1", "CB F1", "super_glue_cb_v102", ("mean_3class_f1",), "superglue"),
-    _c("cb_acc", "CB acc", "super_glue_cb_v102", _ACC, "superglue"),
-    _c("copa", "COPA acc", "super_glue_copa_v102", _ACC, "superglue"),
-    _c("multirc_f1a", "MultiRC F1a", "super_glue_multirc_v102", ("f1",), "superglue"),
-    _c("multirc_em", "MultiRC EM", "super_glue_multirc_v102", ("exact_match", "em"), "superglue"),
-    _c("record_f1", "ReCoRD F1", "super_glue_record_v102", ("f1",), "superglue"),
-    _c("record_em", "ReCoRD EM", "super_glue_record_v102", ("em", "exact_match"), "superglue"),
-    _c("sglue_rte", "RTE acc", "super_glue_rte_v102", _ACC, "superglue"),
-    _c("wic", "WiC acc", "super_glue_wic_v102", _ACC, "superglue"),
-    _c("wsc", "WSC acc", "super_glue_wsc_v102_simple_eval", _ACC, "superglue"),
-    _c("ende", "EnDe BLEU", "wmt_t2t_ende_v003", ("bleu",), "wmt"),
-    _c("enfr", "EnFr BLEU", "wmt15_enfr_v003", ("bleu",), "wmt"),
-    _c("enro", "EnRo BLEU", "wmt16_enro_v003", ("bleu",), "wmt"),
-    _c("cnndm_r1", "CNN/DM R-1", "cnn_dailymail_v002", ("rouge1",), "cnn_dailymail", 2),
-    _c("cnndm_r2", "CNN/DM R-2", "cnn_dailymail_v002", ("rouge2",), "cnn_dailymail", 2),
-    _c("cnndm_rl", "CNN/DM R-L(sum)", "cnn_dailymail_v002", ("rougeLsum", "rougeL"), "cnn_dailymail", 2),
+    Column("glue_avg", "GLUE avg", None, (), "glue"),
+    Column("cola", "CoLA MCC", "glue_cola_v002", ("matthews_corrcoef",), "glue"),
+    Column("sst2", "SST-2 acc", "glue_sst2_v002", _ACC, "glue"),
+    Column("mrpc_f1", "MRPC F1", "glue_mrpc_v002", ("f1",), "glue"),
+    Column("mrpc_acc", "MRPC acc", "glue_mrpc_v002", _ACC, "glue"),
+    Column("stsb_pearson", "STS-B P", "glue_stsb_v002", ("pearson_corrcoef", "pearson"), "glue"),
+    Column("stsb_spearman", "STS-B S", "glue_stsb_v002", ("spearman_corrcoef", "spearman"), "glue"),
+    Column("qqp_f1", "QQP F1", "glue_qqp_v002", ("f1",), "glue"),
+    Column("qqp_acc", "QQP acc", "glue_qqp_v002", _ACC, "glue"),
+    Column("mnli_m", "MNLI-m", "glue_mnli_matched_v002", _ACC, "glue"),
+    Column("mnli_mm", "MNLI-mm", "glue_mnli_mismatched_v002", _ACC, "glue"),
+    Column("qnli", "QNLI", "glue_qnli_v002", _ACC, "glue"),
+    Column("rte", "RTE", "glue_rte_v002", _ACC, "glue"),
+    Column("wnli", "WNLI", "glue_wnli_v002_simple_eval", _ACC, "glue"),
+    Column("squad_em", "SQuAD EM", "squad_v010_allanswers", ("em", "exact_match"), "squad", 2),
+    Column("squad_f1", "SQuAD F1", "squad_v010_allanswers", ("f1",), "squad", 2),
+    Column("superglue_avg", "SGLUE avg", None, (), "superglue"),
+    Column("boolq", "BoolQ acc", "super_glue_boolq_v102", _ACC, "superglue"),
+    Column("cb_f1", "CB F1", "super_glue_cb_v102", ("mean_3class_f1",), "superglue"),
+    Column("cb_acc", "CB acc", "super_glue_cb_v102", _ACC, "superglue"),
+    Column("copa", "COPA acc", "super_glue_copa_v102", _ACC, "superglue"),
+    Column("multirc_f1a", "MultiRC F1a", "super_glue_multirc_v102", ("f1",), "superglue"),
+    Column("multirc_em", "MultiRC EM", "super_glue_multirc_v102", ("exact_match", "em"), "superglue"),
+    Column("record_f1", "ReCoRD F1", "super_glue_record_v102", ("f1",), "superglue"),
+    Column("record_em", "ReCoRD EM", "super_glue_record_v102", ("em", "exact_match"), "superglue"),
+    Column("sglue_rte", "RTE acc", "super_glue_rte_v102", _ACC, "superglue"),
+    Column("wic", "WiC acc", "super_glue_wic_v102", _ACC, "superglue"),
+    Column("wsc", "WSC acc", "super_glue_wsc_v102_simple_eval", _ACC, "superglue"),
+    Column("ende", "EnDe BLEU", "wmt_t2t_ende_v003", ("bleu",), "wmt"),
+    Column("enfr", "EnFr BLEU", "wmt15_enfr_v003", ("bleu",), "wmt"),
+    Column("enro", "EnRo BLEU", "wmt16_enro_v003", ("bleu",), "wmt"),
+    Column("cnndm_r1", "CNN/DM R-1", "cnn_dailymail_v002", ("rouge1",), "cnn_dailymail", 2),
+    Column("cnndm_r2", "CNN/DM R-2", "cnn_dailymail_v002", ("rouge2",), "cnn_dailymail", 2),
+    Column("cnndm_rl", "CNN/DM R-L(sum)", "cnn_dailymail_v002", ("rougeLsum", "rougeL"), "cnn_dailymail", 2),
 )}  # fmt: skip
 
 SECTIONS: list[tuple[str, list[str]]] = [
@@ -150,15 +146,9 @@ def load_paper_scores(path: Path = PAPER_SCORES) -> dict[str, PaperTable]:
 # ---------------------------------------------------------------- cells and averages
 
 
-def metric_value(task: TaskResult, col: Column) -> float | None:
-    """The column's metric in a task result (first accepted key present), or None."""
-    return next((task.metrics[k] for k in col.keys if k in task.metrics), None)
-
-
 def metric_key(task: TaskResult, col: Column) -> str | None:
+    """The column's metric key in a task result (first accepted key present), or None."""
     return next((k for k in col.keys if k in task.metrics), None)
-
-
 
 
 @dataclass
@@ -213,12 +203,8 @@ def paper_average(row: dict[str, float], rule: str) -> dict[str, float]:
 
 def by_t5_name(run: Run) -> dict[str, TaskResult]:
     """The run's tasks under their T5 names (tasks the report has no column for are left out)."""
-    out = {}
-    for task in run.tasks.values():
-        t5_name = canonical_task(task.name)
-        if t5_name:
-            out[t5_name] = task
-    return out
+    named = {canonical_task(t.name): t for t in run.tasks.values()}
+    return {name: task for name, task in named.items() if name}
 
 
 def run_cells(run: Run, intervals: dict[str, BootstrapResult | str]) -> dict[str, Cell]:
@@ -230,7 +216,8 @@ def run_cells(run: Run, intervals: dict[str, BootstrapResult | str]) -> dict[str
         task = by_name.get(col.task or "")
         if task is None:
             continue
-        value, key = metric_value(task, col), metric_key(task, col)
+        key = metric_key(task, col)
+        value = task.metrics[key] if key else None
         boot = intervals.get(task.name)
         interval = boot.intervals.get(key) if isinstance(boot, BootstrapResult) and key else None
         draws = boot.draws.get(key) if isinstance(boot, BootstrapResult) and key else None
@@ -407,7 +394,7 @@ def build_report(
 ) -> Path:  # fmt: skip
     """Load runs, bootstrap every task, render Markdown (+ PNGs beside it); returns the Markdown path."""
     from t5eval.io import atomic_write_text
-    from t5eval.report_plots import plot_history, plot_scores
+    from t5eval.report_plots import write_plots
 
     runs = [load_run(p) for p in run_paths]
     seen: dict[str, int] = {}
@@ -420,11 +407,6 @@ def build_report(
     data = ReportData(runs, cells, intervals, load_paper_scores(paper_path))
     out.parent.mkdir(parents=True, exist_ok=True)
     if plots:
-        for caption, suffix, make in (("Scores against the paper", "scores", lambda p: plot_scores(data, p)),
-                                      ("Validation score per checkpoint", "history",
-                                       lambda p: plot_history(runs, p))):  # fmt: skip
-            png = out.with_name(f"{out.stem}_{suffix}.png")
-            if make(png) is not None:
-                data.plots.append((caption, png.name))
+        data.plots = write_plots(data, out)
     atomic_write_text(out, render_markdown(data))
     return out

@@ -90,3 +90,14 @@ def plot_history(runs: list[Run], path: Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def write_plots(data: ReportData, out: Path) -> list[tuple[str, str]]:
+    """Both figures beside the Markdown file `out` -> [(caption, file name)] of those drawn."""
+    written = []
+    for caption, suffix in (("Scores against the paper", "scores"), ("Validation score per checkpoint", "history")):
+        png = out.with_name(f"{out.stem}_{suffix}.png")
+        made = plot_scores(data, png) if suffix == "scores" else plot_history(data.runs, png)
+        if made is not None:
+            written.append((caption, png.name))
+    return written
