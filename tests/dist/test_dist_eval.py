@@ -7,6 +7,7 @@ decode inside `full_params`. The same session also checks the small collectives.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 from dist_workers import spawn
 
 from t5eval.batching import length_sorted_batches, pad_ids
+from t5eval.decode_cache import cache_key, decode_all
+from t5eval.dist_eval import MemoryCache, prefill_decode_cache
 from t5eval.dist_train import full_params, wrap_model
 from t5eval.distributed import (
     all_reduce_sum,
@@ -67,11 +70,17 @@ def _eval_worker(out: Path, data_dir: Path, vocab: Path) -> dict[str, Any]:
     wrapped = wrap_model(_model(), ctx, fsdp=True)
     with full_params(wrapped) as model:
         sharded = sharded_map(_decoder(model, vocab), batches, ctx, expected=N)
+    cache = MemoryCache()
+    inputs = [ids for batch in batches for _, ids in batch]
+    pre = prefill_decode_cache(_model(), inputs, DECODE, cache, ctx, batch_tokens=300,
+                               weights_sha256="w", generate=generate)
+    keys = [cache_key("w", dataclasses.asdict(DECODE), ids) for ids in inputs]
     mine = {i: f"pred-{i}" for i in shard_indices(7, ctx, strided=True)}
     result = {
         "n_batches": len(batches),
         "plain": list(plain.items()),
         "fsdp": list(sharded.items()),
+        "prefill": (pre.decoded, [cache.get(k) for k in keys]),
         "mine": sorted(mine),
         "merged": list(gather_by_index(mine, ctx, expected=7).items()),
         "total": all_reduce_sum(float(len(mine)), ctx),
@@ -106,6 +115,14 @@ def test_sharded_eval_equals_single_process_example_by_example(ranks: list, sing
 def test_fsdp_sharded_eval_equals_single_process(ranks: list, single: list) -> None:
     for rank in ranks:
         assert rank["fsdp"] == single
+
+
+def test_prefill_fills_every_rank_cache_as_decode_all_would(ranks: list, data_dir: Path, vocab_path: Path) -> None:
+    """The runner's path: ranks fill their caches; one process's `decode_all` gives the same ids."""
+    inputs = [ids for batch in _batches(data_dir, vocab_path) for _, ids in batch]
+    want, _ = decode_all(_model(), inputs, DECODE, generate, batch_tokens=300, weights_sha256="w")
+    for rank in ranks:
+        assert rank["prefill"] == (N, want)
 
 
 def test_collectives_merge_reduce_and_broadcast(ranks: list) -> None:
