@@ -7,6 +7,7 @@ postprocessors); a wrong name is an error naming the file and field.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ def _check_names(spec: TaskSpec) -> None:
                                   f"use one of {', '.join(LABEL_KINDS)}")
     if spec.preprocessor == "glue" and not spec.labels:
         raise T5evalError(f"{spec.path}: field 'labels' is required by the glue preprocessor")
+
+
+@functools.lru_cache(maxsize=1)
+def _default_registry() -> TaskRegistry:
+    return TaskRegistry.from_dir(DEFAULT_TASK_DEFS)
 
 
 class TaskRegistry:
@@ -81,8 +87,8 @@ class TaskRegistry:
 
     @classmethod
     def default(cls) -> TaskRegistry:
-        """The repository's `task_defs/`."""
-        return cls.from_dir(DEFAULT_TASK_DEFS)
+        """The repository's `task_defs/` (read once per process; specs are frozen)."""
+        return _default_registry()
 
     def names(self) -> list[str]:
         """Canonical task names, sorted."""

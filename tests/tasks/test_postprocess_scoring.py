@@ -127,3 +127,22 @@ def test_super_glue_average_groups():
     res = benchmark_average("super_glue", scores)
     # groups: 80, 85, 70, 50, 71, 80, 68, 78 -> 582 / 8
     assert res["complete"] and res["average"] == pytest.approx(72.75)
+
+
+def test_record_end_to_end_current_dedups_paper_counts_copies(monkeypatch):
+    from datasets import Dataset
+
+    from t5eval.tasks import load_examples
+
+    monkeypatch.delenv("T5EVAL_DATA_DIR", raising=False)
+    cols = {"passage": ["Ann met Bob.", "A cat."], "query": ["@placeholder met", "A @placeholder."],
+            "entities": [["Ann", "Bob"], ["Cat"]], "answers": [["Ann", "Bob"], ["Cat"]],
+            "idx": [{"passage": 0, "query": 0}, {"passage": 1, "query": 1}]}
+    spec = REG.get("record")
+    examples = load_examples(spec, "validation", None, hub_loader=lambda *_: Dataset.from_dict(cols)).examples
+    assert [e.targets for e in examples] == ["Ann", "Bob", "Cat"]
+    targets = [postprocess(spec, e.targets, e, is_target=True) for e in examples]
+    preds = [postprocess(spec, p, e, is_target=False) for p, e in zip(["Ann", "Ann", "Dog"], examples, strict=True)]
+    # current: each query once -> (1 + 0) / 2; paper: every copy -> (1 + 1 + 0) / 3
+    assert compute_metrics(spec, targets, preds, "current")["em"] == pytest.approx(50.0)
+    assert compute_metrics(spec, targets, preds, "paper")["em"] == pytest.approx(200 / 3)
