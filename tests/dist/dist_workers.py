@@ -38,3 +38,20 @@ def spawn(fn: Callable[..., Any], world: int, out: Path, *args: Any) -> list[Any
     """Run `fn(out, *args)` on `world` processes; return each rank's result, rank order."""
     mp.spawn(_entry, args=(world, free_port(), fn, out, args), nprocs=world, join=True)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)]
+
+
+def session_worker(out: Path, data_dir: Path, vocab: Path, hang_port: int) -> dict[str, Any]:
+    """Everything the 2-rank tests need, in one spawn (process start-up is most of the cost).
+
+    Each part sets up and tears down its own process group; the hung-rank part goes last because it
+    leaves rank 0's group broken.
+    """
+    import test_dist_collectives
+    import test_dist_eval
+    import test_dist_train
+
+    return {
+        "eval": test_dist_eval.eval_part(out, data_dir, vocab),
+        "train": test_dist_train.train_part(out),
+        "hang": test_dist_collectives.hang_part(out, hang_port),
+    }

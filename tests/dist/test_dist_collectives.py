@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
-
-from dist_workers import spawn
 
 from t5eval.distributed import (
     CollectiveError,
@@ -14,7 +13,9 @@ from t5eval.distributed import (
 )
 
 
-def _hung_peer_worker(out: Path) -> str:
+def hang_part(out: Path, port: int) -> str:
+    """On each rank, in a fresh process group on `port`: rank 1 hangs, rank 0's barrier must time out."""
+    os.environ["MASTER_PORT"] = str(port)  # torch's env:// rendezvous reads os.environ
     ctx = init_distributed(device="cpu", timeout_s=1.5)
     if ctx.rank == 1:
         time.sleep(4)  # never joins the barrier in time
@@ -27,8 +28,8 @@ def _hung_peer_worker(out: Path) -> str:
     return "no error"
 
 
-def test_a_hung_rank_fails_the_collective_with_a_clear_error(tmp_path: Path) -> None:
-    rank0, rank1 = spawn(_hung_peer_worker, 2, tmp_path)
+def test_a_hung_rank_fails_the_collective_with_a_clear_error(dist_session: tuple[Path, dict[str, list]]) -> None:
+    rank0, rank1 = dist_session[1]["hang"]
     waited, message = rank0.split("|", 1)
     assert rank1 == "slept"
     assert float(waited) < 4  # the timeout fired, not the peer's return

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dist_workers import spawn
 
 from t5eval.batching import length_sorted_batches, pad_ids
 from t5eval.decode_cache import cache_key, decode_all
@@ -63,7 +62,8 @@ def _decoder(model: T5, vocab: Path) -> Any:
     return decode
 
 
-def _eval_worker(out: Path, data_dir: Path, vocab: Path) -> dict[str, Any]:
+def eval_part(out: Path, data_dir: Path, vocab: Path) -> dict[str, Any]:
+    """On each rank: sharded decoding (plain, FSDP, decode-cache prefill) and small collectives."""
     ctx = init_distributed(device="cpu")
     batches = _batches(data_dir, vocab)
     plain = sharded_map(_decoder(_model(), vocab), batches, ctx, expected=N)
@@ -91,8 +91,8 @@ def _eval_worker(out: Path, data_dir: Path, vocab: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def ranks(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, vocab_path: Path) -> list[dict[str, Any]]:
-    return spawn(_eval_worker, 2, tmp_path_factory.mktemp("dist_eval"), data_dir, vocab_path)
+def ranks(dist_session: tuple[Path, dict[str, list]]) -> list[dict[str, Any]]:
+    return dist_session[1]["eval"]
 
 
 @pytest.fixture(scope="module")

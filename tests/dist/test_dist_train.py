@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from dist_workers import spawn
 
 from t5eval.dist_checkpoint import full_model_state, load_checkpoint, save_checkpoint
 from t5eval.dist_optim import GatheredOptimizer
@@ -75,8 +74,8 @@ def _optimizer(wrapped: torch.nn.Module, fsdp: bool) -> torch.optim.Optimizer:
     return torch.optim.Adafactor(wrapped.parameters(), lr=LR)
 
 
-def _dist_worker(out: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """One 2-rank session: DDP training, FSDP training, and FSDP training of 2 steps saved with DCP."""
+def train_part(out: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """On each rank: DDP training, FSDP training, and FSDP training of 2 steps saved with DCP."""
     ctx = init_distributed(device="cpu")
     results = {}
     for name, fsdp in (("ddp", False), ("fsdp", True)):
@@ -93,10 +92,9 @@ def _dist_worker(out: Path) -> dict[str, dict[str, torch.Tensor]]:
 
 
 @pytest.fixture(scope="module")
-def dist_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, dict[str, torch.Tensor]]]]:
-    """Spawn the two ranks once for this module (process start-up dominates the cost)."""
-    out = tmp_path_factory.mktemp("dist_train")
-    return out, spawn(_dist_worker, 2, out)
+def dist_run(dist_session: tuple[Path, dict[str, list]]) -> tuple[Path, list[dict[str, dict[str, torch.Tensor]]]]:
+    out, parts = dist_session
+    return out, parts["train"]
 
 
 @pytest.fixture(scope="module")
