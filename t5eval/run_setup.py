@@ -205,32 +205,17 @@ def _train_block(state: Any, spec: Any, opts: RunOptions, optimizer: Any) -> dic
         "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
         "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
         "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed,
+        "resumed_from_steps": list(state.resumed_from),
         "selection": "metric_group_max (mean of the task's metrics; ties keep the earlier step)",
     }  # fmt: skip
 
 
 def metric_settings(spec: Any, protocol: str) -> dict[str, Any]:
-    """How the metrics were computed: names, protocol, and library signatures where they matter."""
-    names = list(spec.metrics_for(protocol)) if hasattr(spec, "metrics_for") else list(spec.metrics)
-    out: dict[str, Any] = {"protocol": protocol, "metrics": names}
-    try:
-        from t5eval.metrics import describe  # type: ignore[attr-defined]
+    """How the metrics were computed: names, protocol, and each metric's definition/options/signature."""
+    from t5eval.metrics import metric_settings as settings_of
 
-        out.update(describe(names))
-    except (ImportError, AttributeError, TypeError):
-        _library_settings(names, out)
-    return out
-
-
-def _library_settings(names: list[str], out: dict[str, Any]) -> None:
-    """Fallback record of the BLEU/ROUGE settings T5 uses (spec §3, §5) when metrics has no describe()."""
-    import importlib.metadata as md
-
-    if any("bleu" in n for n in names):
-        out["sacrebleu"] = {"version": md.version("sacrebleu"), "tokenize": "intl", "smooth_method": "exp",
-                            "lowercase": False}
-    if any("rouge" in n for n in names):
-        out["rouge_score"] = {"version": md.version("rouge-score"), "use_stemmer": True}
+    names = list(spec.metrics_for(protocol))
+    return {"protocol": protocol, "metrics": names, "settings": {n: settings_of(n) for n in names}}
 
 
 def benchmarks_record(registry: Any, records: dict[str, dict[str, Any]]) -> dict[str, Any]:

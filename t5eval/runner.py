@@ -68,12 +68,20 @@ def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print)
         T5evalError: bad input (unknown task, model, vocab, data, a run dir with other settings, OOM).
         RunInterrupted: on Ctrl-C, after saving what is done.
     """
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    try:
+        return _run(opts, progress, log, start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float) -> dict[str, Any]:
     from t5eval.tasks import TaskRegistry
     from t5eval.tokenizer import T5Tokenizer
 
-    start = time.perf_counter()
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
     registry = TaskRegistry.default()
     specs = registry.resolve(opts.target)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
@@ -137,7 +145,7 @@ def _eval_task(ctx: RunContext, spec: Any) -> EvalTask:
 def _load_examples(ctx: RunContext, spec: Any, split: str, limit: int | None) -> Any:
     from t5eval.tasks import load_examples
 
-    return load_examples(spec, split, data_dir=ctx.opts.data_dir, limit=limit)
+    return load_examples(spec, split, data_dir=ctx.opts.data_dir, limit=limit, protocol=ctx.opts.protocol)
 
 
 def _train_source(ctx: RunContext, spec: Any) -> TrainSource | None:
@@ -195,10 +203,14 @@ def _saver(ctx: RunContext, model: torch.nn.Module) -> Callable[[str, int], None
 def _finetune(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],
               ckpt: Path, label: str) -> TrainState:
     stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed)
+    if ckpt.exists():
+        ctx.log(f"{label}: resuming fine-tuning from {ckpt}")
     advance = ctx.progress.training(label, ctx.train_cfg.steps)
     state = finetune(model, stream, ctx.train_cfg, ckpt, _validator(ctx, model, tasks), _saver(ctx, model),
                      progress=advance)
     ctx.progress.done_training()
+    if state.resumed_from:
+        ctx.log(f"{label}: fine-tuning resumed at step(s) {state.resumed_from}, not redone")
     return state
 
 

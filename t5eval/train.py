@@ -55,6 +55,7 @@ class TrainState:
     train_tokens: int = 0
     train_seconds: float = 0.0
     last_loss: float | None = None
+    resumed_from: list[int] = field(default_factory=list)  # steps this run was restarted from
 
     @property
     def tokens_per_s(self) -> float:
@@ -182,6 +183,7 @@ def finetune(
     state = TrainState()
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, model, optimizer, stream)
+        state.resumed_from.append(state.step)
     else:
         torch.manual_seed(cfg.seed)
     if progress:

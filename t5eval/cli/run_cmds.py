@@ -27,15 +27,12 @@ def _check_positive(**values: int | None) -> None:
             raise T5evalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-def canonical_command() -> tuple[str, ...]:
+def canonical_command(ctx: typer.Context) -> tuple[str, ...]:
     """The current `t5eval run` invocation as argv: arguments, then every non-default option."""
-    import click
-
-    ctx = click.get_current_context()
     argv = ["t5eval", ctx.info_name or "run"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if isinstance(param, click.Argument):
+        if param.param_type_name == "argument":
             argv.append(str(value))
         elif value is not None and value != param.default:
             flag = max(param.opts, key=len)
@@ -44,25 +41,26 @@ def canonical_command() -> tuple[str, ...]:
 
 
 def summary_table(record: dict[str, Any]) -> Any:
-    """A one-screen rich table: task, split, n, metrics, best step, decode tokens/s."""
+    """A one-screen rich table: task, n, metrics, best step, train and decode tokens/s, averages."""
     from rich.table import Table
 
-    table = Table(title=f"t5eval run {record['run_id']}")
-    for column in ("task", "split", "n", "metrics", "best step", "train tok/s", "decode tok/s"):
-        table.add_column(column, justify="left" if column in ("task", "metrics", "split") else "right")
+    table = Table(title=f"t5eval run {record['run_id']}", title_justify="left")
+    table.add_column("task (split)", overflow="fold")
+    table.add_column("n", justify="right")
+    table.add_column("metrics", overflow="fold")
+    table.add_column("best step", justify="right")
+    table.add_column("tok/s train/decode", justify="right")
     for name, task in record["tasks"].items():
         metrics = ", ".join(f"{k} {v:.2f}" for k, v in task["metrics"].items())
         tput = task.get("throughput", {})
         best = task.get("best_step")
-        table.add_row(
-            name, task["split"], str(task["n"]), metrics, "-" if best is None else str(best),
-            f"{tput.get('train_tokens_per_s', 0):.0f}", f"{tput.get('decode_tokens_per_s', 0):.0f}",
-        )  # fmt: skip
+        speed = f"{tput.get('train_tokens_per_s', 0):.0f}/{tput.get('decode_tokens_per_s', 0):.0f}"
+        table.add_row(f"{name} ({task['split']})", str(task["n"]), metrics, "-" if best is None else str(best), speed)
     for bench, avg in record.get("benchmarks", {}).items():
         value = avg.get("average")
         text = "n/a" if value is None else f"{value:.2f}"
-        table.add_row(f"[bold]{bench} average[/bold]", avg.get("split", ""), "", text,
-                      "" if avg.get("complete") else "incomplete", "", "")
+        note = "" if avg.get("complete") else " (incomplete: not all tasks run)"
+        table.add_row(f"{bench} average", "", text + note, "", "")
     return table
 
 
@@ -71,6 +69,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run_cmd(
+        ctx: typer.Context,
         target: str = typer.Argument(..., help="benchmark (glue, super_glue, squad, cnn_dailymail, wmt), task, or comma list"),
         model: str = typer.Option(..., "--model", "-m", help="hub id, local HF dir, or a preset with --init random"),
         init: str = typer.Option("pretrained", help="pretrained | random (seeded; presets)"),
@@ -101,7 +100,7 @@ def register(app: typer.Typer) -> None:
             target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
             max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol,
-            threads=threads, overwrite=overwrite, command=canonical_command(),
+            threads=threads, overwrite=overwrite, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console
 
