@@ -79,7 +79,7 @@ def score(
     check_protocol(protocol)
     reg = TaskRegistry.default()
     run: Callable[[], dict[str, Any]]
-    if task in reg.benchmarks:
+    if task in reg.benchmarks and (predictions_dir is not None or task not in reg.aliases):
         if predictions_dir is None:
             raise T5evalError(f"scoring benchmark {task} needs --predictions-dir DIR holding <task>.jsonl files")
         run = lambda: score_benchmark(reg, task, predictions_dir, data_dir, protocol, split)  # noqa: E731

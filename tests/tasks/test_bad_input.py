@@ -116,3 +116,12 @@ def test_quirk_string_labels_load_with_a_warning(task, folder, data_dir, tmp_pat
         quirky = load_examples(REG.get(task), "validation", root).examples
     clean = load_examples(REG.get(task), "validation", data_dir).examples
     assert quirky == clean
+
+
+def test_task_alias_that_is_also_a_benchmark_name_scores_the_task(cli, data_dir, tmp_path):
+    # "squad" names both the benchmark and squad_v010_allanswers; with --predictions it is the task
+    rows = [{"index": i, "prediction": "x"} for i in range(10570)]
+    code, stdout, err = cli("score", "squad", "--predictions", write_jsonl(tmp_path / "p.jsonl", rows),
+                            "--data-dir", data_dir)
+    assert code == 0, err
+    assert '"task": "squad_v010_allanswers"' in stdout
