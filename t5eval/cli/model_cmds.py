@@ -1,9 +1,30 @@
-"""CLI commands of this area (see t5eval/cli/__init__.py)."""
+"""CLI commands of the model area: `parity` (see t5eval/cli/__init__.py)."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
 
 import typer
 
 
+def parity(
+    model: Path = typer.Option(..., "--model", help="Local HF T5 directory (config.json + weights)."),
+    vocab: Path = typer.Option(None, "--vocab", help="spiece.model (default: MODEL/spiece.model)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
+    n: int = typer.Option(64, "--n", help="Number of real texts to compare on."),
+    tasks: str = typer.Option("rte", "--tasks", help="Tasks whose eval inputs/targets are used, e.g. rte,cola."),
+    max_decode_len: int = typer.Option(32, "--max-decode-len", help="Greedy decode length for the id check."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON here."),
+) -> None:
+    """Compare the native T5 with transformers: max abs logit diff and share of identical greedy outputs."""
+    from t5eval.parity import run_parity
+
+    result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
+    typer.echo(json.dumps(asdict(result)))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("parity")(parity)
