@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from t5eval.distributed import DistContext
+from t5eval.distributed import DistContext, all_reduce_sum
 from t5eval.errors import T5evalError
 
 
@@ -163,3 +164,56 @@ def full_params(wrapped: nn.Module) -> Iterator[nn.Module]:
         for unit in reversed(units):
             unit.reshard()
             unit.set_reshard_after_forward(True, recurse=False)
+
+
+class _Batch(Protocol):
+    input_ids: torch.Tensor  # (B, S)
+    attention_mask: torch.Tensor  # (B, S)
+    labels: torch.Tensor  # (B, T), -100 ignored
+    n_tokens: int
+
+
+class _Stream(Protocol):
+    def next_batch(self) -> Any: ...
+
+
+def train_step(
+    wrapped: nn.Module, optimizer: torch.optim.Optimizer, stream: _Stream, plan: BatchPlan, ctx: DistContext
+) -> tuple[float, int]:
+    """One optimizer step of the global batch on this rank. Returns (mean loss, tokens), both global.
+
+    Every rank draws all `plan.grad_accum` micro-batches from its copy of the stream (so the streams
+    stay in step) and trains on its own (`plan.owned`); gradients are synchronised once, on the last.
+    The loss is the mean of the micro-batch losses over all ranks, as `train._train_step` reports it.
+    """
+    wrapped.train()
+    owned = plan.owned(ctx.rank)
+    loss_sum, tokens = 0.0, 0
+    for m in range(plan.grad_accum):
+        batch: _Batch = stream.next_batch()
+        tokens += batch.n_tokens
+        if m not in owned:
+            continue
+        with grad_sync(wrapped, sync=m == owned[-1]):
+            loss = wrapped(*(t.to(ctx.device) for t in (batch.input_ids, batch.attention_mask, batch.labels)))
+            (loss * plan.loss_scale).backward()
+        loss_sum += float(loss.detach())
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return all_reduce_sum(loss_sum, ctx) / plan.grad_accum, tokens
+
+
+def optimizer_for(optimizer: torch.optim.Optimizer, wrapped: nn.Module, fsdp: bool) -> torch.optim.Optimizer:
+    """The optimizer to step `wrapped` with: the same one for DDP, or for FSDP a `GatheredOptimizer`.
+
+    FSDP replaces the parameters by sharded ones, so the optimizer built on the plain model is
+    rebuilt on them, keeping its class, hyper-parameters and (already loaded) state.
+    """
+    if not fsdp:
+        return optimizer
+    from t5eval.dist_optim import GatheredOptimizer
+
+    group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
+    gathered = GatheredOptimizer(wrapped.parameters(), type(optimizer), **group)
+    gathered.load_state_dict(optimizer.state_dict())
+    return gathered

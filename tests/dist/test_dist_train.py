@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
 
 from t5eval.dist_checkpoint import full_model_state, load_checkpoint, save_checkpoint
-from t5eval.dist_optim import GatheredOptimizer
-from t5eval.dist_train import grad_sync, plan_batches, wrap_model
-from t5eval.distributed import init_distributed, shutdown
+from t5eval.dist_train import optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.distributed import DistContext, init_distributed, shutdown
 from t5eval.model import T5, T5Config
 
 STEPS, GRAD_ACCUM, LR = 3, 4, 1e-2
@@ -56,22 +57,26 @@ def _reference() -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _train(wrapped: torch.nn.Module, opt: torch.optim.Optimizer, rank: int, world: int, steps: list) -> None:
-    plan = plan_batches(GRAD_ACCUM, world)
-    for micro_batches in steps:
-        owned = plan.owned(rank)
-        for j, m in enumerate(owned):
-            with grad_sync(wrapped, sync=j == len(owned) - 1):
-                (wrapped(*micro_batches[m]) * plan.loss_scale).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+class _Stream:
+    """The test's micro-batches in order, as `TrainStream.next_batch` would hand them out."""
+
+    def __init__(self, steps: list[list[Batch]]) -> None:
+        self._batches = iter([b for step in steps for b in step])
+
+    def next_batch(self) -> SimpleNamespace:
+        ids, mask, labels = next(self._batches)
+        return SimpleNamespace(input_ids=ids, attention_mask=mask, labels=labels, n_tokens=int(mask.sum()))
 
 
-def _optimizer(wrapped: torch.nn.Module, fsdp: bool) -> torch.optim.Optimizer:
-    """torch's Adafactor; under FSDP run on gathered whole tensors (it cannot step DTensor shards)."""
-    if fsdp:
-        return GatheredOptimizer(wrapped.parameters(), lr=LR)
-    return torch.optim.Adafactor(wrapped.parameters(), lr=LR)
+def _train(model: T5, ctx: DistContext, fsdp: bool, steps: list[list[Batch]]) -> tuple[torch.nn.Module, Any]:
+    """Wrap, build the optimizer as the runner does (on the plain model first), train `steps`."""
+    opt = torch.optim.Adafactor(model.parameters(), lr=LR)
+    wrapped = wrap_model(model, ctx, fsdp=fsdp)
+    opt = optimizer_for(opt, wrapped, fsdp)
+    stream, plan = _Stream(steps), plan_batches(GRAD_ACCUM, ctx.world_size)
+    for _ in steps:
+        train_step(wrapped, opt, stream, plan, ctx)
+    return wrapped, opt
 
 
 def train_part(out: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -79,13 +84,9 @@ def train_part(out: Path) -> dict[str, dict[str, torch.Tensor]]:
     ctx = init_distributed(device="cpu")
     results = {}
     for name, fsdp in (("ddp", False), ("fsdp", True)):
-        wrapped = wrap_model(_model(), ctx, fsdp=fsdp)
-        opt = _optimizer(wrapped, fsdp)
-        _train(wrapped, opt, ctx.rank, ctx.world_size, _steps())
+        wrapped, _ = _train(_model(), ctx, fsdp, _steps())
         results[name] = full_model_state(wrapped, ctx)
-    wrapped = wrap_model(_model(), ctx, fsdp=True)
-    opt = _optimizer(wrapped, fsdp=True)
-    _train(wrapped, opt, ctx.rank, ctx.world_size, _steps()[:2])
+    wrapped, opt = _train(_model(), ctx, True, _steps()[:2])
     save_checkpoint(wrapped, opt, 2, out / "ckpt", ctx)
     shutdown(ctx)
     return results
@@ -130,5 +131,5 @@ def test_fsdp_checkpoint_resumes_in_one_process(dist_run: tuple, reference: dict
     wrapped = wrap_model(_model(), ctx)
     opt = torch.optim.Adafactor(wrapped.parameters(), lr=LR)
     assert load_checkpoint(wrapped, opt, out / "ckpt", ctx) == 2
-    _train(wrapped, opt, 0, 1, _steps()[2:])
+    train_step(wrapped, opt, _Stream(_steps()[2:]), plan_batches(GRAD_ACCUM, 1), ctx)
     _assert_same(full_model_state(wrapped, ctx), reference)
