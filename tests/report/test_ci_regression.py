@@ -1,7 +1,7 @@
 """CI regression: a tiny, seeded, deterministic end-to-end run checked against the committed baseline.
 
 The run: `t5eval run rte` with the `tiny` preset, random init (seed 0), 2 fine-tuning steps, the
-first 24 RTE validation examples from ../shared/data, 2 CPU threads, fp32. Same seed -> same
+first 24 RTE validation examples from ../shared/data, 1 CPU thread, fp32. Same seed -> same
 weights, same predictions, same metrics bit for bit, so the check uses `--exact` (metrics equal
 and predictions sha256 equal). Regenerate the baseline deliberately with
 `t5eval check RUN --against results/baselines/ci_tiny_rte.json --update` (prints what changed).
@@ -22,7 +22,7 @@ from tests.conftest import DATA_DIR, REPO_ROOT, VOCAB
 BASELINE = REPO_ROOT / "results" / "baselines" / "ci_tiny_rte.json"
 RUN_ARGS = ["run", "rte", "--model", "tiny", "--init", "random", "--seed", "0", "--limit", "24",
             "--steps", "2", "--eval-every", "2", "--batch-tokens", "1024", "--max-input-len", "64",
-            "--threads", "2"]  # fmt: skip
+            "--threads", "1"]  # fmt: skip
 
 
 def _t5eval(*args: str) -> subprocess.CompletedProcess[str]:
