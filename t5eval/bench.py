@@ -151,6 +151,7 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     for name in measures:
         say(f"measuring {name}")
         results[name] = _measure(name, impls, model_cfg, shape, batch, cfg, peak)
+    _add_decode_loop(results)
     report["measures"] = results
     report["outputs_identical"] = all(r.get("outputs_identical", True) for r in results.values())
     report["load_average_end"] = load_average()
@@ -169,6 +170,25 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
         return measure_train(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
     e2e = E2EConfig(cfg.task, cfg.limit, cfg.batch_size, cfg.data_dir, cfg.vocab, cfg.e2e_max_decode_len, cfg.model)
     return measure_e2e(impls, e2e, cfg.device, cfg.e2e_repeats)
+
+
+def _add_decode_loop(results: dict[str, Any]) -> None:
+    """Generated tokens/s of the decoder loop alone: generate time minus encoder time (medians).
+
+    Both implementations run the same encoder once per batch (transformers expands beams after
+    encoding), so this isolates what decoding itself costs; the end-to-end rate stays the headline.
+    """
+    if "encoder" not in results:
+        return
+    for name in ("greedy", "beam"):
+        if name not in results:
+            continue
+        m, loop = results[name], {}
+        for side in ("native", "transformers"):
+            seconds = m[side]["median_s"] - results["encoder"][side]["median_s"]
+            loop[side] = m["work"] / seconds if seconds > 0 else float("nan")
+        loop["ratio"] = loop["native"] / loop["transformers"]
+        m["decode_loop_rate"] = loop
 
 
 def _config_json(cfg: BenchConfig) -> dict[str, Any]:

@@ -42,6 +42,11 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
         out.append([label, m["unit"], _rate(nat), _rate(hf), f"{m['ratio']:.2f}×",
                     f"{100 * nat['share_of_peak']:.0f}%", f"{100 * hf['share_of_peak']:.0f}%", _outputs(m),
                     f"{_mem(nat)} / {_mem(hf)}"])
+        if "decode_loop_rate" in m:
+            loop = m["decode_loop_rate"]
+            out.append([f"{label}: decoder loop only", "generated tokens/s (minus encoder)",
+                        f"{loop['native']:,.0f}", f"{loop['transformers']:,.0f}", f"{loop['ratio']:.2f}×",
+                        "", "", "", ""])
     return out
 
 
