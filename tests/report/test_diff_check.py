@@ -128,3 +128,18 @@ def test_tolerance_bounds():
     assert Tolerance.parse("rel:0.01").bounds(80.0, None) == pytest.approx((79.2, 80.8))
     assert Tolerance.parse(None).bounds(80.0, [78.0, 83.0]) == (78.0, 83.0)
     assert Tolerance.parse("ci").bounds(80.0, None) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "no/such/run", "--out", "x.md"],
+    ["report", str(FIXTURES / "run_small_a"), "--out", "x.txt"],
+    ["check", str(FIXTURES / "run_small_a"), "--against", "x.json", "--tolerance", "abs:oops"],
+])  # fmt: skip
+def test_cli_user_errors_exit_2_with_one_line(argv, capsys):
+    from t5eval import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
