@@ -17,7 +17,9 @@ import shutil
 import warnings
 
 import pytest
+import transformers
 
+from t5eval import tokenizer as t5tok
 from t5eval.tasks import TaskRegistry, has_split, load_examples
 
 SPECIAL_LITERALS = ("<unk>", "</s>", "<pad>")
@@ -39,8 +41,6 @@ def eval_texts(data_dir, limit: int | None) -> list[str]:
 
 def check_parity(data_dir, vocab_path, tmp_path, limit: int | None) -> int:
     """Assert parity; return the number of tie mismatches."""
-    t5tok = pytest.importorskip("t5eval.tokenizer")
-    transformers = pytest.importorskip("transformers")
     shutil.copy(vocab_path, tmp_path / "spiece.model")
     (tmp_path / "config.json").write_text('{"model_type": "t5"}')  # AutoTokenizer needs the model type
     reference = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
