@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
+from t5eval.tasks.rows import DataWarning
 
 RawRow = tuple[str, dict[str, Any]]
 Reader = Callable[[list[Path], dict[str, Any]], list[RawRow]]
@@ -188,11 +190,18 @@ def _pairs(paths: list[Path], args: dict[str, Any]) -> list[tuple[Path, Path]]:
 
 def _pair_rows(src: Path, tgt: Path, src_lines: list[str], tgt_lines: list[str],
                langs: list[str]) -> list[RawRow]:
+    """Aligned (source, target) rows. TFDS `wmt.py` drops a pair whose source or target is empty
+    (`if not all(ex.values()): continue`); so do we, with one warning naming the file."""
     if len(src_lines) != len(tgt_lines):
         raise T5evalError(f"{src} has {len(src_lines)} segments but {tgt} has {len(tgt_lines)}; "
                           "they must be parallel")
-    return [(f"{src}, line {i + 1}", {langs[0]: s, langs[1]: t})
-            for i, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True))]
+    pairs = [(f"{src}, line {i + 1}", {langs[0]: s, langs[1]: t})
+             for i, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True))]
+    kept = [(where, row) for where, row in pairs if all(row.values())]
+    if len(kept) < len(pairs):
+        warnings.warn(f"{src} / {tgt}: {len(pairs) - len(kept)} pair(s) with an empty side dropped, as TFDS "
+                      "wmt does", DataWarning, stacklevel=3)
+    return kept
 
 
 def read_parallel_text(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
@@ -205,12 +214,14 @@ def read_parallel_text(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
     return rows
 
 
-_SEG = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
+# TFDS `wmt.py` `_parse_sgm`: `re.match` (anchored at the line start) of exactly this pattern; the
+# text between the tags is kept as is (no strip), up to the line's last "</seg>".
+_SEG = re.compile(r'<seg id="\d+">(.*)</seg>')
 
 
 def _sgm_segments(path: Path) -> list[str]:
-    """One segment per `<seg>`; the text between the tags with ASCII whitespace stripped."""
-    return [m.group(1).strip(" \t\r\n") for _, line in _lines(path) if (m := _SEG.search(line))]
+    """One segment per line that starts with `<seg id="N">`, its text unstripped (as TFDS)."""
+    return [m.group(1) for _, line in _lines(path) if (m := _SEG.match(line))]
 
 
 def read_sgm(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
