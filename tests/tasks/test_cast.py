@@ -40,9 +40,10 @@ def first(task: str, split: str, data_dir, n: int = 1):
      "accident.", "not_entailment"),
     ("wnli", "validation", "wnli sentence1: The drain is clogged with hair. It has to be cleaned. sentence2: The "
      "hair has to be cleaned.", "not_entailment"),
-    # AX is cast as MNLI (sorted keys: hypothesis before premise); CRLF file
+    # AX is cast as MNLI (sorted keys: hypothesis before premise); CRLF file. TFDS glue/ax is unlabelled
+    # (GLUE's AX.tsv), so T5's target is "<unk>" even though diagnostic-full.tsv has a Label column
     ("ax", "test", "mnli hypothesis: The cat did not sit on the mat. premise: The cat sat on the mat.",
-     "contradiction"),
+     "<unk>"),
     ("sg/rte", "validation", "rte hypothesis: Christopher Reeve had an accident. premise: Dana Reeve, the widow "
      "of the actor Christopher Reeve, has died of lung cancer at age 44, according to the Christopher Reeve "
      "Foundation.", "not_entailment"),
