@@ -37,3 +37,10 @@ def test_wmt_sgm_keeps_segment_whitespace_and_drops_empty_pairs(tmp_path):
     got = [(ex.inputs, ex.targets) for ex in examples]
     assert got == [("translate English to German:  Hello  world ", "Hallo Welt"),
                    ("translate English to German: Two", "Zwei ")]
+
+
+def test_mrpc_local_tsv_warns_that_tfds_text_and_idx_differ(data_dir):
+    """TFDS `glue.py` builds MRPC from SentEval's tokenized msr_paraphrase_*.txt (not GLUE's TSV) and sets
+    idx = row number in msr_paraphrase_train.txt (train and dev interleaved): not reproducible here."""
+    with pytest.warns(DataWarning, match="SentEval's tokenized"):
+        load_examples(REG.get("mrpc"), "validation", data_dir, limit=1)
