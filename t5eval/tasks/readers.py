@@ -54,25 +54,50 @@ def _label_column(header: list[str] | None, spec: str | int | None) -> int | Non
     return header.index(spec) if header is not None and spec in header else None
 
 
+def _glue_row(cells: list[str], columns: dict[str, int], label_col: int | None) -> dict[str, Any] | None:
+    """One TFDS GLUE example's raw fields, or None when TFDS drops the row.
+
+    TFDS reads a headed file with `csv.DictReader`: a short row gives None for its missing columns,
+    and an empty or missing label becomes None (`int(label) if label else None`); an example with
+    any None value is dropped ("Filter out corrupted rows"). Extra cells are ignored.
+    """
+    if any(i >= len(cells) for i in columns.values()):
+        return None
+    raw: dict[str, Any] = {name: cells[i] for name, i in columns.items()}
+    if label_col is not None:
+        if label_col >= len(cells) or cells[label_col] == "":
+            return None
+        raw["label"] = cells[label_col]
+    return raw
+
+
 def read_glue_tsv(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
-    """GLUE TSV: split on tabs only (QUOTE_NONE, as TFDS and HF read GLUE), one row a line."""
+    """GLUE TSV: split on tabs only (QUOTE_NONE, as TFDS and HF read GLUE), one row a line.
+
+    `idx` is the row's number among the data rows, counting rows TFDS drops (TFDS `idx = n`).
+    A header-less file (CoLA train/dev) with a short row is an error (TFDS indexes `row[3]` and fails).
+    """
     (path,) = paths
     lines = list(_lines(path))
     header = lines.pop(0)[1].split("\t") if args.get("header", True) and lines else None
     columns = {name: _column(header, spec, path) for name, spec in args.get("columns", {}).items()}
     label_col = _label_column(header, args.get("label", {}).get("column"))
-    width = len(header) if header is not None else max([*columns.values(), label_col or 0]) + 1
-    rows = []
-    for number, line in lines:
+    width = max([*columns.values(), label_col or 0]) + 1
+    rows, dropped = [], []
+    for n, (number, line) in enumerate(lines):
         cells = line.split("\t")
-        ok = len(cells) == width if header is not None else len(cells) >= width
-        if not ok:
+        if header is None and len(cells) < width:
             raise T5evalError(f"{path}, line {number}: expected {width} tab-separated fields, found "
                               f"{len(cells)}; fix the row")
-        raw = {name: cells[i] for name, i in columns.items()}
-        if label_col is not None and label_col < len(cells):
-            raw["label"] = cells[label_col]
-        rows.append((f"{path}, line {number}", raw))
+        raw = _glue_row(cells, columns, label_col)
+        if raw is None:
+            dropped.append(number)
+            continue
+        rows.append((f"{path}, line {number}", {**raw, "idx": n}))
+    if dropped:
+        warnings.warn(f"{path}: {len(dropped)} row(s) with missing fields or an empty label dropped, as TFDS "
+                      f"glue does (lines {', '.join(map(str, dropped[:5]))}{', ...' if len(dropped) > 5 else ''})",
+                      DataWarning, stacklevel=2)
     return rows
 
 

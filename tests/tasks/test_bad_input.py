@@ -88,10 +88,11 @@ def test_unknown_split(cli, data_dir, tmp_path):
 
 
 def test_malformed_tsv_and_jsonl_rows_name_file_and_line(tmp_path):
+    # header-less (CoLA train/dev): TFDS indexes row[3] and fails, so a short row is an error
     tsv = tmp_path / "dev.tsv"
-    tsv.write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly two\n", encoding="utf-8")
-    args = {"columns": {"sentence1": "sentence1", "sentence2": "sentence2"}, "label": {"column": "label"}}
-    with pytest.raises(T5evalError, match=r"dev\.tsv, line 3: expected 4 tab-separated fields, found 2"):
+    tsv.write_text("gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\tonly three\n", encoding="utf-8")
+    args = {"header": False, "columns": {"sentence": 3}, "label": {"column": 1}}
+    with pytest.raises(T5evalError, match=r"dev\.tsv, line 2: expected 4 tab-separated fields, found 3"):
         read_glue_tsv([tsv], args)
     jl = tmp_path / "val.jsonl"
     jl.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")

@@ -44,3 +44,22 @@ def test_mrpc_local_tsv_warns_that_tfds_text_and_idx_differ(data_dir):
     idx = row number in msr_paraphrase_train.txt (train and dev interleaved): not reproducible here."""
     with pytest.warns(DataWarning, match="SentEval's tokenized"):
         load_examples(REG.get("mrpc"), "validation", data_dir, limit=1)
+
+
+def test_glue_tsv_drops_rows_as_tfds_and_keeps_row_numbers_as_idx(tmp_path):
+    """TFDS `glue.py`: DictReader(QUOTE_NONE); idx = n over every data row; a short row (None fields) or an
+    empty label (`int(label) if label else None`) is dropped; extra cells are ignored."""
+    from t5eval.tasks.readers import read_glue_tsv
+
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("index\tsentence1\tsentence2\tlabel\n"
+                   "0\ta\tb\tentailment\n"      # n=0 kept
+                   "1\tonly two\n"              # n=1 short -> dropped
+                   "2\tc\td\t\n"                # n=2 empty label -> dropped
+                   "3\t\"e\tf \tnot_entailment\textra\n",  # n=3 kept: quote is text, extra cell ignored
+                   encoding="utf-8")
+    args = {"columns": {"sentence1": "sentence1", "sentence2": "sentence2"}, "label": {"column": "label"}}
+    with pytest.warns(DataWarning, match=r"2 row\(s\).*lines 3, 4"):
+        rows = [raw for _, raw in read_glue_tsv([tsv], args)]
+    assert rows == [{"sentence1": "a", "sentence2": "b", "label": "entailment", "idx": 0},
+                    {"sentence1": "\"e", "sentence2": "f ", "label": "not_entailment", "idx": 3}]
