@@ -186,25 +186,32 @@ def read_superglue_jsonl(paths: list[Path], args: dict[str, Any]) -> list[RawRow
 
 
 def read_squad_json(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
-    """SQuAD v1.1 JSON: one row per question, in article/paragraph/question order (as TFDS)."""
+    """SQuAD v1.1 JSON: one row per question id, in article/paragraph/question order.
+
+    As TFDS squad/v1.1:3.0.0 (`qa_utils.generate_squadlike_examples`): no whitespace is stripped, and
+    a question id seen again adds its answers to the first row with that id (title/context of the first).
+    """
     (path,) = paths
     try:
         data = json.loads(_read_text(path))["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise T5evalError(f"{path}: not a SQuAD JSON file ({err}); expected {{'data': [...]}}") from None
-    rows = []
+    rows: dict[str, RawRow] = {}
     for a, article in enumerate(data):
         for p, para in enumerate(article["paragraphs"]):
             for qa in para["qas"]:
-                where = f"{path}, article {a} paragraph {p} question {qa.get('id')}"
                 answers = qa.get("answers", [])
-                rows.append((where, {
+                texts, starts = [x["text"] for x in answers], [x["answer_start"] for x in answers]
+                if qa["id"] in rows:
+                    seen = rows[qa["id"]][1]["answers"]
+                    seen["text"] += texts
+                    seen["answer_start"] += starts
+                    continue
+                rows[qa["id"]] = (f"{path}, article {a} paragraph {p} question {qa.get('id')}", {
                     "id": qa["id"], "title": article.get("title", ""), "context": para["context"],
-                    "question": qa["question"],
-                    "answers": {"text": [x["text"] for x in answers],
-                                "answer_start": [x["answer_start"] for x in answers]},
-                }))
-    return rows
+                    "question": qa["question"], "answers": {"text": texts, "answer_start": starts},
+                })
+    return list(rows.values())
 
 
 def _pairs(paths: list[Path], args: dict[str, Any]) -> list[tuple[Path, Path]]:

@@ -63,3 +63,20 @@ def test_glue_tsv_drops_rows_as_tfds_and_keeps_row_numbers_as_idx(tmp_path):
         rows = [raw for _, raw in read_glue_tsv([tsv], args)]
     assert rows == [{"sentence1": "a", "sentence2": "b", "label": "entailment", "idx": 0},
                     {"sentence1": "\"e", "sentence2": "f ", "label": "not_entailment", "idx": 3}]
+
+
+def test_squad_repeated_id_merges_answers_as_tfds_v3(tmp_path):
+    """TFDS squad/v1.1:3.0.0 (`qa_utils`): no strip; a repeated question id extends the first row's answers."""
+    import json
+
+    para = {"context": " Paris is in France. ", "qas": [
+        {"id": "q1", "question": " Where is Paris?", "answers": [{"text": "France", "answer_start": 13}]}]}
+    again = {"context": "Other.", "qas": [
+        {"id": "q1", "question": "ignored", "answers": [{"text": "in France", "answer_start": 10}]}]}
+    (tmp_path / "squad").mkdir()
+    (tmp_path / "squad" / "dev-v1.1.json").write_text(
+        json.dumps({"data": [{"title": "T", "paragraphs": [para, again]}]}), encoding="utf-8")
+    (ex,) = load_examples(REG.get("squad"), "validation", tmp_path).examples
+    # pad_punctuation: "?" and "." get spaces, whitespace collapsed, not stripped
+    assert (ex.inputs, ex.targets) == ("question: Where is Paris ? context: Paris is in France . ", "France")
+    assert ex.fields["answers"] == ["France", "in France"]
