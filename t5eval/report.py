@@ -313,6 +313,8 @@ def render_section(data: ReportData, title: str, cols: list[str]) -> list[str]:
             ref = t14.rows[size]
             rows.append([f"Δ `{run.label}` − paper"]
                         + [_delta_cell(cells.get(c), ref.get(c), COLUMNS[c].digits) for c in cols])  # fmt: skip
+    if not rows:
+        return [f"## {title}", "", "_No run has these tasks, and no Table 14 row matches the runs' sizes._", ""]
     return [f"## {title}", "", *_table(["Model", *[COLUMNS[c].label for c in cols]], rows), ""]
 
 
@@ -335,9 +337,10 @@ def render_table1(data: ReportData) -> list[str]:
     return [title, "", *_table(["Row", *[COLUMNS[c].label for c in cols]], rows), ""]
 
 
-def run_footnote(run: Run, intervals: dict[str, BootstrapResult | str]) -> str:
+def run_footnote(run: Run, intervals: dict[str, BootstrapResult | str], t14: PaperTable) -> str:
     """One line of settings per run: model, steps, decoding, protocol, seed, limit, provenance."""
-    parts = run.describe()
+    ref = paper_row_for(run, t14) or f"none (size {run.size}; the paper has v1.0 small … 11b)"
+    parts = [*run.describe(), f"Table 14 row {ref}"]
     reasons: dict[str, list[str]] = {}
     for task, why in intervals.items():
         if isinstance(why, str):
@@ -384,7 +387,7 @@ def render_markdown(data: ReportData) -> str:
         out += ["## Notes", "", *notes, ""]
     if data.plots:
         out += ["## Plots", ""] + [f"![{cap}]({rel})" for cap, rel in data.plots] + [""]
-    out += [run_footnote(r, data.intervals[r.label]) for r in data.runs]
+    out += [run_footnote(r, data.intervals[r.label], data.paper["table14"]) for r in data.runs]
     return "\n".join(out) + "\n"
 
 

@@ -89,7 +89,7 @@ def test_incomplete_averages_are_explained_and_notes_filtered(report_text):
 def test_footnotes_carry_each_runs_settings(report_text):
     line = next(x for x in report_text.splitlines() if x.startswith("[^run_small_a]:"))
     for part in ("model t5-small (size small, v1.0", "fine-tune steps 0", "protocol current", "seed 0",
-                 "beam 4, α 0.6, max 128 (cnn_dailymail_v002, wmt_t2t_ende_v003)"):
+                 "beam 4, α 0.6, max 128 (cnn_dailymail_v002, wmt_t2t_ende_v003)", "Table 14 row small"):
         assert part in line
 
 
