@@ -155,13 +155,18 @@ def pad_punctuation(text: str, punct: str = "ascii") -> str:
     return re.sub(_RE2_SPACE, " ", re.sub(PUNCT_PATTERNS[punct], r" \1 ", text))
 
 
-def squad(row: dict[str, Any], *, include_context: bool = True, punct: str = "ascii") -> list[Cast]:
+def squad(row: dict[str, Any], *, include_context: bool = True, punct: str = "ascii",
+          strip: bool = False) -> list[Cast]:
     """`preprocessors.squad`: "question: {q} context: {c}" of padded text; target = first answer.
 
     `punct`: "ascii" (RE2 [[:punct:]], current code) or "nonword" (`\\W`, before 2022-04-05).
+    `strip`: the paper-era TFDS squad/plain_text (0.1.0/1.0.0) stripped context, question and answers;
+    squad/v1.1:3.0.0 (current) keeps them as in the JSON.
     """
-    answers = [pad_punctuation(a, punct) for a in row["answers"]["text"]]
-    q, c = pad_punctuation(row["question"], punct), pad_punctuation(row["context"], punct)
+    texts = [row["question"], row["context"], *row["answers"]["text"]]
+    q, c, *raw_answers = [t.strip() for t in texts] if strip else texts
+    answers = [pad_punctuation(a, punct) for a in raw_answers]
+    q, c = pad_punctuation(q, punct), pad_punctuation(c, punct)
     parts = ["question:", q, "context:", c] if include_context else ["squad trivia question:", q]
     inputs = re.sub(_RE2_SPACE, " ", " ".join(parts))
     fields = {"id": row["id"], "answers": answers}

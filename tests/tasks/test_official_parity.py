@@ -157,3 +157,17 @@ def test_stsb_test_row_target_is_minus_one():
 
     (cast,) = stsb({"sentence1": "a ", "sentence2": "b", "label": -1.0, "idx": 0})
     assert (cast.inputs, cast.targets) == ("stsb sentence1: a  sentence2: b", "-1.0")
+
+
+def test_squad_strip_only_in_the_paper_era_tfds():
+    """TFDS squad/plain_text (paper era) `.strip()`ped context/question/answers; squad/v1.1:3.0.0 does not.
+    T5 pads, joins and collapses whitespace but never strips, so the ends show through."""
+    from t5eval.tasks.preprocess import squad
+
+    row = {"id": "q", "question": " Where?", "context": " Paris is in France \n",
+           "answers": {"text": [" France "], "answer_start": [13]}}
+    (cur,) = squad(row)
+    (paper,) = squad(row, punct="nonword", strip=True)
+    assert (cur.inputs, cur.targets) == ("question: Where ? context: Paris is in France ", " France ")
+    assert (paper.inputs, paper.targets) == ("question: Where ? context: Paris is in France", "France")
+    assert REG.get("squad").preprocessor_args_for("paper")["strip"] is True
