@@ -196,7 +196,11 @@ def bootstrap_metrics(
 
 
 def _interval(draws: np.ndarray, method: str) -> Interval:
-    low, high = np.percentile(draws, [2.5, 97.5])
+    """Percentile interval; resamples where the metric is undefined (NaN, e.g. Pearson of a constant) are
+    dropped, and an all-NaN metric gives a NaN interval (rendered as "—")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(draws, [2.5, 97.5])
     return Interval(low=float(low), high=float(high), n_boot=int(draws.shape[0]), method=method)
 
 

@@ -37,18 +37,21 @@ def plot_scores(data: ReportData, path: Path) -> Path | None:
         series.append((f"paper {size} (Table 14)", [t14.rows[size].get(c, math.nan) for c in cols], None))
     for run in data.runs:
         cells = data.cells[run.label]
-        values = [cells[c].value if c in cells and cells[c].value is not None else math.nan for c in cols]
-        errs = []
-        for c, v in zip(cols, values, strict=True):
-            iv = cells[c].interval if c in cells else None
+        values: list[float] = []
+        errs: list[tuple[float, float]] = []
+        for c in cols:
+            cell = cells.get(c)
+            v = cell.value if cell is not None and cell.value is not None else math.nan
+            iv = cell.interval if cell is not None else None
+            values.append(v)
             errs.append((v - iv.low, iv.high - v) if iv is not None else (0.0, 0.0))
         series.append((run.label, values, errs))
     x = np.arange(len(cols))  # (n_cols,)
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(cols) * len(series) + 2), 4.5))
-    for i, (name, values, errs) in enumerate(series):
-        yerr = np.array(errs).T if errs else None  # (2, n_cols)
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, yerr=yerr, capsize=2)
+    for i, (name, heights, bars) in enumerate(series):
+        yerr = np.array(bars).T if bars else None  # (2, n_cols)
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name, yerr=yerr, capsize=2)
     ax.set_xticks(x, [COLUMNS[c].label for c in cols], rotation=45, ha="right")
     ax.set_ylabel("score (×100)")
     ax.set_title("Per-task scores (ours: validation, 95% bootstrap CI; paper: Table 14)")
@@ -77,10 +80,10 @@ def plot_history(runs: list[Run], path: Path) -> Path | None:
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, (task, lines) in zip(axes.flat, sorted(curves.items()), strict=False):
+    for ax, (name, lines) in zip(axes.flat, sorted(curves.items()), strict=False):
         for label, steps, values in lines:
             ax.plot(steps, values, marker="o", label=label)
-        ax.set_title(task)
+        ax.set_title(name)
         ax.set_xlabel("fine-tuning step")
         ax.set_ylabel("validation score")
         ax.legend(fontsize=7)
