@@ -96,3 +96,18 @@ def test_every_column_is_a_known_report_column(paper):
     for table in paper.values():
         for values in table.rows.values():
             assert set(values) <= set(COLUMNS)
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="shared spec not present")
+def test_every_table1_cell_matches_the_spec(paper):
+    text = SPEC.read_text(encoding="utf-8")
+    section = text[text.index("### 7.1"): text.index("### 7.2")]
+    cols = ["glue_avg", "cnndm_r2", "squad_em", "superglue_avg", "ende", "enfr", "enro"]  # spec column order
+    names = {"★Baseline average": "baseline_average", "Baseline standard deviation": "baseline_std",
+             "No pre-training": "no_pretraining"}  # fmt: skip
+    spec = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in names:
+            spec[names[cells[0]]] = dict(zip(cols, map(float, cells[1:]), strict=True))
+    assert paper["table1"].rows == spec
