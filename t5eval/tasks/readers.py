@@ -5,6 +5,9 @@ TFDS feature names. `rows.normalize_row` then coerces labels and idx, as it does
 Readers: GLUE TSV (header or not, UTF-8 BOM, CRLF, no quoting as TFDS/HF read them), SuperGLUE
 JSONL (MultiRC and ReCoRD flattened as TFDS does, WSC spans fixed as TFDS `wsc.fixed`), SQuAD
 JSON, WMT plain-text pairs and SGML, CNN/DM JSONL.
+
+Rows TFDS drops are dropped here too, with one `DataWarning` per file, never silently: GLUE rows with
+missing fields or an empty label (`glue.py`), WMT pairs with an empty side (`wmt.py`).
 """
 
 from __future__ import annotations
