@@ -156,7 +156,8 @@ def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn) -> Non
     """Validate at `state.step`, record history, and keep each task's best step (metric_group_max)."""
     results = evaluate(state.step)
     for task, metrics in results.items():
-        state.history.setdefault(task, []).append({"step": state.step, "metrics": metrics})
+        entry = {"step": state.step, "metrics": metrics, "train_loss": state.last_loss}
+        state.history.setdefault(task, []).append(entry)
         score = group_score(metrics)
         best = state.best.get(task)
         if best is None or score > best["score"]:  # ties keep the earlier step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from t5eval.errors import T5evalError
 
 INITS = ("pretrained", "random")
 PROTOCOLS = ("current", "paper")
+MAX_THREADS = 256  # torch.set_num_threads with absurd values crashes the process
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -94,6 +96,9 @@ def register(app: typer.Typer) -> None:
 
         _check_choice("--init", init, INITS)
         _check_choice("--protocol", protocol, PROTOCOLS)
+        if threads is not None and threads > MAX_THREADS:
+            raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
+                              f"{os.cpu_count()} CPUs)")
         _check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
                         limit=limit, threads=threads, max_input_len=max_input_len)
         opts = RunOptions(
@@ -106,7 +111,7 @@ def register(app: typer.Typer) -> None:
 
         err_console = Console(stderr=True)
         try:
-            record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False))
+            record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
         except RunInterrupted as stop:
             command = shlex.join(opts.command if opts.out else (*opts.command, "--out", str(stop.run_dir)))
             typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",

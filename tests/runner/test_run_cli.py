@@ -15,24 +15,14 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
+from .conftest import CB, FT_ARGS
 from .helpers import base_args, cli, read_json, read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
-CB = "super_glue_cb_v102"
-# CB: tiny training budget, 4 eval examples; validation (and a checkpoint) every 2 steps
-FT_ARGS = ["cb", "--limit", "4", "--steps", "4", "--eval-every", "2", "--batch-tokens", "256",
-           "--max-input-len", "48", "--seed", "3"]
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def finetuned(tmp_path_factory, vocab_path, data_dir) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "ft"
-    assert cli(["run", *FT_ARGS, *base_args(vocab_path, data_dir), "--out", out]) == 0
-    return out
 
 
 def test_run_writes_a_recomputable_record(finetuned, vocab_path, data_dir):

@@ -1,0 +1,97 @@
+"""Crash and interrupt handling of `t5eval run`: decode cache after a crash, Ctrl-C, missing train data,
+and the T5 mixture."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+import t5eval.model as model_pkg
+from t5eval.batching import TrainStream
+from t5eval.cli import main
+
+from .conftest import CB, FT_ARGS
+from .helpers import base_args, cli, read_json, read_jsonl
+
+SST2 = "glue_sst2_v002"
+
+
+def test_crash_mid_decode_resumes_from_the_cache(tmp_path, vocab_path, data_dir, monkeypatch):
+    real = model_pkg.generate
+    calls = {"batches": 0, "rows": 0}
+
+    def crash_on_third_batch(model, ids, mask, cfg):
+        calls["batches"] += 1
+        if calls["batches"] == 3:
+            raise RuntimeError("simulated crash")
+        calls["rows"] += ids.shape[0]
+        return real(model, ids, mask, cfg)
+
+    monkeypatch.setattr(model_pkg, "generate", crash_on_third_batch)
+    out, reference = tmp_path / "run", tmp_path / "reference"
+    common = ["run", "sst2", "--no-finetune", "--limit", "5", *base_args(vocab_path, data_dir)]
+    args = [*common, "--batch-tokens", "1", "--out", str(out)]  # one example a batch
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main(args)
+    assert len(read_jsonl(out / SST2 / "decode_cache.jsonl")) == 2
+    calls.update(batches=-10**9, rows=0)  # no more crashes; count what the restart decodes
+    assert cli(args) == 0
+    assert calls["rows"] == 3  # only the 3 examples that were not cached
+    task = read_json(out / "run.json")["tasks"][SST2]
+    assert (task["throughput"]["cached_examples"], task["throughput"]["decoded_examples"]) == (2, 3)
+    monkeypatch.setattr(model_pkg, "generate", real)
+    assert cli([*common, "--batch-tokens", "100000", "--out", reference]) == 0  # uninterrupted, one batch
+    assert read_jsonl(out / SST2 / "predictions.jsonl") == read_jsonl(reference / SST2 / "predictions.jsonl")
+
+
+def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes(finetuned, tmp_path, vocab_path, data_dir,
+                                                             monkeypatch, capsys):
+    real_next = TrainStream.next_batch
+    seen = {"batches": 0}
+
+    def next_batch_then_ctrl_c(self):
+        seen["batches"] += 1
+        if seen["batches"] == 3:  # the (only) micro-batch of step 3
+            signal.raise_signal(signal.SIGINT)
+        return real_next(self)
+
+    monkeypatch.setattr(TrainStream, "next_batch", next_batch_then_ctrl_c)
+    out = tmp_path / "run"
+    args = ["run", *FT_ARGS, *base_args(vocab_path, data_dir), "--out", str(out)]
+    assert cli(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resume with: t5eval run cb" in err and "Traceback" not in err
+    assert (out / CB / "checkpoint.pt").exists() and not (out / "run.json").exists()
+    monkeypatch.setattr(TrainStream, "next_batch", real_next)
+    assert cli(args) == 0
+    task = read_json(out / "run.json")["tasks"][CB]
+    reference = read_json(finetuned / "run.json")["tasks"][CB]
+    assert task["train"]["resumed_from_steps"] == [3]  # the interrupted step was finished and kept
+    assert task["history"] == reference["history"] and task["metrics"] == reference["metrics"]
+    assert read_jsonl(out / CB / "predictions.jsonl") == read_jsonl(finetuned / CB / "predictions.jsonl")
+
+
+def test_task_without_train_split_is_evaluated_as_is_with_a_plain_message(tmp_path, vocab_path, data_dir, capsys):
+    out = tmp_path / "run"
+    args = ["run", "qnli", "--limit", "1", "--steps", "2", *base_args(vocab_path, data_dir), "--out", out]
+    assert cli(args) == 0
+    err = capsys.readouterr().err
+    assert f"no train split for glue_qnli_v002 in {data_dir}: evaluating without fine-tuning" in err
+    task = read_json(out / "run.json")["tasks"]["glue_qnli_v002"]
+    assert task["finetuned"] is False and task["best_step"] is None and task["history"] == []
+
+
+def test_mixture_trains_one_model_and_picks_the_best_step_per_task(tmp_path, vocab_path, data_dir):
+    out = tmp_path / "run"
+    args = ["run", "cb,copa", "--mixture", "--limit", "2", "--steps", "4", "--eval-every", "2",
+            "--batch-tokens", "256", "--max-input-len", "48", *base_args(vocab_path, data_dir), "--out", out]
+    assert cli(args) == 0
+    run = read_json(out / "run.json")
+    assert run["settings"]["finetune"]["mixture"] is True
+    for name in ("super_glue_cb_v102", "super_glue_copa_v102"):
+        task = run["tasks"][name]
+        assert [h["step"] for h in task["history"]] == [2, 4]
+        assert task["metrics"] == {h["step"]: h["metrics"] for h in task["history"]}[task["best_step"]]
+        assert (out / name / "best" / "config.json").exists()
+    assert not (out / "_mixture").exists()
