@@ -48,7 +48,7 @@ def plot_scores(data: ReportData, path: Path) -> Path | None:
         series.append((run.label, values, errs))
     x = np.arange(len(cols))  # (n_cols,)
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(cols) * len(series) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 2 + 0.22 * len(cols) * len(series))), 5.0))
     for i, (name, heights, bars) in enumerate(series):
         yerr = np.array(bars).T if bars else None  # (2, n_cols)
         ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name, yerr=yerr, capsize=2)
