@@ -12,10 +12,14 @@ from typing import Any, Protocol
 
 
 class ExampleLike(Protocol):
-    """What a postprocessor reads from an example: its target text and kept fields."""
+    """What a postprocessor reads from an example: its target text and kept fields (read-only, so the
+    frozen `Example` dataclass satisfies it)."""
 
-    targets: str
-    fields: dict[str, Any]
+    @property
+    def targets(self) -> str: ...
+
+    @property
+    def fields(self) -> dict[str, Any]: ...
 
 
 def string_label_to_class_id(text: str, example: ExampleLike, is_target: bool, *,
