@@ -98,7 +98,7 @@ def _suffix(opts: RunOptions) -> str:
     return f"{model_slug(opts.model)}_{target}"
 
 
-def run_settings(opts: RunOptions, specs: list[Any], tokenizer: Any) -> dict[str, Any]:
+def run_settings(opts: RunOptions, specs: list[Any], tokenizer: Any, weights_sha256: str) -> dict[str, Any]:
     """The settings that shape results: a restart must match them (threads and paths of outputs not)."""
     finetune = None
     if opts.finetune:
@@ -109,6 +109,7 @@ def run_settings(opts: RunOptions, specs: list[Any], tokenizer: Any) -> dict[str
         }  # fmt: skip
     return {
         "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
+        "weights_sha256": weights_sha256,
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
         "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,

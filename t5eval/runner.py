@@ -59,6 +59,7 @@ class RunContext:
     log: Log
     train_cfg: TrainConfig
     model_info: dict[str, Any] = field(default_factory=dict)
+    spare: Any = None  # the starting model, loaded up front, not yet used by a task
 
 
 def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print) -> dict[str, Any]:
@@ -86,13 +87,16 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     specs = registry.resolve(opts.target)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
-    settings = run_settings(opts, specs, tokenizer)
+    first = _fresh_model(opts)  # before any file is written: a bad model source fails cleanly
+    tokenizer.check_fits(first.config.vocab_size)
+    settings = run_settings(opts, specs, tokenizer, first.weights_sha256)
     run_dir, previous = prepare_run_dir(opts, settings, log)
     if previous is not None:
         log(f"{run_dir} already holds this finished run (same settings); pass --overwrite to redo it")
         return previous
     train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed)
-    ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg)
+    ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
+                     model_info={"loaded": first}, spare=first)
     try:
         with ctx.progress:
             records = _run_tasks(ctx, specs)
@@ -126,14 +130,19 @@ def _run_tasks(ctx: RunContext, specs: list[Any]) -> dict[str, dict[str, Any]]:
     return {s.name: done[s.name] for s in specs}
 
 
-def _load_model(ctx: RunContext) -> Any:
-    """Load the starting model (seeded when random) and remember its description for run.json."""
+def _fresh_model(opts: RunOptions) -> Any:
+    """The starting model as `--model`/`--init`/`--seed` define it (seeded when random)."""
     from t5eval.model import load_model
 
-    loaded = load_model(ctx.opts.model, init=ctx.opts.init, seed=ctx.opts.seed, device=ctx.opts.device)
-    if not ctx.model_info:
-        ctx.model_info = {"loaded": loaded}
-    return loaded
+    return load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device)
+
+
+def _load_model(ctx: RunContext) -> Any:
+    """A fresh copy of the starting model for the next task (the first one is loaded already)."""
+    if ctx.spare is not None:
+        loaded, ctx.spare = ctx.spare, None
+        return loaded
+    return _fresh_model(ctx.opts)
 
 
 def _eval_task(ctx: RunContext, spec: Any) -> EvalTask:

@@ -125,3 +125,26 @@ def test_bad_input_is_one_line(args, message, vocab_path, data_dir, tmp_path, ca
     assert cli([*args, "--vocab", vocab_path, "--data-dir", data_dir, "--out", tmp_path / "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_unreachable_hub_model_fails_before_writing_anything(tmp_path, vocab_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "x"
+    assert cli(["run", "cb", "--model", "google/t5-v1_1-small", "--vocab", vocab_path, "--data-dir", data_dir,
+                "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "google/t5-v1_1-small" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_out_of_memory_suggests_lowering_batch_tokens(tmp_path, vocab_path, data_dir, monkeypatch, capsys):
+    import t5eval.model as model_pkg
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(model_pkg, "generate", oom)
+    args = ["run", "sst2", "--no-finetune", "--limit", "1", *base_args(vocab_path, data_dir), "--out", tmp_path / "x"]
+    assert cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "out of memory" in err and "lower --batch-tokens" in err and len(err.splitlines()) == 1
