@@ -10,6 +10,7 @@ each one's token-mean loss is computed exactly as in one process.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +67,26 @@ def plan_batches(grad_accum: int, world_size: int) -> BatchPlan:
             f"{good // world_size})"
         )
     return BatchPlan(grad_accum, world_size)
+
+
+def micro_batch_seed(seed: int, step: int, index: int) -> int:
+    """Seed of the dropout masks of micro-batch `index` of optimizer step `step` (1-based).
+
+    A function of the run seed and the micro-batch's place in the global batch only, so whichever
+    rank trains a micro-batch draws the masks one process would draw: DDP with dropout then matches
+    one process to float rounding, and a resumed run continues with the same masks.
+    """
+    digest = hashlib.sha256(f"t5eval-dropout/{seed}/{step}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@contextlib.contextmanager
+def micro_batch_rng(seed: int, step: int, index: int, device: torch.device) -> Iterator[None]:
+    """Run a forward pass under `micro_batch_seed` (CPU and, on CUDA, the device's RNG), then restore."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(micro_batch_seed(seed, step, index))
+        yield
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -178,13 +199,19 @@ class _Stream(Protocol):
 
 
 def train_step(
-    wrapped: nn.Module, optimizer: torch.optim.Optimizer, stream: _Stream, plan: BatchPlan, ctx: DistContext
+    wrapped: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stream: _Stream,
+    plan: BatchPlan,
+    ctx: DistContext,
+    dropout_seed: tuple[int, int] | None = None,
 ) -> tuple[float, int]:
     """One optimizer step of the global batch on this rank. Returns (mean loss, tokens), both global.
 
     Every rank draws all `plan.grad_accum` micro-batches from its copy of the stream (so the streams
     stay in step) and trains on its own (`plan.owned`); gradients are synchronised once, on the last.
     The loss is the mean of the micro-batch losses over all ranks, as `train._train_step` reports it.
+    `dropout_seed=(run seed, step)` draws each micro-batch's dropout from `micro_batch_seed`.
     """
     wrapped.train()
     owned = plan.owned(ctx.rank)
@@ -194,8 +221,10 @@ def train_step(
         tokens += batch.n_tokens
         if m not in owned:
             continue
+        rng = micro_batch_rng(*dropout_seed, m, ctx.device) if dropout_seed else contextlib.nullcontext()
         with grad_sync(wrapped, sync=m == owned[-1]):
-            loss = wrapped(*(t.to(ctx.device) for t in (batch.input_ids, batch.attention_mask, batch.labels)))
+            with rng:
+                loss = wrapped(*(t.to(ctx.device) for t in (batch.input_ids, batch.attention_mask, batch.labels)))
             (loss * plan.loss_scale).backward()
         loss_sum += float(loss.detach())
     optimizer.step()

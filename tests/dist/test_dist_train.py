@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from t5eval.dist_checkpoint import full_model_state, load_checkpoint, save_checkpoint
-from t5eval.dist_train import optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.dist_train import micro_batch_seed, optimizer_for, plan_batches, train_step, wrap_model
 from t5eval.distributed import DistContext, init_distributed, shutdown
 from t5eval.model import T5, T5Config
 
@@ -24,9 +24,9 @@ STEPS, GRAD_ACCUM, LR = 3, 4, 1e-2
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def _model() -> T5:
+def _model(dropout: float = 0.0) -> T5:
     torch.manual_seed(0)
-    return T5(dataclasses.replace(T5Config.preset("tiny"), dropout_rate=0.0))
+    return T5(dataclasses.replace(T5Config.preset("tiny"), dropout_rate=dropout))
 
 
 def _micro_batch(gen: torch.Generator) -> Batch:
@@ -46,11 +46,13 @@ def _steps() -> list[list[Batch]]:
     return [[_micro_batch(gen) for _ in range(GRAD_ACCUM)] for _ in range(STEPS)]
 
 
-def _reference() -> dict[str, torch.Tensor]:
-    model = _model()
+def _reference(dropout: float = 0.0) -> dict[str, torch.Tensor]:
+    """One process; with dropout, micro-batch m of step s draws its masks from micro_batch_seed(0, s, m)."""
+    model = _model(dropout)
     opt = torch.optim.Adafactor(model.parameters(), lr=LR)
-    for micro_batches in _steps():
-        for batch in micro_batches:
+    for step, micro_batches in enumerate(_steps(), start=1):
+        for m, batch in enumerate(micro_batches):
+            torch.manual_seed(micro_batch_seed(0, step, m))
             (model.loss(*batch) / GRAD_ACCUM).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -74,8 +76,8 @@ def _train(model: T5, ctx: DistContext, fsdp: bool, steps: list[list[Batch]]) ->
     wrapped = wrap_model(model, ctx, fsdp=fsdp)
     opt = optimizer_for(opt, wrapped, fsdp)
     stream, plan = _Stream(steps), plan_batches(GRAD_ACCUM, ctx.world_size)
-    for _ in steps:
-        train_step(wrapped, opt, stream, plan, ctx)
+    for step in range(1, len(steps) + 1):
+        train_step(wrapped, opt, stream, plan, ctx, dropout_seed=(0, step))
     return wrapped, opt
 
 
@@ -86,6 +88,8 @@ def train_part(out: Path) -> dict[str, dict[str, torch.Tensor]]:
     for name, fsdp in (("ddp", False), ("fsdp", True)):
         wrapped, _ = _train(_model(), ctx, fsdp, _steps())
         results[name] = full_model_state(wrapped, ctx)
+    wrapped, _ = _train(_model(dropout=0.1), ctx, False, _steps())
+    results["ddp_dropout"] = full_model_state(wrapped, ctx)
     wrapped, opt = _train(_model(), ctx, True, _steps()[:2])
     save_checkpoint(wrapped, opt, 2, out / "ckpt", ctx)
     shutdown(ctx)
@@ -103,6 +107,11 @@ def reference() -> dict[str, torch.Tensor]:
     return _reference()
 
 
+@pytest.fixture(scope="module")
+def reference_dropout() -> dict[str, torch.Tensor]:
+    return _reference(dropout=0.1)
+
+
 def _assert_same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
     init = _model().state_dict()
     assert set(got) == set(want)
@@ -118,6 +127,15 @@ def test_ddp_two_processes_match_one_process(dist_run: tuple, reference: dict) -
     _assert_same(rank0["ddp"], reference)
 
 
+def test_ddp_with_dropout_matches_one_process_under_the_micro_batch_seed_policy(
+    dist_run: tuple, reference: dict, reference_dropout: dict
+) -> None:
+    _, (rank0, _) = dist_run
+    _assert_same(rank0["ddp_dropout"], reference_dropout)
+    differs = max(float((reference_dropout[k] - reference[k]).abs().max()) for k in reference)
+    assert differs > 1e-4  # dropout really acted
+
+
 def test_fsdp_two_processes_match_one_process(dist_run: tuple, reference: dict) -> None:
     _, (rank0, rank1) = dist_run
     assert rank1["fsdp"] == {}
@@ -131,5 +149,5 @@ def test_fsdp_checkpoint_resumes_in_one_process(dist_run: tuple, reference: dict
     wrapped = wrap_model(_model(), ctx)
     opt = torch.optim.Adafactor(wrapped.parameters(), lr=LR)
     assert load_checkpoint(wrapped, opt, out / "ckpt", ctx) == 2
-    train_step(wrapped, opt, _Stream(_steps()[2:]), plan_batches(GRAD_ACCUM, 1), ctx)
+    train_step(wrapped, opt, _Stream(_steps()[2:]), plan_batches(GRAD_ACCUM, 1), ctx, dropout_seed=(0, 3))
     _assert_same(full_model_state(wrapped, ctx), reference)
