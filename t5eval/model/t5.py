@@ -145,11 +145,14 @@ class T5(nn.Module):
         logits = self(input_ids, attention_mask, shifted)  # (B, T, V)
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
+    def _decoder(self) -> list[DecoderLayer]:
+        return [layer for layer in self.decoder_layers if isinstance(layer, DecoderLayer)]
+
     def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> DecodeCache:
         """Project cross-attention K/V once and preallocate the self-attention cache for `max_len` steps."""
         cfg, batch = self.config, memory.shape[0]
         shape = (batch, cfg.num_heads, max_len, cfg.d_kv)
-        cross = [layer.cross_attn.project_kv(memory) for layer in self.decoder_layers]
+        cross = [layer.cross_attn.project_kv(memory) for layer in self._decoder()]
         return DecodeCache(
             self_k=[memory.new_zeros(shape) for _ in self.decoder_layers],
             self_v=[memory.new_zeros(shape) for _ in self.decoder_layers],
@@ -162,7 +165,7 @@ class T5(nn.Module):
         """One decoder step: tokens (B,) at position t -> logits (B, V); writes K/V of step t into the cache."""
         x = self.shared(tokens)[:, None, :]  # (B, 1, D)
         self_bias = cache.self_bias[:, :, t:t + 1, :t + 1]  # (1, H, 1, t+1)
-        for i, layer in enumerate(self.decoder_layers):
+        for i, layer in enumerate(self._decoder()):
             attn = layer.self_attn
             h = layer.self_norm(x)
             cache.self_k[i][:, :, t:t + 1] = attn.split(attn.k(h))

@@ -42,7 +42,7 @@ def test_logits_match_transformers(fixture: str, request: pytest.FixtureRequest,
 def test_greedy_ids_match_transformers(fixture: str, n: int, steps: int, request: pytest.FixtureRequest,
                                        vocab_path: Path) -> None:
     model_dir = request.getfixturevalue(fixture)
-    input_ids, mask = batch_of(_inputs(vocab_path, n, 64 if fixture == "small_dir" else 128))
+    input_ids, mask = batch_of(_inputs(vocab_path, n, 40 if fixture == "small_dir" else 128))
     with torch.no_grad():
         hf_out = hf_model(model_dir).generate(input_ids=input_ids, attention_mask=mask, num_beams=1,
                                               do_sample=False, max_new_tokens=steps)
@@ -72,7 +72,7 @@ def _uncached_greedy(model: torch.nn.Module, input_ids: torch.Tensor, mask: torc
 @pytest.mark.parametrize("fixture", ["tiny_dir", "tiny_v11_dir"])
 def test_cached_equals_uncached(fixture: str, request: pytest.FixtureRequest, vocab_path: Path) -> None:
     model = load_model(request.getfixturevalue(fixture)).model
-    input_ids, mask = batch_of(_inputs(vocab_path, 12, 128))
+    input_ids, mask = batch_of(_inputs(vocab_path, 8, 128))
     got = generate(model, input_ids, mask, DecodeConfig(max_decode_len=20))
     assert got == _uncached_greedy(model, input_ids, mask, 20)
 
@@ -87,3 +87,17 @@ def test_batch_of_one_equals_padded_batch(beam_size: int, tiny_dir: Path, vocab_
     single = [generate(model, *batch_of([x]), decode)[0] for x in ids]
     assert batched == single
     assert len({len(x) for x in ids}) > 4  # the batch really was padded to different lengths
+
+
+@pytest.mark.parametrize("fixture", ["tiny_dir", "tiny_v11_dir"])
+def test_loss_matches_transformers(fixture: str, request: pytest.FixtureRequest, vocab_path: Path) -> None:
+    model_dir = request.getfixturevalue(fixture)
+    tok = T5Tokenizer(vocab_path)
+    pairs = rte_texts(6)
+    input_ids, mask = batch_of([tok.encode(x, max_len=64) for x, _ in pairs])
+    labels, label_mask = batch_of([tok.encode(y) for _, y in pairs])
+    labels = labels.masked_fill(label_mask == 0, -100)
+    with torch.no_grad():
+        expected = hf_model(model_dir)(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        got = load_model(model_dir).model.loss(input_ids, mask, labels)
+    assert abs(got.item() - expected.item()) < 1e-5
