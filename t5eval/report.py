@@ -221,7 +221,7 @@ def run_cells(run: Run, intervals: dict[str, BootstrapResult | str]) -> dict[str
         boot = intervals.get(task.name)
         interval = boot.intervals.get(key) if isinstance(boot, BootstrapResult) and key else None
         draws = boot.draws.get(key) if isinstance(boot, BootstrapResult) and key else None
-        partial = limit is not None and task.n <= int(limit)
+        partial = limit is not None and task.n == int(limit)  # --limit cut the split (a smaller split is whole)
         cells[col.id] = Cell(value, interval, draws, task.split, partial=partial)
     for avg, groups in average_groups("validation").items():
         cell = average_cell(cells, groups)

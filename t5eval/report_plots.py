@@ -54,7 +54,7 @@ def plot_scores(data: ReportData, path: Path) -> Path | None:
         ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name, yerr=yerr, capsize=2)
     ax.set_xticks(x, [COLUMNS[c].label for c in cols], rotation=45, ha="right")
     ax.set_ylabel("score (×100)")
-    ax.set_title("Per-task scores (ours: validation, 95% bootstrap CI; paper: Table 14)")
+    ax.set_title("Per-task scores (ours: validation, 95% bootstrap CI; paper: Table 14)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
