@@ -227,7 +227,7 @@ def benchmarks_record(registry: Any, records: dict[str, dict[str, Any]]) -> dict
     out: dict[str, Any] = {}
     for bench in sorted({registry.get(name).benchmark for name in records}):
         try:
-            avg = benchmark_average(bench, metrics)
+            avg = benchmark_average(bench, metrics, registry=registry)
         except T5evalError as err:
             out[bench] = {"average": None, "complete": False, "note": str(err)}
             continue
