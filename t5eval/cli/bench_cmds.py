@@ -25,6 +25,8 @@ def bench(
     e2e_max_decode_len: int | None = typer.Option(None, min=1, help="Cap the task's max_decode_len."),
     data_dir: Path | None = typer.Option(None, help="Data folder (default: $T5EVAL_DATA_DIR)."),
     vocab: Path | None = typer.Option(None, help="SentencePiece model (default: the checkpoint's)."),
+    eos_rate: float = typer.Option(0.0, min=0.0, max=0.5, help="Set the EOS row of both models so "
+                                   "free decodes end at about this rate per step (random weights)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report here."),
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
 ) -> None:
@@ -37,7 +39,8 @@ def bench(
     cfg = BenchConfig(preset=preset, model=model, batch_size=batch_size, input_len=input_len,
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
                       repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
-                      e2e_max_decode_len=e2e_max_decode_len, data_dir=data_dir, vocab=vocab)
+                      e2e_max_decode_len=e2e_max_decode_len, data_dir=data_dir, vocab=vocab,
+                      eos_rate=eos_rate)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
     Console().print(rich_table(report))
