@@ -98,3 +98,28 @@ def run_parity(model_dir: Path, vocab: Path | None = None, data_dir: Path | None
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
+
+
+def save_random_hf_model(out_dir: Path, preset: str, seed: int = 0) -> Path:
+    """Save a seeded random-weight transformers T5 of a preset's shape, as a parity reference.
+
+    transformers 5.23 always saves T5 with the lm head tied to `shared`; for untied (v1.1) presets
+    a distinct `lm_head.weight` is added and `tie_word_embeddings` set false, as in the released
+    v1.1 checkpoints.
+    """
+    import transformers
+    from safetensors.torch import load_file, save_file
+
+    from t5eval.model import T5Config
+
+    cfg = T5Config.preset(preset)
+    torch.manual_seed(seed)
+    transformers.T5ForConditionalGeneration(transformers.T5Config(**cfg.to_hf())).save_pretrained(out_dir)
+    if not cfg.tie_word_embeddings:
+        weights = load_file(str(out_dir / "model.safetensors"))
+        weights["lm_head.weight"] = torch.randn_like(weights["shared.weight"]) * cfg.d_model ** -0.5
+        save_file(weights, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+        config = json.loads((out_dir / "config.json").read_text())
+        config.pop("scale_decoder_outputs", None)
+        (out_dir / "config.json").write_text(json.dumps(config | {"tie_word_embeddings": False}, indent=2))
+    return out_dir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,7 +22,12 @@ def parity(
     """Compare the native T5 with transformers: max abs logit diff and share of identical greedy outputs."""
     from t5eval.parity import run_parity
 
-    result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
+    for w in caught:
+        if not issubclass(w.category, DeprecationWarning):
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     typer.echo(json.dumps(asdict(result)))
 
 

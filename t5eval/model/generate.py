@@ -129,7 +129,7 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
     alive_lp = torch.full((batch, k), float("-inf"), device=device)
     alive_lp[:, 0] = 0.0
     seq = torch.zeros(batch, k, max_len, dtype=torch.long, device=device)
-    beams = _Beams(torch.arange(batch), seq, alive_lp, seq.clone(),
+    beams = _Beams(torch.arange(batch, device=device), seq, alive_lp, seq.clone(),
                    torch.full((batch, k), float("-inf"), device=device),
                    torch.zeros(batch, k, dtype=torch.bool, device=device))
     results = torch.zeros(batch, max_len, dtype=torch.long)
@@ -141,7 +141,7 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
         cache = cache.select((offsets + source).view(-1))
         done = _settled(beams, decode.alpha, max_len)
         if bool(done.any()):
-            results[beams.rows[done.cpu()]] = beams.best()[done].cpu()
+            results[beams.rows[done].cpu()] = beams.best()[done].cpu()
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
@@ -150,5 +150,5 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
             cache = cache.select(rows_kk)
         tokens = beams.alive_seq[:, :, t].reshape(-1)
     else:
-        results[beams.rows] = beams.best().cpu()
+        results[beams.rows.cpu()] = beams.best().cpu()
     return [_trim(row, cfg.eos_token_id) for row in results.tolist()]
