@@ -95,12 +95,13 @@ def prefill_decode_cache(
     budget = max(1, batch_tokens // max(1, settings.get("beam_size", 1)))
     batches = [[todo[g] for g in group] for group in length_sorted_batches([len(inputs[i]) for i in todo], budget)]
     model.eval()
+    device = next(model.parameters()).device
     done_here = [0]
 
     def run_batch(rows: list[int]) -> dict[int, list[int]]:
         ids, mask = pad_ids([inputs[i] for i in rows])  # (B, S)
         with torch.inference_mode():
-            out = generate(model, ids, mask, decode_config)
+            out = generate(model, ids.to(device), mask.to(device), decode_config)
         done_here[0] += len(rows)
         if advance is not None:
             advance(len(rows))

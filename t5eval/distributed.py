@@ -25,7 +25,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -198,6 +198,26 @@ def broadcast_object(obj: T, ctx: DistContext) -> T:
     with _collective("broadcast_object", ctx):
         dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def run_on_main(fn: Callable[[], T], ctx: DistContext) -> T:
+    """Run `fn` on rank 0 only and hand its result to every rank (e.g. picking the run folder).
+
+    A `T5evalError` raised on rank 0 is raised on every rank too, so no rank waits for a result
+    that will never come.
+    """
+    if not ctx.is_distributed:
+        return fn()
+    outcome: tuple[str, Any] = ("ok", None)
+    if ctx.is_main:
+        try:
+            outcome = ("ok", fn())
+        except T5evalError as err:
+            outcome = ("error", str(err))
+    kind, value = broadcast_object(outcome, ctx)
+    if kind == "error":
+        raise T5evalError(value)
+    return value
 
 
 # --- sharded evaluation ------------------------------------------------------------------------

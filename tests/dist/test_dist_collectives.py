@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -13,9 +12,8 @@ from t5eval.distributed import (
 )
 
 
-def hang_part(out: Path, port: int) -> str:
-    """On each rank, in a fresh process group on `port`: rank 1 hangs, rank 0's barrier must time out."""
-    os.environ["MASTER_PORT"] = str(port)  # torch's env:// rendezvous reads os.environ
+def hang_part(out: Path) -> str:
+    """On each rank, in a fresh process group: rank 1 hangs, rank 0's barrier must time out."""
     ctx = init_distributed(device="cpu", timeout_s=1.5)
     if ctx.rank == 1:
         time.sleep(4)  # never joins the barrier in time

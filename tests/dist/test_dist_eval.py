@@ -18,14 +18,17 @@ from t5eval.decode_cache import cache_key, decode_all
 from t5eval.dist_eval import MemoryCache, prefill_decode_cache
 from t5eval.dist_train import full_params, wrap_model
 from t5eval.distributed import (
+    DistContext,
     all_reduce_sum,
     broadcast_object,
     gather_by_index,
     init_distributed,
+    run_on_main,
     shard_indices,
     sharded_map,
     shutdown,
 )
+from t5eval.errors import T5evalError
 from t5eval.model import T5, DecodeConfig, generate, load_model
 from t5eval.tasks import TaskRegistry, load_examples
 from t5eval.tokenizer import T5Tokenizer
@@ -62,6 +65,19 @@ def _decoder(model: T5, vocab: Path) -> Any:
     return decode
 
 
+def _main_error(ctx: DistContext) -> str:
+    """A user error raised on rank 0 inside `run_on_main` reaches every rank."""
+
+    def refuse() -> str:
+        raise T5evalError(f"results/x exists (raised on rank {ctx.rank}); choose another --out")
+
+    try:
+        run_on_main(refuse, ctx)
+    except T5evalError as err:
+        return str(err)
+    return "no error"
+
+
 def eval_part(out: Path, data_dir: Path, vocab: Path) -> dict[str, Any]:
     """On each rank: sharded decoding (plain, FSDP, decode-cache prefill) and small collectives."""
     ctx = init_distributed(device="cpu")
@@ -85,6 +101,8 @@ def eval_part(out: Path, data_dir: Path, vocab: Path) -> dict[str, Any]:
         "merged": list(gather_by_index(mine, ctx, expected=7).items()),
         "total": all_reduce_sum(float(len(mine)), ctx),
         "run_id": broadcast_object(f"run-of-rank-{ctx.rank}", ctx),
+        "on_main": run_on_main(lambda: f"picked-by-rank-{ctx.rank}", ctx),
+        "on_main_error": _main_error(ctx),
     }
     shutdown(ctx)
     return result
@@ -130,3 +148,6 @@ def test_collectives_merge_reduce_and_broadcast(ranks: list) -> None:
     assert all(r["merged"] == [(i, f"pred-{i}") for i in range(7)] for r in ranks)
     assert [r["total"] for r in ranks] == [7.0, 7.0]
     assert [r["run_id"] for r in ranks] == ["run-of-rank-0", "run-of-rank-0"]
+    assert [r["on_main"] for r in ranks] == ["picked-by-rank-0", "picked-by-rank-0"]
+    want = "results/x exists (raised on rank 0); choose another --out"
+    assert [r["on_main_error"] for r in ranks] == [want, want]
