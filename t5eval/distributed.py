@@ -72,6 +72,11 @@ class DistContext:
         return self.backend is not None
 
 
+def is_main_process(env: Mapping[str, str] | None = None) -> bool:
+    """True unless torchrun started this process as a rank other than 0 (for printing in the CLI)."""
+    return (os.environ if env is None else env).get("RANK", "0") == "0"
+
+
 def _timeout_s(timeout_s: float | None, env: Mapping[str, str]) -> float:
     """The collective timeout: the argument, else $T5EVAL_DIST_TIMEOUT_S, else 30 minutes."""
     if timeout_s is not None:
