@@ -121,15 +121,18 @@ def _untie_if_needed(cfg: T5Config, checkpoint: dict[str, torch.Tensor]) -> T5Co
     return cfg
 
 
+def _first(keys: list[str], n: int = 8) -> str:
+    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
 def native_state_dict(cfg: T5Config, checkpoint: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
     """Map HF keys to native names; every key must be mapped or ignored, every parameter filled."""
     mapping, ignored = key_map(cfg), ignored_keys(cfg)
     unknown = sorted(k for k in checkpoint if k not in mapping and k not in ignored)
     missing = sorted(k for k in mapping if k not in checkpoint)
     if unknown or missing:
-        parts = ([f"unexpected keys {', '.join(unknown[:8])}" + (" …" if len(unknown) > 8 else "")] if unknown
-                 else []) + ([f"missing keys {', '.join(missing[:8])}" + (" …" if len(missing) > 8 else "")]
-                             if missing else [])
+        parts = [f"{label} keys {_first(keys)}" for label, keys in (("unexpected", unknown), ("missing", missing))
+                 if keys]
         raise T5evalError(f"{where}: checkpoint does not fit its config.json: {'; '.join(parts)}")
     return {mapping[k]: v for k, v in checkpoint.items() if k in mapping}
 
