@@ -124,8 +124,7 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
     """Mesh TF beam search with the GNMT length penalty; rows whose bound is met leave the batch."""
     cfg, batch, k, max_len = model.config, memory.shape[0], decode.beam_size, decode.max_decode_len
     device = memory.device
-    expand = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
-    cache = model.start_cache(memory.index_select(0, expand), attention_mask.index_select(0, expand), max_len)
+    cache = model.start_cache(memory, attention_mask, max_len, group=k)  # cross K/V shared by a row's beams
     alive_lp = torch.full((batch, k), float("-inf"), device=device)
     alive_lp[:, 0] = 0.0
     seq = torch.zeros(batch, k, max_len, dtype=torch.long, device=device)
@@ -146,8 +145,8 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
             if keep.numel() == 0:
                 break
             beams = beams.keep(keep)
-            rows_kk = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
-            cache = cache.select(rows_kk)
+            beam_rows = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
+            cache = cache.select(beam_rows, rows=keep)
         tokens = beams.alive_seq[:, :, t].reshape(-1)
     else:
         results[beams.rows.cpu()] = beams.best().cpu()

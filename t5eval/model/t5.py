@@ -64,12 +64,13 @@ class DecoderLayer(nn.Module):
 
 @dataclass
 class DecodeCache:
-    """Decoder state for incremental decoding; every tensor has the batch in dim 0.
+    """Decoder state for incremental decoding of N = B * group rows (group = beams per input row).
 
-    self_k/self_v: per layer (B, H, T_max, Dk), preallocated and filled one step at a time.
-    cross_k/cross_v: per layer (B, H, S, Dk), projected once from the encoder output.
-    cross_bias: (B, 1, 1, S) padding bias. self_bias: (1, H, T_max, T_max) relative bias of all
-    steps, computed once (rows are query steps; no causal mask needed as only keys <= t are read).
+    self_k/self_v: per layer (N, H, T_max, Dk), preallocated and filled one step at a time.
+    cross_k/cross_v: per layer (B, H, S, Dk), projected once from the encoder output and shared by
+    the `group` beams of a row (never copied per beam). cross_bias: (B, 1, 1, S) padding bias.
+    self_bias: (1, H, T_max, T_max) relative bias of all steps, computed once (rows are query steps;
+    no causal mask needed as only keys <= t are read).
     """
 
     self_k: list[torch.Tensor]
@@ -78,14 +79,24 @@ class DecodeCache:
     cross_v: list[torch.Tensor]
     cross_bias: torch.Tensor
     self_bias: torch.Tensor
+    group: int = 1
 
-    def select(self, index: torch.Tensor) -> DecodeCache:
-        """Keep (and reorder/repeat) batch rows `index` (N,): drops finished rows, reorders beams."""
-        def pick(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-            return [t.index_select(0, index) for t in tensors]
+    def select(self, index: torch.Tensor, rows: torch.Tensor | None = None) -> DecodeCache:
+        """Keep decoding rows `index` (N',); `rows` (B',) picks the input rows of the cross-attention state.
 
-        return DecodeCache(pick(self.self_k), pick(self.self_v), pick(self.cross_k), pick(self.cross_v),
-                           self.cross_bias.index_select(0, index), self.self_bias)
+        Greedy drops finished rows with `select(keep)`; beam search reorders beams with
+        `select(beam_index)` (cross state untouched) and drops rows with `select(beam_index, rows)`.
+        """
+        def pick(tensors: list[torch.Tensor], at: torch.Tensor) -> list[torch.Tensor]:
+            return [t.index_select(0, at) for t in tensors]
+
+        cross = index if self.group == 1 else rows
+        if cross is None:
+            return DecodeCache(pick(self.self_k, index), pick(self.self_v, index), self.cross_k, self.cross_v,
+                               self.cross_bias, self.self_bias, self.group)
+        return DecodeCache(pick(self.self_k, index), pick(self.self_v, index), pick(self.cross_k, cross),
+                           pick(self.cross_v, cross), self.cross_bias.index_select(0, cross), self.self_bias,
+                           self.group)
 
 
 class T5(nn.Module):
@@ -148,9 +159,13 @@ class T5(nn.Module):
     def _decoder(self) -> list[DecoderLayer]:
         return [layer for layer in self.decoder_layers if isinstance(layer, DecoderLayer)]
 
-    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> DecodeCache:
-        """Project cross-attention K/V once and preallocate the self-attention cache for `max_len` steps."""
-        cfg, batch = self.config, memory.shape[0]
+    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int,
+                    group: int = 1) -> DecodeCache:
+        """Project cross-attention K/V once and preallocate the self-attention cache for `max_len` steps.
+
+        memory (B, S, D); `group` decoding rows (beams) per input row share its cross-attention K/V.
+        """
+        cfg, batch = self.config, memory.shape[0] * group
         shape = (batch, cfg.num_heads, max_len, cfg.d_kv)
         cross = [layer.cross_attn.project_kv(memory) for layer in self._decoder()]
         return DecodeCache(
@@ -158,7 +173,7 @@ class T5(nn.Module):
             self_v=[memory.new_zeros(shape) for _ in self.decoder_layers],
             cross_k=[k.contiguous() for k, _ in cross], cross_v=[v.contiguous() for _, v in cross],
             cross_bias=padding_bias(attention_mask, memory.dtype),
-            self_bias=self.decoder_bias(max_len, max_len).contiguous(),
+            self_bias=self.decoder_bias(max_len, max_len).contiguous(), group=group,
         )
 
     def step(self, tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
@@ -172,8 +187,14 @@ class T5(nn.Module):
             cache.self_v[i][:, :, t:t + 1] = attn.split(attn.v(h))
             q = attn.split(attn.q(h))
             x = x + attn.attend(q, cache.self_k[i][:, :, :t + 1], cache.self_v[i][:, :, :t + 1], self_bias)
-            cross = layer.cross_attn
-            q = cross.split(cross.q(layer.cross_norm(x)))
-            x = x + cross.attend(q, cache.cross_k[i], cache.cross_v[i], cache.cross_bias)
+            x = x + self._cross_step(layer.cross_attn, layer.cross_norm(x), cache, i)
             x = x + layer.ff(layer.ff_norm(x))
         return self.head(x[:, 0])
+
+    @staticmethod
+    def _cross_step(cross: Attention, h: torch.Tensor, cache: DecodeCache, i: int) -> torch.Tensor:
+        """Cross-attention of h (N, 1, D); the `group` beams of a row act as that row's query positions."""
+        rows, heads, d_kv = cache.cross_k[i].shape[0], cross.heads, cross.d_kv
+        q = cross.q(h).view(rows, cache.group, heads, d_kv).transpose(1, 2)  # (B, H, G, Dk)
+        out = cross.attend(q, cache.cross_k[i], cache.cross_v[i], cache.cross_bias)  # (B, G, D)
+        return out.reshape(rows * cache.group, 1, -1)
