@@ -1,0 +1,75 @@
+"""`torchrun --nproc-per-node 2 -m t5eval run …` equals `t5eval run …` (slow: three fresh processes).
+
+Fine-tuning included (4 Adafactor steps with dropout 0.1, --grad-accum 2): the ranks train on one
+micro-batch each per step and draw the dropout masks one process draws, so the validation losses,
+the best weights and every prediction must match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+TASK = "super_glue_cb_v102"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _args(vocab: Path, data: Path, out: Path, grad_accum: int = 2) -> list[str]:
+    return ["run", "cb", "--model", "tiny", "--init", "random", "--vocab", str(vocab), "--data-dir", str(data),
+            "--threads", "1", "--limit", "16", "--steps", "4", "--eval-every", "2", "--grad-accum",
+            str(grad_accum), "--batch-tokens", "256", "--max-input-len", "48", "--seed", "3", "--out", str(out)]
+
+
+def _t5eval(args: list[str], nproc: int | None = None) -> subprocess.CompletedProcess[str]:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
+    cmd = [*(launcher if nproc else [sys.executable]), "-m", "t5eval", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400)
+
+
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / TASK / "predictions.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, vocab_path: Path, data_dir: Path) -> dict:
+    out = tmp_path_factory.mktemp("e2e")
+    single = _t5eval(_args(vocab_path, data_dir, out / "single"))
+    ddp = _t5eval(_args(vocab_path, data_dir, out / "ddp"), nproc=2)
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    return {"out": out, "ddp": ddp}
+
+
+def test_predictions_and_training_equal_one_process(runs: dict) -> None:
+    single, ddp = runs["out"] / "single", runs["out"] / "ddp"
+    assert len(_rows(single)) == 16 and _rows(ddp) == _rows(single)
+    one = json.loads((single / "run.json").read_text())["tasks"][TASK]
+    two = json.loads((ddp / "run.json").read_text())["tasks"][TASK]
+    assert [h["step"] for h in two["history"]] == [2, 4]
+    for a, b in zip(one["history"], two["history"], strict=True):
+        assert b["metrics"] == a["metrics"] and b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
+    assert two["metrics"] == one["metrics"] and two["best_step"] == one["best_step"]
+
+
+def test_only_rank_zero_writes_and_prints(runs: dict) -> None:
+    ddp = runs["out"] / "ddp"
+    record = json.loads((ddp / "run.json").read_text())
+    assert record["env"]["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert runs["ddp"].stdout.count("results: ") == 1  # the summary comes from rank 0 only
+    cache = (ddp / TASK / "decode_cache.jsonl").read_text().splitlines()
+    assert len(cache) == 32  # 16 examples × 2 validations (the final eval hits the cache), written once
+
+
+def test_grad_accum_not_divisible_by_ranks_is_a_one_line_error(tmp_path: Path, vocab_path: Path, data_dir: Path) -> None:
+    proc = _t5eval(_args(vocab_path, data_dir, tmp_path / "bad", grad_accum=3), nproc=2)
+    assert proc.returncode != 0
+    assert "error: --grad-accum 3 is not a multiple of the 2 processes" in proc.stderr
+    assert "use --grad-accum 4" in proc.stderr
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
