@@ -117,15 +117,14 @@ def run_settings(opts: RunOptions, specs: list[Any], tokenizer: Any, weights_sha
     }  # fmt: skip
 
 
-def _find_unfinished(opts: RunOptions, fingerprint: str) -> Path | None:
-    """The newest unfinished run under results_root with this model/target and the same settings."""
+def _find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:
+    """The newest run under results_root with this model/target and the same settings (to resume/reuse)."""
     root = opts.results_root
     if not root.is_dir():
         return None
     for path in sorted(root.glob(f"*_{_suffix(opts)}"), reverse=True):
         settings = path / "settings.json"
-        unfinished = settings.exists() and not (path / "run.json").exists()
-        if unfinished and read_json(settings).get("fingerprint") == fingerprint:
+        if settings.exists() and read_json(settings).get("fingerprint") == fingerprint:
             return path
     return None
 
@@ -133,13 +132,15 @@ def _find_unfinished(opts: RunOptions, fingerprint: str) -> Path | None:
 def prepare_run_dir(
     opts: RunOptions, settings: dict[str, Any], log: Callable[[str], None]
 ) -> tuple[Path, dict[str, Any] | None]:
-    """Pick the run dir: --out, else the newest unfinished matching run, else a new id.
+    """Pick the run dir: --out, else the newest run with the same settings, else a new id.
 
     Returns (run dir, the finished record when the dir already holds this exact finished run).
     Raises:
         T5evalError: the dir holds a run with other settings, or something that is not a run.
     """
-    run_dir = opts.out or _find_unfinished(opts, settings_fingerprint(settings))
+    run_dir = opts.out
+    if run_dir is None and not opts.overwrite:
+        run_dir = _find_same_run(opts, settings_fingerprint(settings))
     if run_dir is None:
         run_dir = opts.results_root / default_run_id(opts)
     run_dir = Path(run_dir)

@@ -59,11 +59,19 @@ def summary_table(record: dict[str, Any]) -> Any:
         speed = f"{tput.get('train_tokens_per_s', 0):.0f}/{tput.get('decode_tokens_per_s', 0):.0f}"
         table.add_row(f"{name} ({task['split']})", str(task["n"]), metrics, "-" if best is None else str(best), speed)
     for bench, avg in record.get("benchmarks", {}).items():
-        value = avg.get("average")
-        text = "n/a" if value is None else f"{value:.2f}"
-        note = "" if avg.get("complete") else " (incomplete: not all tasks run)"
-        table.add_row(f"{bench} average", "", text + note, "", "")
+        table.add_row(f"{bench} average", "", _average_text(avg), "", "")
     return table
+
+
+def _average_text(avg: dict[str, Any]) -> str:
+    """'81.20', or '77.06 over 1 of 8 groups (incomplete)' when some of the benchmark's tasks were not run."""
+    value = avg.get("average")
+    if value is None:
+        return "n/a"
+    if avg.get("complete"):
+        return f"{value:.2f}"
+    done = len(avg.get("groups", {}))
+    return f"{value:.2f} over {done} of {done + len(avg.get('missing', []))} groups (incomplete)"
 
 
 def register(app: typer.Typer) -> None:

@@ -148,3 +148,15 @@ def test_out_of_memory_suggests_lowering_batch_tokens(tmp_path, vocab_path, data
     assert cli(args) == 2
     err = capsys.readouterr().err.strip()
     assert "out of memory" in err and "lower --batch-tokens" in err and len(err.splitlines()) == 1
+
+
+def test_default_out_is_a_readable_run_id_and_the_same_command_reuses_it(tmp_path, vocab_path, data_dir,
+                                                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "sst2", "--no-finetune", "--limit", "1", *base_args(vocab_path, data_dir)]
+    assert cli(args) == 0
+    runs = list((tmp_path / "results").iterdir())
+    assert len(runs) == 1 and runs[0].name.endswith("_tiny_sst2") and runs[0].name[:8].isdigit()
+    assert cli(args) == 0
+    assert "already holds this finished run" in capsys.readouterr().err
+    assert list((tmp_path / "results").iterdir()) == runs
