@@ -81,6 +81,23 @@ def train_split(spec: Any, data_dir: Path | None) -> str | None:
     return str(split) if has_split(spec, split, data_dir) else None
 
 
+def check_eval_data(specs: list[Any], data_dir: Path | None) -> None:
+    """Refuse up front (before any training) when a task's eval split is not in the data.
+
+    Raises:
+        T5evalError: names the tasks without eval data and suggests the runnable comma list.
+    """
+    from t5eval.tasks import has_split
+
+    missing = [s.name for s in specs if not has_split(s, eval_split(s), data_dir)]
+    if not missing:
+        return
+    where = data_dir or os.environ.get("T5EVAL_DATA_DIR") or "the hub"
+    ready = [s.name for s in specs if s.name not in missing]
+    hint = f"run the others with: t5eval run {','.join(ready)} ..." if ready else "pass --data-dir with the files"
+    raise T5evalError(f"no eval data for {', '.join(missing)} in {where}; {hint}")
+
+
 def model_slug(model: str) -> str:
     """A short, path-safe name for a model source (hub id, local dir or preset)."""
     name = Path(model.rstrip("/")).name or model

@@ -25,6 +25,7 @@ from t5eval.results import write_metrics, write_predictions, write_run
 from t5eval.run_setup import (
     RunOptions,
     build_run_record,
+    check_eval_data,
     eval_split,
     model_slug,
     prepare_run_dir,
@@ -85,6 +86,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
 
     registry = TaskRegistry.default()
     specs = registry.resolve(opts.target)
+    check_eval_data(specs, opts.data_dir)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
     first = _fresh_model(opts)  # before any file is written: a bad model source fails cleanly
@@ -157,27 +159,42 @@ def _load_examples(ctx: RunContext, spec: Any, split: str, limit: int | None) ->
     return load_examples(spec, split, data_dir=ctx.opts.data_dir, limit=limit, protocol=ctx.opts.protocol)
 
 
-def _train_source(ctx: RunContext, spec: Any) -> TrainSource | None:
-    """The task's training data, or None (with a plain message) when the data has no train split.
+def _train_source(ctx: RunContext, spec: Any, weight: float = 1.0) -> TrainSource | None:
+    """`spec`'s training data (its `train_task`'s, e.g. MNLI for MNLI-m), or None with a plain message
+    when the data has no train split. Never falls back to validation data.
 
-    Never falls back to validation data. Training lengths: inputs and targets cut with
-    `append_eos_after_trim` to the task's train_lengths (spec §0), inputs also to --max-input-len.
+    Training lengths: inputs and targets cut with `append_eos_after_trim` to the task's train_lengths
+    (spec §0); inputs also to --max-input-len.
     """
-    if ctx.opts.mixture and spec.mixture_weight <= 0:
-        ctx.log(f"{spec.name}: mixture weight 0, evaluated only (as in T5's mixtures)")
-        return None
     train_spec = ctx.registry.get(spec.train_task) if getattr(spec, "train_task", None) else spec
     split = train_split(train_spec, ctx.opts.data_dir)
     if split is None:
         where = ctx.opts.data_dir or "the data source"
-        ctx.log(f"no train split for {spec.name} in {where}: evaluating without fine-tuning")
+        what = spec.name if train_spec is spec else f"{train_spec.name} (the train task of {spec.name})"
+        ctx.log(f"no train split for {what} in {where}: evaluating without fine-tuning")
         return None
     examples = _load_examples(ctx, train_spec, split, None).examples
     in_len = min(train_spec.train_lengths["inputs"], ctx.opts.max_input_len or 10**9)
     tgt_len = train_spec.train_lengths["targets"]
     inputs = [ctx.tokenizer.encode(ex.inputs, max_len=in_len) for ex in examples]
     targets = [ctx.tokenizer.encode(ex.targets, max_len=tgt_len) for ex in examples]
-    return TrainSource(spec.name, inputs, targets, spec.mixture_weight if ctx.opts.mixture else 1.0)
+    return TrainSource(train_spec.name, inputs, targets, weight)
+
+
+def _mixture_train_specs(ctx: RunContext, specs: list[Any]) -> list[Any]:
+    """Training members of T5's proportional mixture: tasks with weight > 0, plus the `train_task` of
+    weight-0 eval-only tasks (MNLI for MNLI-m/mm, wsc_simple_train for WSC), each once."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if spec.mixture_weight > 0:
+            out.setdefault(spec.name, spec)
+            continue
+        train = ctx.registry.get(spec.train_task) if getattr(spec, "train_task", None) else None
+        if train is not None and train.mixture_weight > 0:
+            out.setdefault(train.name, train)
+        else:
+            ctx.log(f"{spec.name}: mixture weight 0, evaluated only (as in T5's mixtures)")
+    return list(out.values())
 
 
 def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask]) -> Callable[[int], dict]:
@@ -245,7 +262,8 @@ def _run_mixture(ctx: RunContext, specs: list[Any], finished: set[str]) -> dict[
     model = _load_model(ctx).model
     state = None
     if ctx.opts.finetune:
-        sources = [s for spec in specs if (s := _train_source(ctx, spec)) is not None]
+        members = _mixture_train_specs(ctx, specs)
+        sources = [s for m in members if (s := _train_source(ctx, m, m.mixture_weight)) is not None]
         if sources:
             ckpt = ctx.run_dir / "_mixture" / "checkpoint.pt"
             state = _finetune(ctx, model, sources, tasks, ckpt, "mixture")

@@ -95,3 +95,27 @@ def test_mixture_trains_one_model_and_picks_the_best_step_per_task(tmp_path, voc
         assert task["metrics"] == {h["step"]: h["metrics"] for h in task["history"]}[task["best_step"]]
         assert (out / name / "best" / "config.json").exists()
     assert not (out / "_mixture").exists()
+
+
+def test_mixture_members_follow_t5_weights_and_train_tasks():
+    from types import SimpleNamespace
+
+    from t5eval.runner import _mixture_train_specs
+    from t5eval.tasks import TaskRegistry
+
+    registry, logged = TaskRegistry.default(), []
+    ctx = SimpleNamespace(registry=registry, log=logged.append)
+    specs = registry.resolve("mnli_matched,mnli-mm,cb,wnli")
+    members = _mixture_train_specs(ctx, specs)
+    # MNLI-m/mm have weight 0 and train through MNLI (once); WNLI is never trained on (spec §1)
+    assert [m.name for m in members] == ["glue_mnli_v002", "super_glue_cb_v102"]
+    assert [m.mixture_weight for m in members] == [392702, 250]  # training-set sizes (spec §2)
+    assert any("glue_wnli_v002" in line and "evaluated only" in line for line in logged)
+
+
+def test_a_task_without_eval_data_is_refused_before_any_work(tmp_path, vocab_path, data_dir, capsys):
+    out = tmp_path / "x"
+    assert cli(["run", "glue", *base_args(vocab_path, data_dir), "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no eval data for glue_qqp_v002 in") and "t5eval run glue_cola_v002," in err
+    assert not out.exists()
