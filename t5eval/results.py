@@ -132,12 +132,20 @@ def check_settings(run_dir: Path, settings: dict[str, Any]) -> bool:
     saved = read_json(path)
     if saved.get("fingerprint") == settings_fingerprint(settings):
         return True
-    old = saved.get("settings", {})
-    diff = next((k for k in sorted(set(old) | set(settings)) if old.get(k) != settings.get(k)), "?")
+    key, there, now = _first_difference(saved.get("settings", {}), settings)
     raise T5evalError(
-        f"{run_dir} holds a run with different settings ({diff}: {old.get(diff)!r} there, "
-        f"{settings.get(diff)!r} now); pass --overwrite to replace it or choose another --out"
+        f"{run_dir} holds a run with different settings ({key}: {there!r} there, {now!r} now); "
+        "pass --overwrite to replace it or choose another --out"
     )
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> tuple[str, Any, Any]:
+    """The first (dotted key, old value, new value) where two settings dicts differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+    return prefix.rstrip(".") or "settings", old, new
 
 
 def write_settings(run_dir: Path, settings: dict[str, Any]) -> None:

@@ -101,7 +101,8 @@ def test_other_settings_in_the_out_dir_are_refused(finetuned, vocab_path, data_d
     changed = [a if a != "4" else "5" for a in FT_ARGS]  # --limit 5 --steps 5
     assert cli(["run", *changed, *base_args(vocab_path, data_dir), "--out", finetuned]) == 2
     err = capsys.readouterr().err
-    assert "different settings" in err and "--overwrite" in err and "Traceback" not in err
+    assert "different settings (finetune.steps: 4 there, 5 now)" in err
+    assert "--overwrite" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 
 
