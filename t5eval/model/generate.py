@@ -20,6 +20,7 @@ class DecodeConfig:
     beam_size: int = 1
     alpha: float = 0.6
     max_decode_len: int = 128
+    min_decode_len: int = 0  # EOS impossible before this many tokens (transformers' min_new_tokens); 0 in T5
 
 
 def generate(model: T5, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -28,7 +29,7 @@ def generate(model: T5, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     with torch.inference_mode():
         memory = model.encode(input_ids, attention_mask)  # (B, S, D)
         if decode.beam_size <= 1:
-            return _greedy(model, memory, attention_mask, decode.max_decode_len)
+            return _greedy(model, memory, attention_mask, decode)
         return _beam(model, memory, attention_mask, decode)
 
 
@@ -37,27 +38,40 @@ def _trim(row: list[int], eos: int) -> list[int]:
     return row[: row.index(eos) + 1] if eos in row else row
 
 
-def _log_probs(model: T5, tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
+def _no_eos_before(scores: torch.Tensor, t: int, decode: DecodeConfig, eos: int) -> torch.Tensor:
+    """Step t's scores (N, V) with EOS at -inf while t < min_decode_len (as transformers' min_new_tokens)."""
+    if t < decode.min_decode_len:
+        scores[:, eos] = float("-inf")
+    return scores
+
+
+def _log_probs(model: T5, tokens: torch.Tensor, t: int, cache: DecodeCache, decode: DecodeConfig) -> torch.Tensor:
     """The shared step: tokens (N,) at position t -> next-token log-probabilities (N, V) in fp32."""
-    return torch.log_softmax(model.step(tokens, t, cache).float(), dim=-1)
+    log_probs = torch.log_softmax(model.step(tokens, t, cache).float(), dim=-1)
+    return _no_eos_before(log_probs, t, decode, model.config.eos_token_id)
 
 
-def _greedy(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> list[list[int]]:
-    """Argmax decoding (T5's greedy_decode); finished rows are dropped from the batch."""
-    cfg, batch = model.config, memory.shape[0]
+def _greedy(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode: DecodeConfig) -> list[list[int]]:
+    """Argmax decoding (T5's greedy_decode); finished rows are dropped from the batch.
+
+    The argmax is taken on the logits (log_softmax is monotone; it would only cost a pass over V).
+    """
+    cfg, batch, max_len = model.config, memory.shape[0], decode.max_decode_len
     cache = model.start_cache(memory, attention_mask, max_len)
     out = torch.zeros(batch, max_len, dtype=torch.long)
     active = torch.arange(batch)  # original row of each active row
     tokens = torch.full((batch,), cfg.decoder_start_token_id, dtype=torch.long, device=memory.device)
     for t in range(max_len):
-        tokens = _log_probs(model, tokens, t, cache).argmax(-1)  # (A,)
+        logits = _no_eos_before(model.step(tokens, t, cache), t, decode, cfg.eos_token_id)  # (A, V)
+        tokens = logits.argmax(-1)  # (A,)
         out[active, t] = tokens.cpu()
         done = tokens == cfg.eos_token_id
         if bool(done.any()):
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            active, tokens, cache = active[keep.cpu()], tokens[keep], cache.select(keep)
+            active, tokens = active[keep.cpu()], tokens[keep]
+            cache.keep_rows(keep)
     return [_trim(row, cfg.eos_token_id) for row in out.tolist()]
 
 
@@ -94,8 +108,8 @@ def _grow(beams: _Beams, log_probs: torch.Tensor, t: int, alpha: float, eos: int
     rows, k, vocab = log_probs.shape
     penalty = _penalty(t + 1, alpha)
     total = (log_probs + beams.alive_lp[..., None]).view(rows, k * vocab)  # (A, K*V)
-    top_scores, top_idx = (total / penalty).topk(2 * k, dim=1)  # (A, 2K)
-    top_lp = total.gather(1, top_idx)
+    top_lp, top_idx = total.topk(2 * k, dim=1)  # (A, 2K); one penalty per step, so rank before dividing
+    top_scores = top_lp / penalty
     source, token = top_idx // vocab, top_idx % vocab
     top_seq = beams.alive_seq.gather(1, source[..., None].expand(-1, -1, beams.alive_seq.shape[2])).clone()
     top_seq[:, :, t] = token
@@ -134,10 +148,10 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
     results = torch.zeros(batch, max_len, dtype=torch.long)
     tokens = torch.full((batch * k,), cfg.decoder_start_token_id, dtype=torch.long, device=device)
     for t in range(max_len):
-        log_probs = _log_probs(model, tokens, t, cache).view(-1, k, cfg.vocab_size)  # (A, K, V)
+        log_probs = _log_probs(model, tokens, t, cache, decode).view(-1, k, cfg.vocab_size)  # (A, K, V)
         source = _grow(beams, log_probs, t, decode.alpha, cfg.eos_token_id)  # (A, K)
         offsets = torch.arange(source.shape[0], device=device)[:, None] * k
-        cache = cache.select((offsets + source).view(-1))
+        cache.reorder((offsets + source).view(-1), t + 1)
         done = _settled(beams, decode.alpha, max_len)
         if bool(done.any()):
             results[beams.rows[done].cpu()] = beams.best()[done].cpu()
@@ -145,8 +159,7 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
             if keep.numel() == 0:
                 break
             beams = beams.keep(keep)
-            beam_rows = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
-            cache = cache.select(beam_rows, rows=keep)
+            cache.keep_rows(keep)
         tokens = beams.alive_seq[:, :, t].reshape(-1)
     else:
         results[beams.rows.cpu()] = beams.best().cpu()

@@ -89,15 +89,25 @@ class Attention(nn.Module):
         return self.split(self.k(source)), self.split(self.v(source))
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """q (B,H,Tq,Dk), k/v (B,H,Tk,Dk), bias broadcast to (B,H,Tq,Tk) -> (B, Tq, D)."""
-        scores = torch.matmul(q, k.transpose(-1, -2)) + bias  # (B, H, Tq, Tk)
-        weights = self.dropout(F.softmax(scores.float(), dim=-1).type_as(scores))
-        out = torch.matmul(weights, v)  # (B, H, Tq, Dk)
+        """q (B,H,Tq,Dk), k/v (B,H,Tk,Dk), bias broadcast to (B,H,Tq,Tk) -> (B, Tq, D).
+
+        One fused `scaled_dot_product_attention` with the bias as its float mask and scale 1.0
+        (T5 has no 1/sqrt(d_kv)): the same kernel transformers' default "sdpa" T5 attention calls.
+        """
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
+                                             dropout_p=self.dropout.p if self.training else 0.0)  # (B,H,Tq,Dk)
         out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], self.heads * self.d_kv)
         return self.o(out)
 
+    def qkv_weight(self) -> torch.Tensor:
+        """(3*H*Dk, D): q, k and v stacked, so self-attention projects with one matmul."""
+        return torch.cat([self.q.weight, self.k.weight, self.v.weight])
+
     def forward(self, x: torch.Tensor, source: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Full (uncached) attention of x (B,Tq,D) over source (B,Tk,D)."""
+        """Full (uncached) attention of x (B,Tq,D) over source (B,Tk,D); self-attention when source is x."""
+        if source is x:
+            q, k, v = F.linear(x, self.qkv_weight()).chunk(3, dim=-1)  # 3 x (B, T, H*Dk)
+            return self.attend(self.split(q), self.split(k), self.split(v), bias)
         k, v = self.project_kv(source)
         return self.attend(self.split(self.q(x)), k, v, bias)
 

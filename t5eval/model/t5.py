@@ -64,39 +64,39 @@ class DecoderLayer(nn.Module):
 
 @dataclass
 class DecodeCache:
-    """Decoder state for incremental decoding of N = B * group rows (group = beams per input row).
+    """Decoder state for incremental decoding of N = B * group rows (group = beams per input row, adjacent).
 
-    self_k/self_v: per layer (N, H, T_max, Dk), preallocated and filled one step at a time.
-    cross_k/cross_v: per layer (B, H, S, Dk), projected once from the encoder output and shared by
-    the `group` beams of a row (never copied per beam). cross_bias: (B, 1, 1, S) padding bias.
-    self_bias: (1, H, T_max, T_max) relative bias of all steps, computed once (rows are query steps;
-    no causal mask needed as only keys <= t are read).
+    self_kv: (L, 2, N, H, T_max, Dk) keys/values of every layer, preallocated, filled one step at a time.
+    cross_kv: (L, 2, B, H, S, Dk) cross-attention keys/values, projected once (one matmul for all
+    layers) and shared by the `group` beams of a row, which attend as that row's query positions.
+    cross_bias: (B, 1, 1, S) padding bias. self_bias: (1, H, T_max, T_max) relative bias of all steps,
+    computed once (rows are query steps; no causal mask needed as only keys <= t are read).
+    qkv: per layer (3*H*Dk, D), the stacked self-attention projections (one matmul per layer and step).
     """
 
-    self_k: list[torch.Tensor]
-    self_v: list[torch.Tensor]
-    cross_k: list[torch.Tensor]
-    cross_v: list[torch.Tensor]
+    self_kv: torch.Tensor
+    cross_kv: torch.Tensor
     cross_bias: torch.Tensor
     self_bias: torch.Tensor
+    qkv: list[torch.Tensor]
     group: int = 1
 
-    def select(self, index: torch.Tensor, rows: torch.Tensor | None = None) -> DecodeCache:
-        """Keep decoding rows `index` (N',); `rows` (B',) picks the input rows of the cross-attention state.
+    def reorder(self, index: torch.Tensor, filled: int) -> None:
+        """Beam reordering in place: decoding row n takes row index[n]'s first `filled` steps (N,).
 
-        Greedy drops finished rows with `select(keep)`; beam search reorders beams with
-        `select(beam_index)` (cross state untouched) and drops rows with `select(beam_index, rows)`.
+        Only rows whose source changed are copied, and only their filled prefix.
         """
-        def pick(tensors: list[torch.Tensor], at: torch.Tensor) -> list[torch.Tensor]:
-            return [t.index_select(0, at) for t in tensors]
+        moved = (index != torch.arange(index.shape[0], device=index.device)).nonzero().squeeze(1)
+        if moved.numel():
+            prefix = self.self_kv[:, :, :, :, :filled]  # (L, 2, N, H, filled, Dk)
+            prefix[:, :, moved] = prefix.index_select(2, index[moved])
 
-        cross = index if self.group == 1 else rows
-        if cross is None:
-            return DecodeCache(pick(self.self_k, index), pick(self.self_v, index), self.cross_k, self.cross_v,
-                               self.cross_bias, self.self_bias, self.group)
-        return DecodeCache(pick(self.self_k, index), pick(self.self_v, index), pick(self.cross_k, cross),
-                           pick(self.cross_v, cross), self.cross_bias.index_select(0, cross), self.self_bias,
-                           self.group)
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Drop finished input rows: keep `rows` (B',) with all their beams, so they cost no more compute."""
+        beams = (rows[:, None] * self.group + torch.arange(self.group, device=rows.device)).view(-1)  # (B'*G,)
+        self.self_kv = self.self_kv.index_select(2, beams)
+        self.cross_kv = self.cross_kv.index_select(2, rows)
+        self.cross_bias = self.cross_bias.index_select(0, rows)
 
 
 class T5(nn.Module):
@@ -161,40 +161,41 @@ class T5(nn.Module):
 
     def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int,
                     group: int = 1) -> DecodeCache:
-        """Project cross-attention K/V once and preallocate the self-attention cache for `max_len` steps.
+        """Project cross-attention K/V of all layers in one matmul; preallocate the self-attention cache.
 
-        memory (B, S, D); `group` decoding rows (beams) per input row share its cross-attention K/V.
+        memory (B, S, D) and attention_mask (B, S) are per input row; `group` decoding rows (beams)
+        per input row share its cross-attention K/V.
         """
-        cfg, batch = self.config, memory.shape[0] * group
-        shape = (batch, cfg.num_heads, max_len, cfg.d_kv)
-        cross = [layer.cross_attn.project_kv(memory) for layer in self._decoder()]
+        cfg, layers = self.config, self._decoder()
+        rows, src_len, _ = memory.shape
+        weight = torch.cat([torch.cat([lay.cross_attn.k.weight, lay.cross_attn.v.weight]) for lay in layers])
+        cross = F.linear(memory, weight).view(rows, src_len, len(layers), 2, cfg.num_heads, cfg.d_kv)
         return DecodeCache(
-            self_k=[memory.new_zeros(shape) for _ in self.decoder_layers],
-            self_v=[memory.new_zeros(shape) for _ in self.decoder_layers],
-            cross_k=[k.contiguous() for k, _ in cross], cross_v=[v.contiguous() for _, v in cross],
+            self_kv=memory.new_zeros(len(layers), 2, rows * group, cfg.num_heads, max_len, cfg.d_kv),
+            cross_kv=cross.permute(2, 3, 0, 4, 1, 5).contiguous(),  # (L, 2, B, H, S, Dk)
             cross_bias=padding_bias(attention_mask, memory.dtype),
-            self_bias=self.decoder_bias(max_len, max_len).contiguous(), group=group,
+            self_bias=self.decoder_bias(max_len, max_len).contiguous(),
+            qkv=[lay.self_attn.qkv_weight() for lay in layers], group=group,
         )
 
     def step(self, tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
-        """One decoder step: tokens (B,) at position t -> logits (B, V); writes K/V of step t into the cache."""
-        x = self.shared(tokens)[:, None, :]  # (B, 1, D)
+        """One decoder step: tokens (N,) at position t -> logits (N, V); writes K/V of step t into the cache."""
+        n, heads, d_kv = tokens.shape[0], self.config.num_heads, self.config.d_kv
+        x = self.shared(tokens)  # (N, D)
         self_bias = cache.self_bias[:, :, t:t + 1, :t + 1]  # (1, H, 1, t+1)
         for i, layer in enumerate(self._decoder()):
-            attn = layer.self_attn
-            h = layer.self_norm(x)
-            cache.self_k[i][:, :, t:t + 1] = attn.split(attn.k(h))
-            cache.self_v[i][:, :, t:t + 1] = attn.split(attn.v(h))
-            q = attn.split(attn.q(h))
-            x = x + attn.attend(q, cache.self_k[i][:, :, :t + 1], cache.self_v[i][:, :, :t + 1], self_bias)
+            qkv = F.linear(layer.self_norm(x), cache.qkv[i]).view(n, 3, heads, d_kv)  # (N, 3, H, Dk)
+            cache.self_kv[i, :, :, :, t] = qkv[:, 1:].transpose(0, 1)
+            keys, values = cache.self_kv[i, 0, :, :, :t + 1], cache.self_kv[i, 1, :, :, :t + 1]  # (N, H, t+1, Dk)
+            x = x + layer.self_attn.attend(qkv[:, 0, :, None], keys, values, self_bias)[:, 0]
             x = x + self._cross_step(layer.cross_attn, layer.cross_norm(x), cache, i)
             x = x + layer.ff(layer.ff_norm(x))
-        return self.head(x[:, 0])
+        return self.head(x)
 
     @staticmethod
     def _cross_step(cross: Attention, h: torch.Tensor, cache: DecodeCache, i: int) -> torch.Tensor:
-        """Cross-attention of h (N, 1, D); the `group` beams of a row act as that row's query positions."""
-        rows, heads, d_kv = cache.cross_k[i].shape[0], cross.heads, cross.d_kv
-        q = cross.q(h).view(rows, cache.group, heads, d_kv).transpose(1, 2)  # (B, H, G, Dk)
-        out = cross.attend(q, cache.cross_k[i], cache.cross_v[i], cache.cross_bias)  # (B, G, D)
-        return out.reshape(rows * cache.group, 1, -1)
+        """Cross-attention of h (N, D); the `group` beams of a row act as that row's query positions."""
+        rows = cache.cross_kv.shape[2]
+        q = cross.q(h).view(rows, cache.group, cross.heads, cross.d_kv).transpose(1, 2)  # (B, H, G, Dk)
+        out = cross.attend(q, cache.cross_kv[i, 0], cache.cross_kv[i, 1], cache.cross_bias)  # (B, G, D)
+        return out.reshape(rows * cache.group, -1)
