@@ -8,6 +8,7 @@ baseline, never a dependency of the model package.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,29 +36,9 @@ def _adafactor(model: torch.nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adafactor(model.parameters(), lr=1e-3)
 
 
-class _NoEosBefore:
-    """Bench-only view of a native model whose decoder step never emits EOS before step `n`.
-
-    Mirrors transformers' `min_new_tokens` (EOS logit set to -inf), so both decode exactly `n`
-    tokens with random weights. Everything else is delegated to the wrapped model.
-    """
-
-    def __init__(self, model: T5, n: int) -> None:
-        self._model, self._n = model, n
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def step(self, tokens: torch.Tensor, t: int, cache: Any) -> torch.Tensor:
-        logits = self._model.step(tokens, t, cache)  # (N, V)
-        if t < self._n:
-            logits[:, self._model.config.eos_token_id] = float("-inf")
-        return logits
-
-
 @dataclass
 class NativeImpl:
-    """t5eval's model. `force` decodes exactly `max_decode_len` tokens (EOS suppressed before)."""
+    """t5eval's model. `force` decodes exactly `max_decode_len` tokens (`min_decode_len` = max)."""
 
     model: T5
     name: str = "native"
@@ -68,9 +49,10 @@ class NativeImpl:
             return self.model.encode(ids, mask)  # (B, S, D)
 
     def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]:
-        model: Any = _NoEosBefore(self.model, decode.max_decode_len) if force else self.model
+        if force:  # EOS impossible before N, as transformers' min_new_tokens (native: min_decode_len)
+            decode = dataclasses.replace(decode, min_decode_len=decode.max_decode_len)
         with torch.inference_mode():
-            return generate(model, ids, mask, decode)
+            return generate(self.model, ids, mask, decode)
 
     def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
         self.model.train()
