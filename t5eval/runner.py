@@ -134,9 +134,15 @@ def _run_tasks(ctx: RunContext, specs: list[Any]) -> dict[str, dict[str, Any]]:
 
 def _fresh_model(opts: RunOptions) -> Any:
     """The starting model as `--model`/`--init`/`--seed` define it (seeded when random)."""
-    from t5eval.model import load_model
+    from t5eval.model import PRESETS, load_model
 
-    return load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device)
+    try:
+        return load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device)
+    except T5evalError as err:
+        if opts.init == "pretrained" and opts.model in PRESETS and not Path(opts.model).exists():
+            raise T5evalError(f"{err}; or, for the preset {opts.model!r} with fresh seeded weights, "
+                              "add --init random") from None
+        raise
 
 
 def _load_model(ctx: RunContext) -> Any:

@@ -120,9 +120,11 @@ def test_same_command_on_a_finished_run_does_nothing_again(finetuned, vocab_path
         (["run", "cb", "--model", "tny", "--init", "random"], "tiny"),
         (["run", "cb", "--model", "tiny", "--init", "randm"], "random"),
         (["run", "cb", "--model", "tiny", "--steps", "0"], "--steps"),
+        (["run", "cb", "--model", "tiny"], "add --init random"),  # a preset has no pretrained weights
     ],
 )
-def test_bad_input_is_one_line(args, message, vocab_path, data_dir, tmp_path, capsys):
+def test_bad_input_is_one_line(args, message, vocab_path, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert cli([*args, "--vocab", vocab_path, "--data-dir", data_dir, "--out", tmp_path / "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
