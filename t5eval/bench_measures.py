@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from t5eval.bench_impls import Impl
-from t5eval.bench_timing import alternate, peak_memory, time_call
+from t5eval.bench_timing import alternate, time_call
 from t5eval.model import DecodeConfig
 
 EOS_ID = 1
@@ -67,14 +67,9 @@ def synthetic_batch(shape: Shape, vocab: int, seed: int, device: str) -> tuple[t
 
 
 def _run(impls: list[Impl], fns: dict[str, Any], repeats: int, device: str) -> dict[str, Any]:
-    """Warm up each callable once under a memory probe, then time them in alternation."""
-    memory: dict[str, Any] = {}
-    warm: dict[str, Any] = {}
-    for name, fn in fns.items():
-        with peak_memory(device) as peak:
-            warm[name] = time_call(fn, device)[1]
-        memory[name] = peak.as_dict()
-    timings, results = alternate(fns, repeats, device)
+    """Warm up each callable once, then time them in alternation (memory sampled in the first round)."""
+    warm = {name: time_call(fn, device)[1] for name, fn in fns.items()}
+    timings, results, memory = alternate(fns, repeats, device)
     return {"timings": timings, "results": results, "warm": warm, "memory": memory}
 
 

@@ -113,18 +113,26 @@ def time_call(fn: Callable[[], Any], device: str) -> tuple[float, Any]:
 
 def alternate(
     fns: dict[str, Callable[[], Any]], repeats: int, device: str
-) -> tuple[dict[str, Timing], dict[str, Any]]:
+) -> tuple[dict[str, Timing], dict[str, Any], dict[str, dict[str, float | None]]]:
     """Time each callable `repeats` times, interleaved (a b a b …), so load drifts hit both alike.
 
-    Returns the timings and the last result of each callable (for output comparison).
+    Peak memory is sampled during the first timed round (after the caller's warm-up, so one-off
+    allocations such as optimizer state are not counted). Returns the timings, the last result of
+    each callable (for output comparison) and the memory figures.
     """
     timings = {name: Timing() for name in fns}
     results: dict[str, Any] = {}
-    for _ in range(repeats):
+    memory: dict[str, dict[str, float | None]] = {}
+    for round_ in range(repeats):
         for name, fn in fns.items():
-            dt, results[name] = time_call(fn, device)
+            if round_ == 0:
+                with peak_memory(device) as peak:
+                    dt, results[name] = time_call(fn, device)
+                memory[name] = peak.as_dict()
+            else:
+                dt, results[name] = time_call(fn, device)
             timings[name].times_s.append(dt)
-    return timings, results
+    return timings, results, memory
 
 
 def matmul_peak_gflops(device: str, size: int = 2048, repeats: int = 6) -> dict[str, float]:

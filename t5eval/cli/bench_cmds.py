@@ -43,7 +43,7 @@ def bench(
                       eos_rate=eos_rate)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
-    Console().print(rich_table(report))
+    Console(width=max(Console().width, 200)).print(rich_table(report))
     if markdown:
         typer.echo(markdown_table(report))
     if json_out is not None:
