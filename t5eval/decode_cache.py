@@ -74,7 +74,7 @@ class DecodeCache:
         self._appender.close()
 
 
-GenerateFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, Any], list[list[int]]]
+GenerateFn = Callable[..., list[list[int]]]  # t5eval.model.generate(model, ids, mask, DecodeConfig)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -227,7 +227,7 @@ def _saver(ctx: RunContext, model: torch.nn.Module) -> Callable[[str, int], None
     from t5eval.model import save_model
 
     def on_best(task: str, step: int) -> None:
-        save_model(model, ctx.run_dir / task / "best")
+        save_model(cast(Any, model), ctx.run_dir / task / "best")
 
     return on_best
 

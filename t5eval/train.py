@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -105,7 +105,7 @@ def _train_step(
     total_loss, tokens = 0.0, 0
     for _ in range(grad_accum):
         batch = stream.next_batch()
-        loss = model.loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar
+        loss = cast(Any, model).loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar, T5.loss
         (loss / grad_accum).backward()
         total_loss += float(loss.detach()) / grad_accum
         tokens += batch.n_tokens
