@@ -115,8 +115,8 @@ def _strip(ids: list[int], eos: int) -> list[int]:
 def hf_twin(model: T5, device: str) -> Any:
     """Load transformers' T5ForConditionalGeneration from `model`'s weights (via `save_model`).
 
-    Dropout is off in both (eval mode; training steps use dropout_rate 0 from the config the
-    bench builds), so outputs and losses are comparable.
+    Both are in eval mode (no dropout) except inside `train_step`, where each uses the config's
+    dropout_rate, as fine-tuning does; training losses are therefore not compared.
     """
     from transformers import T5ForConditionalGeneration
 
