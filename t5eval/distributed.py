@@ -137,12 +137,28 @@ def init_distributed(
     if not dist.is_initialized():
         dist.init_process_group(
             backend=backend,
+            store=_attempt_store(env, rank, world, timeout),
             rank=rank,
             world_size=world,
             timeout=datetime.timedelta(seconds=timeout),
             device_id=dev if backend == "nccl" else None,
         )
     return DistContext(rank, world, local, dev, backend, timeout)
+
+
+def _attempt_store(env: Mapping[str, str], rank: int, world: int, timeout: float) -> dist.Store:
+    """The rendezvous store, with keys under this torchrun attempt (TORCHELASTIC_RESTART_COUNT).
+
+    Seen with torch 2.13: after a rank dies inside a collective, the ranks torchrun restarts
+    (--max-restarts) find the dead attempt's gloo addresses under the same keys and fail with
+    "connectFullMesh failed … Connection refused". A per-attempt key prefix avoids that.
+    """
+    agent_store = env.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun hosts the store
+    store = dist.TCPStore(
+        env["MASTER_ADDR"], int(env["MASTER_PORT"]), world, is_master=rank == 0 and not agent_store,
+        timeout=datetime.timedelta(seconds=timeout),
+    )
+    return dist.PrefixStore(f"t5eval/attempt_{env.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def shutdown(ctx: DistContext) -> None:
