@@ -73,3 +73,15 @@ def test_grad_accum_not_divisible_by_ranks_is_a_one_line_error(tmp_path: Path, v
     assert "error: --grad-accum 3 is not a multiple of the 2 processes" in proc.stderr
     assert "use --grad-accum 4" in proc.stderr
     assert not (tmp_path / "bad").exists()  # refused before anything was written
+
+
+def test_torchrun_restart_after_a_rank_dies_mid_collective() -> None:
+    """torchrun --max-restarts 1: the restarted ranks re-form the gloo group (torch 2.13 store quirk)."""
+    probe = Path(__file__).with_name("restart_probe.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "--max-restarts", "1", str(probe)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert "attempt 0 rank 0: rank 0/2: barrier failed" in proc.stdout  # the clear error, then restart
+    assert "attempt 1 rank 0: done" in proc.stdout and "attempt 1 rank 1: done" in proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
