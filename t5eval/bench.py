@@ -50,7 +50,6 @@ class BenchConfig:
     data_dir: Path | None = None
     vocab: Path | None = None
     matmul_size: int = 2048
-    eos_rate: float = 0.0  # > 0: set the EOS row (both models) so free decodes end early at about this rate
     extra: dict[str, Any] = field(default_factory=dict)
 
     def measures(self) -> list[str]:
@@ -77,37 +76,7 @@ def build_models(cfg: BenchConfig) -> list[Impl]:
     else:
         loaded = load_model(cfg.preset, init="random", seed=cfg.seed, device=cfg.device)
     native = loaded.model.eval()
-    if cfg.eos_rate > 0:
-        shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size)
-        calibrate_eos(native, *synthetic_batch(shape, native.config.vocab_size, cfg.seed + 1, cfg.device),
-                      cfg.eos_rate)
     return [NativeImpl(native), HFImpl(hf_twin(native, cfg.device))]
-
-
-def calibrate_eos(model: Any, ids: torch.Tensor, mask: torch.Tensor, rate: float) -> None:
-    """Point the EOS output row along the decoder's mean final state, scaled so EOS would be the argmax
-    at about `rate` of the steps of a free greedy decode (random weights otherwise never emit EOS).
-
-    Done on the native model before transformers' twin is built, so both hold the same weights;
-    free-running decodes (the e2e measure) then end at varied lengths and finished rows show their cost.
-    """
-    from t5eval.model import DecodeConfig, generate
-
-    states: list[torch.Tensor] = []
-    hook = model.decoder_norm.register_forward_hook(lambda mod, inp, out: states.append(out.reshape(-1, out.shape[-1])))
-    generate(model, ids, mask, DecodeConfig(max_decode_len=16))
-    hook.remove()
-    hidden = torch.cat(states)  # (M, D) final decoder states, one per row and step
-    if model.config.scale_decoder_outputs:
-        hidden = hidden * model.config.d_model ** -0.5
-    eos = model.config.eos_token_id
-    with torch.no_grad():
-        logits = model.lm_head(hidden)  # (M, V)
-        logits[:, eos] = float("-inf")
-        direction = hidden.mean(0) / hidden.mean(0).norm()
-        along = hidden @ direction  # (M,): EOS logit per unit of scale
-        ratios = (logits.max(-1).values / along.clamp(min=1e-6)).sort().values
-        model.lm_head.weight[eos] = direction * float(ratios[int(rate * (len(ratios) - 1))])
 
 
 def _package_versions() -> dict[str, str]:

@@ -22,11 +22,10 @@ def bench(
     skip: list[str] = typer.Option([], help="Measures to skip: encoder, greedy, beam, train, e2e."),
     task: str = typer.Option("glue_rte_v002", help="Task of the end-to-end measure."),
     limit: int | None = typer.Option(64, min=1, help="Examples of the end-to-end measure."),
+    e2e_repeats: int = typer.Option(1, min=1, help="Timed repeats of the end-to-end measure."),
     e2e_max_decode_len: int | None = typer.Option(None, min=1, help="Cap the task's max_decode_len."),
     data_dir: Path | None = typer.Option(None, help="Data folder (default: $T5EVAL_DATA_DIR)."),
     vocab: Path | None = typer.Option(None, help="SentencePiece model (default: the checkpoint's)."),
-    eos_rate: float = typer.Option(0.0, min=0.0, max=0.5, help="Set the EOS row of both models so "
-                                   "free decodes end at about this rate per step (random weights)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report here."),
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
 ) -> None:
@@ -39,8 +38,7 @@ def bench(
     cfg = BenchConfig(preset=preset, model=model, batch_size=batch_size, input_len=input_len,
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
                       repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
-                      e2e_max_decode_len=e2e_max_decode_len, data_dir=data_dir, vocab=vocab,
-                      eos_rate=eos_rate)
+                      e2e_max_decode_len=e2e_max_decode_len, e2e_repeats=e2e_repeats, data_dir=data_dir, vocab=vocab)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
     Console(width=max(Console().width, 200)).print(rich_table(report))
