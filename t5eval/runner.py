@@ -276,6 +276,8 @@ def _run_mixture(ctx: RunContext, specs: list[Any], finished: set[str]) -> dict[
         else:
             ctx.log("no task of the mixture has a train split with weight > 0: evaluating without fine-tuning")
     out = {t.name: _finish_task(ctx, t, model, state) for t in tasks if t.name not in finished}
+    for task in tasks:
+        task.cache.close()  # the finished ones were only validated
     shutil.rmtree(ctx.run_dir / "_mixture", ignore_errors=True)
     return out
 
