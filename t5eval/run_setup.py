@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t5eval.errors import T5evalError
+from t5eval.errors import T5evalError, did_you_mean
 from t5eval.io import read_json
 from t5eval.results import (
     SCHEMA_VERSION,
@@ -53,6 +53,7 @@ class RunOptions:
     finetune: bool = True
     mixture: bool = False
     protocol: str = "current"
+    split: str | None = None  # evaluate on this split (role or name) instead of each task's eval split
     threads: int | None = None
     overwrite: bool = False
     device: str = "cpu"
@@ -65,10 +66,22 @@ class RunOptions:
         return str(Path(value).resolve()) if value else None
 
 
-def eval_split(spec: Any) -> str:
-    """The split a task is scored on (the spec's eval role; validation for every T5 table but 14)."""
-    splits = spec.splits
-    return str(splits.get("eval") or splits.get("validation") or "validation")
+def eval_split(spec: Any, override: str | None = None) -> str:
+    """The split a task is scored on: `override` (a role such as "test", or a split name), else the
+    spec's eval role (validation for every T5 table but Table 14).
+
+    Raises:
+        T5evalError: `override` names no split of the task.
+    """
+    if override is None:
+        return str(spec.splits.get("eval") or spec.splits.get("validation") or "validation")
+    if override in spec.splits:
+        return str(spec.splits[override])
+    if override in spec.split_names:
+        return override
+    choices = sorted({*spec.splits, *spec.split_names})
+    raise T5evalError(f"task {spec.name} has no split {override!r}{did_you_mean(override, choices)}; "
+                      f"use one of: {', '.join(choices)}")
 
 
 def train_split(spec: Any, data_dir: Path | None) -> str | None:
@@ -81,7 +94,7 @@ def train_split(spec: Any, data_dir: Path | None) -> str | None:
     return str(split) if has_split(spec, split, data_dir) else None
 
 
-def check_eval_data(specs: list[Any], data_dir: Path | None) -> None:
+def check_eval_data(specs: list[Any], data_dir: Path | None, split: str | None = None) -> None:
     """Refuse up front (before any training) when a task's eval split is not in the data.
 
     Raises:
@@ -89,7 +102,7 @@ def check_eval_data(specs: list[Any], data_dir: Path | None) -> None:
     """
     from t5eval.tasks import has_split
 
-    missing = [s.name for s in specs if not has_split(s, eval_split(s), data_dir)]
+    missing = [s.name for s in specs if not has_split(s, eval_split(s, split), data_dir)]
     if not missing:
         return
     where = data_dir or os.environ.get("T5EVAL_DATA_DIR") or "the hub"
@@ -128,7 +141,7 @@ def run_settings(opts: RunOptions, specs: list[Any], tokenizer: Any, weights_sha
         "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
         "weights_sha256": weights_sha256,
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
-        "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
+        "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},
     }  # fmt: skip
@@ -282,7 +295,7 @@ def _settings_block(opts: RunOptions) -> dict[str, Any]:
                         mixture=opts.mixture)
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
-        "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
+        "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
         "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(),
     }  # fmt: skip
 

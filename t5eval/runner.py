@@ -86,7 +86,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
 
     registry = TaskRegistry.default()
     specs = registry.resolve(opts.target)
-    check_eval_data(specs, opts.data_dir)
+    check_eval_data(specs, opts.data_dir, opts.split)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
     first = _fresh_model(opts)  # before any file is written: a bad model source fails cleanly
@@ -154,7 +154,7 @@ def _load_model(ctx: RunContext) -> Any:
 
 
 def _eval_task(ctx: RunContext, spec: Any) -> EvalTask:
-    split = eval_split(spec)
+    split = eval_split(spec, ctx.opts.split)
     example_set = _load_examples(ctx, spec, split, ctx.opts.limit)
     return prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name)
 

@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
         no_finetune: bool = typer.Option(False, "--no-finetune", help="evaluate the checkpoint as is"),
         mixture: bool = typer.Option(False, "--mixture", help="fine-tune one model on T5's proportional mixture"),
         protocol: str = typer.Option("current", help="current | paper (metric variants, spec)"),
+        split: str | None = typer.Option(None, help="evaluate this split (e.g. test) instead; needs --no-finetune"),
         threads: int | None = typer.Option(None, help="CPU threads for torch"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
     ) -> None:
@@ -107,12 +108,15 @@ def register(app: typer.Typer) -> None:
         if threads is not None and threads > MAX_THREADS:
             raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
                               f"{os.cpu_count()} CPUs)")
+        if split is not None and not no_finetune:
+            raise T5evalError(f"--split {split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
+                              "selects its checkpoint on each task's validation split)")
         _check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
                         limit=limit, threads=threads, max_input_len=max_input_len)
         opts = RunOptions(
             target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-            max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol,
+            max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console

@@ -119,3 +119,20 @@ def test_a_task_without_eval_data_is_refused_before_any_work(tmp_path, vocab_pat
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no eval data for glue_qqp_v002 in") and "t5eval run glue_cola_v002," in err
     assert not out.exists()
+
+
+def test_split_evaluates_the_test_set_with_the_task_decode_settings(tmp_path, vocab_path, data_dir, capsys):
+    out = tmp_path / "run"
+    args = ["run", "wmt14_ende", "--split", "test", "--limit", "1", *base_args(vocab_path, data_dir), "--out", out]
+    assert cli(args) == 2  # the test split is for evaluating a checkpoint as is
+    assert "add --no-finetune" in capsys.readouterr().err
+    assert cli([*args, "--no-finetune"]) == 0
+    task = read_json(out / "run.json")["tasks"]["wmt14_ende_v003"]
+    assert task["split"] == "test" and task["n"] == 1
+    assert sorted(task["data_files"]) == [str(data_dir / "wmt/en-de/newstest2014.de"),
+                                          str(data_dir / "wmt/en-de/newstest2014.en")]
+    assert (task["decode"]["beam_size"], task["decode"]["alpha"]) == (4, 0.6)  # spec §0: beam 4 for WMT
+    assert "tok:intl" in task["metric_settings"]["settings"]["bleu"]["signature"]
+    typo = ["run", "wmt14_ende", "--split", "tset", "--no-finetune", *base_args(vocab_path, data_dir)]
+    assert cli([*typo, "--out", tmp_path / "y"]) == 2
+    assert "did you mean test" in capsys.readouterr().err
