@@ -19,6 +19,9 @@ from typing import Any, cast
 import torch
 
 from t5eval.batching import TrainSource, TrainStream
+from t5eval.dist_eval import MemoryCache, credit_prefill, prefill_decode_cache
+from t5eval.dist_train import plan_batches
+from t5eval.distributed import DistContext, barrier, init_distributed, run_on_main
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_json, read_json
 from t5eval.results import write_metrics, write_predictions, write_run
@@ -61,6 +64,7 @@ class RunContext:
     train_cfg: TrainConfig
     model_info: dict[str, Any] = field(default_factory=dict)
     spare: Any = None  # the starting model, loaded up front, not yet used by a task
+    dist: DistContext = field(default_factory=DistContext)  # torchrun ranks (docs/distributed.md)
 
 
 def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print) -> dict[str, Any]:
@@ -84,6 +88,11 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     from t5eval.tasks import TaskRegistry
     from t5eval.tokenizer import T5Tokenizer
 
+    dist = init_distributed(device=opts.device)  # without torchrun's variables: one process, no group
+    if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files
+        progress, log = None, _silent
+    if dist.is_distributed and opts.finetune:
+        plan_batches(opts.grad_accum, dist.world_size)  # --grad-accum must split evenly over the ranks
     registry = TaskRegistry.default()
     specs = registry.resolve(opts.target)
     check_eval_data(specs, opts.data_dir, opts.split)
@@ -92,13 +101,13 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     first = _fresh_model(opts)  # before any file is written: a bad model source fails cleanly
     tokenizer.check_fits(first.config.vocab_size)
     settings = run_settings(opts, specs, tokenizer, first.weights_sha256)
-    run_dir, previous = prepare_run_dir(opts, settings, log)
+    run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:
         log(f"{run_dir} already holds this finished run (same settings); pass --overwrite to redo it")
         return previous
     train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed)
     ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
-                     model_info={"loaded": first}, spare=first)
+                     model_info={"loaded": first}, spare=first, dist=dist)
     try:
         with ctx.progress:
             records = _run_tasks(ctx, specs)
@@ -114,8 +123,16 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             ) from None
         raise
     record = build_run_record(ctx.opts, ctx.run_dir, ctx.model_info, tokenizer, records, registry, start)
-    write_run(run_dir, record)
+    if dist.is_distributed:
+        record["env"]["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
+    if dist.is_main:
+        write_run(run_dir, record)
+    barrier(dist)
     return record
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _run_tasks(ctx: RunContext, specs: list[Any]) -> dict[str, dict[str, Any]]:
@@ -156,7 +173,29 @@ def _load_model(ctx: RunContext) -> Any:
 def _eval_task(ctx: RunContext, spec: Any) -> EvalTask:
     split = eval_split(spec, ctx.opts.split)
     example_set = _load_examples(ctx, spec, split, ctx.opts.limit)
-    return prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name)
+    task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name)
+    if not ctx.dist.is_main:  # rank 0 alone writes the decode cache; it broadcasts what it holds
+        task.cache.close()
+        task.cache = MemoryCache()  # type: ignore[assignment]
+    return task
+
+
+def _evaluate(ctx: RunContext, task: EvalTask, model: torch.nn.Module, advance: Any, sha: str | None = None) -> Any:
+    """`evaluate`, with the decoding sharded over the ranks first under torchrun (same outputs)."""
+    from t5eval.decode_cache import state_dict_sha256
+    from t5eval.model import generate
+
+    sha = sha or state_dict_sha256(model)
+    if not ctx.dist.is_distributed:
+        return evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol,
+                        batch_tokens=ctx.opts.batch_tokens, advance=advance, weights_sha256=sha)
+    pre = prefill_decode_cache(model, task.input_ids, task.decode_config, task.cache, ctx.dist,
+                               batch_tokens=ctx.opts.batch_tokens, weights_sha256=sha, generate=generate,
+                               advance=advance)
+    result = evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol, batch_tokens=ctx.opts.batch_tokens,
+                      weights_sha256=sha)  # every output is cached now: no decoding here
+    credit_prefill(task.stats, pre)
+    return result
 
 
 def _load_examples(ctx: RunContext, spec: Any, split: str, limit: int | None) -> Any:
@@ -213,8 +252,7 @@ def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask]) -
         out = {}
         for task in tasks:
             with ctx.progress.decoding(f"{task.name} @ step {step}", len(task.input_ids)) as advance:
-                result = evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol,
-                                  batch_tokens=ctx.opts.batch_tokens, advance=advance, weights_sha256=sha)
+                result = _evaluate(ctx, task, model, advance, sha)
             ctx.log(f"{task.name} step {step}: {_fmt(result.metrics)}")
             out[task.name] = result.metrics
         return out
@@ -227,7 +265,8 @@ def _saver(ctx: RunContext, model: torch.nn.Module) -> Callable[[str, int], None
     from t5eval.model import save_model
 
     def on_best(task: str, step: int) -> None:
-        save_model(cast(Any, model), ctx.run_dir / task / "best")
+        if ctx.dist.is_main:
+            save_model(cast(Any, model), ctx.run_dir / task / "best")
 
     return on_best
 
@@ -239,7 +278,7 @@ def _finetune(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource
         ctx.log(f"{label}: resuming fine-tuning from {ckpt}")
     advance = ctx.progress.training(label, ctx.train_cfg.steps)
     state = finetune(model, stream, ctx.train_cfg, ckpt, _validator(ctx, model, tasks), _saver(ctx, model),
-                     progress=advance)
+                     progress=advance, dist=ctx.dist)
     ctx.progress.done_training()
     if state.resumed_from:
         ctx.log(f"{label}: fine-tuning resumed at step(s) {state.resumed_from}, not redone")
@@ -278,7 +317,8 @@ def _run_mixture(ctx: RunContext, specs: list[Any], finished: set[str]) -> dict[
     out = {t.name: _finish_task(ctx, t, model, state) for t in tasks if t.name not in finished}
     for task in tasks:
         task.cache.close()  # the finished ones were only validated
-    shutil.rmtree(ctx.run_dir / "_mixture", ignore_errors=True)
+    if ctx.dist.is_main:
+        shutil.rmtree(ctx.run_dir / "_mixture", ignore_errors=True)
     return out
 
 
@@ -289,16 +329,18 @@ def _finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state:
     best_dir = ctx.run_dir / task.name / "best"
     best = model
     if state is not None and task.name in state.best:
+        barrier(ctx.dist)  # rank 0 has written the best weights
         best = load_model(str(best_dir), init="pretrained", device=ctx.opts.device).model
     with ctx.progress.decoding(f"{task.name} (final)", len(task.input_ids)) as advance:
-        result = evaluate(task, best, ctx.tokenizer, protocol=ctx.opts.protocol,
-                          batch_tokens=ctx.opts.batch_tokens, advance=advance)
+        result = _evaluate(ctx, task, best, advance)
     task_dir = ctx.run_dir / task.name
+    entry = task_record(task, result, state, ctx.opts, optimizer_record(ctx.train_cfg) if state else None)
+    task.cache.close()
+    if not ctx.dist.is_main:
+        return entry
     write_predictions(task_dir / "predictions.jsonl", result.rows)
     write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
-    entry = task_record(task, result, state, ctx.opts, optimizer_record(ctx.train_cfg) if state else None)
     atomic_write_json(task_dir / "result.json", entry)
-    task.cache.close()
     _drop_checkpoint(task_dir / "checkpoint.pt")
     ctx.log(f"{task.name}: {_fmt(result.metrics)} (n={len(task.examples)}, {task.split})")
     return entry

@@ -24,6 +24,8 @@ from typing import Any, cast
 import torch
 
 from t5eval.batching import TrainStream
+from t5eval.dist_train import micro_batch_rng, plan_batches, train_step, wrap_model
+from t5eval.distributed import DistContext, barrier
 from t5eval.io import atomic_torch_save
 
 Metrics = dict[str, float]
@@ -98,14 +100,21 @@ def optimizer_record(cfg: TrainConfig, resumed_from_pretraining_state: bool = Fa
 
 
 def _train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, grad_accum: int
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, grad_accum: int,
+    seed_step: tuple[int, int],
 ) -> tuple[float, int]:
-    """One optimizer step over `grad_accum` micro-batches. Returns (mean loss, real tokens seen)."""
+    """One optimizer step over `grad_accum` micro-batches. Returns (mean loss, real tokens seen).
+
+    Micro-batch m of step s draws its dropout masks from `micro_batch_seed(seed, s, m)`, so a
+    data-parallel run (`dist_train.train_step`) draws the same masks whichever rank trains it.
+    """
     model.train()
+    device = next(model.parameters()).device
     total_loss, tokens = 0.0, 0
-    for _ in range(grad_accum):
+    for m in range(grad_accum):
         batch = stream.next_batch()
-        loss = cast(Any, model).loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar, T5.loss
+        with micro_batch_rng(*seed_step, m, device):
+            loss = cast(Any, model).loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar, T5.loss
         (loss / grad_accum).backward()
         total_loss += float(loss.detach()) / grad_accum
         tokens += batch.n_tokens
@@ -173,12 +182,16 @@ def finetune(
     evaluate: EvaluateFn,
     on_best: OnBestFn,
     progress: ProgressFn | None = None,
+    dist: DistContext | None = None,
 ) -> TrainState:
     """Fine-tune `model` for `cfg.steps` steps, resuming from `checkpoint_path` when it exists.
 
     Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
-    step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt`.
+    step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt`. Under torchrun
+    (`dist`) the model trains with DDP on the same global batch (docs/distributed.md); rank 0
+    writes the checkpoint, in the one-process format.
     """
+    dist = dist or DistContext()
     set_dropout(model, cfg.dropout)
     optimizer = make_optimizer(model, cfg.lr)
     state = TrainState()
@@ -187,22 +200,48 @@ def finetune(
         state.resumed_from.append(state.step)
     else:
         torch.manual_seed(cfg.seed)
+    step_fn, save = _parallel(model, optimizer, stream, cfg, dist)
     if progress:
         progress(state.step, state.last_loss or 0.0)
     while state.step < cfg.steps:
         with _defer_sigint() as interrupted:
             start = time.perf_counter()
-            loss, tokens = _train_step(model, optimizer, stream, cfg.grad_accum)
+            loss, tokens = step_fn(state.step + 1)
             state.train_seconds += time.perf_counter() - start
             state.train_tokens += tokens
             state.step += 1
             state.last_loss = loss
         if interrupted:  # Ctrl-C during the step: keep it, save, then stop
-            atomic_torch_save(checkpoint_path, _checkpoint(model, optimizer, stream, state))
+            save(checkpoint_path, state)
             raise KeyboardInterrupt
         if progress:
             progress(state.step, loss)
         if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
             _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
-            atomic_torch_save(checkpoint_path, _checkpoint(model, optimizer, stream, state))
+            save(checkpoint_path, state)
     return state
+
+
+StepFn = Callable[[int], tuple[float, int]]  # step (1-based) -> (mean loss, tokens)
+SaveFn = Callable[[Path, TrainState], None]
+
+
+def _parallel(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
+    dist: DistContext,
+) -> tuple[StepFn, SaveFn]:
+    """The step and checkpoint functions: plain in one process, DDP under torchrun (rank 0 saves)."""
+    if not dist.is_distributed:
+        def save_one(path: Path, state: TrainState) -> None:
+            atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
+
+        return lambda step: _train_step(model, optimizer, stream, cfg.grad_accum, (cfg.seed, step)), save_one
+    plan = plan_batches(cfg.grad_accum, dist.world_size)
+    wrapped = wrap_model(model, dist)  # DDP keeps the parameter objects, so `optimizer` stays valid
+
+    def save_dist(path: Path, state: TrainState) -> None:  # DDP: every rank holds the same state
+        if dist.is_main:
+            atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
+        barrier(dist)
+
+    return lambda step: train_step(wrapped, optimizer, stream, plan, dist, (cfg.seed, step)), save_dist

@@ -129,5 +129,8 @@ def register(app: typer.Typer) -> None:
             typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
                         fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(130) from None
-        Console().print(summary_table(record))
-        typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")
+        from t5eval.distributed import is_main_process
+
+        if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
+            Console().print(summary_table(record))
+            typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")
