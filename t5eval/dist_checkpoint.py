@@ -15,6 +15,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed.checkpoint as dcp
@@ -89,7 +90,7 @@ def load_checkpoint(
         raise T5evalError(f"no complete checkpoint {'' if step is None else f'for step {step} '}under {root}; "
                           "drop --resume or point it at a run's checkpoints folder")
     model_sd, optim_sd = get_state_dict(wrapped, optimizer)
-    state = {"model": model_sd, "optim": optim_sd}
+    state: dict[str, Any] = {"model": model_sd, "optim": optim_sd}
     with _quiet():
         dcp.load(state, checkpoint_id=step_dir(root, step), no_dist=_no_dist(ctx))
     set_state_dict(wrapped, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
@@ -106,4 +107,4 @@ def full_model_state(wrapped: nn.Module, ctx: DistContext) -> dict[str, torch.Te
     sd = get_model_state_dict(wrapped, options=opts)
     if not ctx.is_main:
         return {}
-    return {k.removeprefix("inner."): v for k, v in sd.items()}
+    return {k.removeprefix("inner."): v for k, v in sd.items() if isinstance(v, torch.Tensor)}

@@ -62,7 +62,9 @@ class Prefill:
 
 
 def _settings(decode_config: Any) -> dict[str, Any]:
-    return asdict(decode_config) if is_dataclass(decode_config) else dict(decode_config)
+    if is_dataclass(decode_config) and not isinstance(decode_config, type):
+        return asdict(decode_config)
+    return dict(decode_config)
 
 
 def _known(cache: Any, keys: list[str], ctx: DistContext) -> dict[int, list[int]]:

@@ -67,6 +67,7 @@ class GatheredOptimizer(torch.optim.Optimizer):
 
     def _step_one(self, param: torch.Tensor, hyper: dict[str, Any]) -> None:
         """Gather param and grad, step the inner optimizer on them, keep its state, write back."""
+        assert param.grad is not None  # step() skips parameters without a gradient
         proxy = nn.Parameter(_whole(param.detach()).clone())  # full shape of the parameter
         proxy.grad = _whole(param.grad).clone()
         inner = self.inner_cls([proxy], **hyper)

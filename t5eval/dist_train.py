@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -73,8 +73,8 @@ def micro_batch_seed(seed: int, step: int, index: int) -> int:
     """Seed of the dropout masks of micro-batch `index` of optimizer step `step` (1-based).
 
     A function of the run seed and the micro-batch's place in the global batch only, so whichever
-    rank trains a micro-batch draws the masks one process would draw: DDP with dropout then matches
-    one process to float rounding, and a resumed run continues with the same masks.
+    rank trains a micro-batch draws the same masks: DDP with dropout on N ranks matches 1 rank to
+    float rounding, and a resumed run continues with the same masks.
     """
     digest = hashlib.sha256(f"t5eval-dropout/{seed}/{step}/{index}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
@@ -87,16 +87,6 @@ def micro_batch_rng(seed: int, step: int, index: int, device: torch.device) -> I
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(micro_batch_seed(seed, step, index))
         yield
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """Seed for per-rank randomness (dropout): differs by rank so ranks do not share dropout masks.
-
-    Model initialisation and the training stream use the run seed itself on every rank (DDP also
-    broadcasts rank 0's weights when it wraps the model). Rank 0 keeps the run seed, so a
-    one-process run is unchanged.
-    """
-    return seed + 7919 * rank
 
 
 class LossModule(nn.Module):
@@ -113,7 +103,7 @@ class LossModule(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
         """(B, S), (B, S), (B, T) -> scalar token-mean loss (labels of -100 ignored)."""
-        return self.inner.loss(input_ids, attention_mask, labels)
+        return cast(Any, self.inner).loss(input_ids, attention_mask, labels)
 
 
 def _fsdp_units(model: nn.Module) -> list[nn.Module]:
@@ -175,7 +165,9 @@ def full_params(wrapped: nn.Module) -> Iterator[nn.Module]:
     per-layer hooks cannot be relied on: every unit is unsharded up front and kept whole (no reshard
     after forward) until the block ends. DDP and one process hold full replicas: nothing to do.
     """
-    units = [m for m in wrapped.modules() if hasattr(m, "unshard") and hasattr(m, "set_reshard_after_forward")]
+    from torch.distributed.fsdp import FSDPModule
+
+    units = [m for m in wrapped.modules() if isinstance(m, FSDPModule)]
     for unit in units:
         unit.set_reshard_after_forward(False, recurse=False)
         unit.unshard()

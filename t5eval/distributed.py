@@ -9,12 +9,11 @@ behaves exactly as before.
 Equivalence with a single process (what the tests in `tests/dist/` check):
 - evaluation: every rank decodes whole single-process batches (`shard_batches`), so each row sees the
   same padding and batch shape as in one process; `gather_by_index` merges by example index.
-- training: the global batch (what one process would take in one step) is split into
-  `world_size × grad_accum` micro-batches (`plan_batches`, `rank_microbatches`); each micro-batch's
-  summed token loss is divided by the global batch's token count (`token_loss_scale`), so the averaged
-  gradient equals the single-process gradient of the token-mean loss. All ranks draw the same data
-  order from the run seed; only dropout RNG differs per rank (`rank_seed`), so with dropout on the
-  runs agree in distribution, not bit for bit.
+- training: one optimizer step takes `grad_accum` micro-batches, as in one process; rank r trains on
+  micro-batches r, r+N, … with the loss scaled by N / grad_accum (`dist_train.BatchPlan`), so the
+  averaged gradient is the one-process gradient. Every rank draws the same stream from the run seed,
+  and dropout masks come from a seed per micro-batch (`dist_train.micro_batch_seed`), so runs on
+  any number of ranks agree to float rounding.
 """
 
 from __future__ import annotations

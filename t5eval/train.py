@@ -24,7 +24,7 @@ from typing import Any, cast
 import torch
 
 from t5eval.batching import TrainStream
-from t5eval.dist_train import micro_batch_rng, plan_batches, train_step, wrap_model
+from t5eval.dist_train import plan_batches, train_step, wrap_model
 from t5eval.distributed import DistContext, barrier
 from t5eval.io import atomic_torch_save
 
@@ -100,21 +100,14 @@ def optimizer_record(cfg: TrainConfig, resumed_from_pretraining_state: bool = Fa
 
 
 def _train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, grad_accum: int,
-    seed_step: tuple[int, int],
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, grad_accum: int
 ) -> tuple[float, int]:
-    """One optimizer step over `grad_accum` micro-batches. Returns (mean loss, real tokens seen).
-
-    Micro-batch m of step s draws its dropout masks from `micro_batch_seed(seed, s, m)`, so a
-    data-parallel run (`dist_train.train_step`) draws the same masks whichever rank trains it.
-    """
+    """One optimizer step over `grad_accum` micro-batches. Returns (mean loss, real tokens seen)."""
     model.train()
-    device = next(model.parameters()).device
     total_loss, tokens = 0.0, 0
-    for m in range(grad_accum):
+    for _ in range(grad_accum):
         batch = stream.next_batch()
-        with micro_batch_rng(*seed_step, m, device):
-            loss = cast(Any, model).loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar, T5.loss
+        loss = cast(Any, model).loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar, T5.loss
         (loss / grad_accum).backward()
         total_loss += float(loss.detach()) / grad_accum
         tokens += batch.n_tokens
@@ -230,12 +223,16 @@ def _parallel(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
     dist: DistContext,
 ) -> tuple[StepFn, SaveFn]:
-    """The step and checkpoint functions: plain in one process, DDP under torchrun (rank 0 saves)."""
+    """The step and checkpoint functions: plain in one process, DDP under torchrun (rank 0 saves).
+
+    Under torchrun each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)`,
+    so runs on any number of ranks agree; the one-process loop keeps its single running RNG.
+    """
     if not dist.is_distributed:
         def save_one(path: Path, state: TrainState) -> None:
             atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
 
-        return lambda step: _train_step(model, optimizer, stream, cfg.grad_accum, (cfg.seed, step)), save_one
+        return lambda step: _train_step(model, optimizer, stream, cfg.grad_accum), save_one
     plan = plan_batches(cfg.grad_accum, dist.world_size)
     wrapped = wrap_model(model, dist)  # DDP keeps the parameter objects, so `optimizer` stays valid
 

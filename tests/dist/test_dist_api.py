@@ -10,7 +10,7 @@ import torch.distributed as dist
 from torch import nn
 
 from t5eval.dist_checkpoint import latest_step, load_checkpoint, save_checkpoint, step_dir
-from t5eval.dist_train import LossModule, plan_batches, rank_seed, unwrap_model, wrap_model
+from t5eval.dist_train import LossModule, micro_batch_seed, plan_batches, unwrap_model, wrap_model
 from t5eval.distributed import (
     DistContext,
     gather_by_index,
@@ -83,8 +83,10 @@ def test_plan_batches_arithmetic_and_error() -> None:
         plan_batches(grad_accum=3, world_size=2)
 
 
-def test_rank_zero_keeps_the_run_seed() -> None:
-    assert rank_seed(5, 0) == 5 and rank_seed(5, 1) != 5
+def test_micro_batch_seed_depends_on_seed_step_and_index_only() -> None:
+    seeds = {micro_batch_seed(s, t, m) for s in (0, 1) for t in (1, 2) for m in (0, 1)}
+    assert len(seeds) == 8 and micro_batch_seed(3, 2, 1) == micro_batch_seed(3, 2, 1)
+    assert all(0 <= x < 2**63 for x in seeds)  # a valid torch.manual_seed
 
 
 def test_main_process_only_runs_on_rank_zero() -> None:

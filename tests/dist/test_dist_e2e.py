@@ -1,8 +1,9 @@
-"""`torchrun --nproc-per-node 2 -m t5eval run …` equals `t5eval run …` (slow: three fresh processes).
+"""`torchrun --nproc-per-node 2 -m t5eval run …` equals one process (slow: fresh processes).
 
-Fine-tuning included (4 Adafactor steps with dropout 0.1, --grad-accum 2): the ranks train on one
-micro-batch each per step and draw the dropout masks one process draws, so the validation losses,
-the best weights and every prediction must match.
+Fine-tuning (4 Adafactor steps, dropout 0.1, --grad-accum 2): 2 ranks against 1 rank under torchrun.
+Both take the distributed path, whose dropout masks come from per-micro-batch seeds, so validation
+losses, best weights and every prediction must match. A plain `t5eval run` keeps its one running
+dropout RNG (unchanged), so it is compared with 2 ranks on evaluation only (--no-finetune).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ TASK = "super_glue_cb_v102"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _args(vocab: Path, data: Path, out: Path, grad_accum: int = 2) -> list[str]:
+def _args(vocab: Path, data: Path, out: Path, grad_accum: int = 2, *extra: str) -> list[str]:
     return ["run", "cb", "--model", "tiny", "--init", "random", "--vocab", str(vocab), "--data-dir", str(data),
             "--threads", "1", "--limit", "16", "--steps", "4", "--eval-every", "2", "--grad-accum",
-            str(grad_accum), "--batch-tokens", "256", "--max-input-len", "48", "--seed", "3", "--out", str(out)]
+            str(grad_accum), "--batch-tokens", "256", "--max-input-len", "48", "--seed", "3", "--out", str(out),
+            *extra]
 
 
 def _t5eval(args: list[str], nproc: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,11 +42,15 @@ def _rows(run: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, vocab_path: Path, data_dir: Path) -> dict:
     out = tmp_path_factory.mktemp("e2e")
-    single = _t5eval(_args(vocab_path, data_dir, out / "single"))
-    ddp = _t5eval(_args(vocab_path, data_dir, out / "ddp"), nproc=2)
-    assert single.returncode == 0, single.stderr[-2000:]
-    assert ddp.returncode == 0, ddp.stderr[-2000:]
-    return {"out": out, "ddp": ddp}
+    procs = {
+        "single": _t5eval(_args(vocab_path, data_dir, out / "single"), nproc=1),
+        "ddp": _t5eval(_args(vocab_path, data_dir, out / "ddp"), nproc=2),
+        "plain_eval": _t5eval(_args(vocab_path, data_dir, out / "plain_eval", 2, "--no-finetune")),
+        "ddp_eval": _t5eval(_args(vocab_path, data_dir, out / "ddp_eval", 2, "--no-finetune"), nproc=2),
+    }
+    for name, proc in procs.items():
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-2000:]}"
+    return {"out": out, **procs}
 
 
 def test_predictions_and_training_equal_one_process(runs: dict) -> None:
@@ -56,6 +62,12 @@ def test_predictions_and_training_equal_one_process(runs: dict) -> None:
     for a, b in zip(one["history"], two["history"], strict=True):
         assert b["metrics"] == a["metrics"] and b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
     assert two["metrics"] == one["metrics"] and two["best_step"] == one["best_step"]
+
+
+def test_sharded_evaluation_equals_a_plain_run(runs: dict) -> None:
+    plain, ddp = runs["out"] / "plain_eval", runs["out"] / "ddp_eval"
+    assert len(_rows(plain)) == 16 and _rows(ddp) == _rows(plain)
+    assert (ddp / TASK / "metrics.json").read_text() == (plain / TASK / "metrics.json").read_text()
 
 
 def test_only_rank_zero_writes_and_prints(runs: dict) -> None:
