@@ -9,8 +9,9 @@ so a resumed run sees exactly the batches the killed run would have seen.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,33 @@ import torch
 
 PAD_ID = 0  # T5: pad = 0, also the decoder start token
 IGNORE_INDEX = -100  # label positions the loss skips
+
+
+@contextlib.contextmanager
+def forward_precision(device: torch.device, dtype: str) -> Iterator[None]:
+    """Run forward passes in `dtype`: "float32" as is, "bfloat16" under `torch.autocast`.
+
+    Weights (and the optimizer) stay fp32; autocast runs matmuls in bf16, while T5's RMS norm takes
+    its variance in fp32 inside the model and the loss / log-softmax are taken on fp32 logits.
+    CPU autocast supports bf16 too (slow, but it runs end to end).
+    """
+    if dtype == "float32":
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=getattr(torch, dtype)):
+        yield
+
+
+def in_precision(fn: Callable[..., Any], device: torch.device, dtype: str) -> Callable[..., Any]:
+    """`fn` (e.g. `t5eval.model.generate`) called under `forward_precision(device, dtype)`."""
+    if dtype == "float32":
+        return fn
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with forward_precision(device, dtype):
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:

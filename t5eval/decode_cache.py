@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from t5eval.batching import length_sorted_batches, pad_ids
+from t5eval.batching import in_precision, length_sorted_batches, pad_ids
 from t5eval.io import JsonlAppender, iter_jsonl
 
 
@@ -103,6 +103,7 @@ def decode_all(
     weights_sha256: str,
     cache: DecodeCache | None = None,
     advance: Callable[[int], None] | None = None,
+    dtype: str = "float32",
 ) -> tuple[list[list[int]], DecodeStats]:
     """Decode every input (cached ones are skipped), in length-sorted batches; outputs in input order.
 
@@ -115,6 +116,8 @@ def decode_all(
         weights_sha256: identifies the weights, for the cache key.
         cache: where finished predictions are stored; None decodes everything.
         advance: progress callback, called with the number of examples just finished.
+        dtype: "float32", or "bfloat16" (autocast). Not in the cache key: a run dir holds one dtype
+            (it is in the run's settings fingerprint), as the distributed prefill assumes too.
     Returns:
         Generated ids per input (as `generate` returns them) and the stats.
     """
@@ -134,12 +137,14 @@ def decode_all(
         advance(stats.cached)
     budget = max(1, batch_tokens // max(1, settings.get("beam_size", 1)))
     model.eval()
+    device = next(model.parameters()).device
+    generate = in_precision(generate, device, dtype)
     for group in length_sorted_batches([len(inputs[i]) for i in todo], budget):
         rows = [todo[g] for g in group]
         ids, mask = pad_ids([inputs[i] for i in rows])  # (B, S)
         start = time.perf_counter()
         with torch.inference_mode():
-            generated = generate(model, ids, mask, decode_config)
+            generated = generate(model, ids.to(device), mask.to(device), decode_config)
         stats.seconds += time.perf_counter() - start
         for i, gen in zip(rows, generated, strict=True):
             outputs[i] = list(gen)

@@ -30,6 +30,8 @@ from t5eval.results import (
 PAPER_STEPS = 2**18  # fine-tuning steps of the paper's baseline (spec §8)
 PAPER_EVAL_EVERY = 5000  # checkpoint interval (spec §8)
 PAPER_BATCH_TOKENS = 128 * 512  # 65,536 tokens per batch (spec §8)
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,41 @@ class RunOptions:
         """--data-dir, else $T5EVAL_DATA_DIR, else None (the hub copy)."""
         value = self.data_dir or os.environ.get("T5EVAL_DATA_DIR")
         return str(Path(value).resolve()) if value else None
+
+
+def default_device() -> str:
+    """`cuda` when a GPU is visible, else `cpu` (the `--device` default)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(name: str) -> str:
+    """Validate `--device` (cpu, cuda, cuda:N, mps) against this machine; returns it unchanged.
+
+    Raises:
+        T5evalError: an unknown device name, or one this machine does not have.
+    """
+    import torch
+
+    kind, _, index = name.partition(":")
+    if kind not in DEVICE_KINDS or (index and (kind != "cuda" or not index.isdigit())):
+        raise T5evalError(f"--device {name!r} is not cpu, cuda, cuda:N or mps{did_you_mean(kind, DEVICE_KINDS)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise T5evalError(f"--device {name} but CUDA is not available on this machine; use --device cpu")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise T5evalError(f"--device {name} but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                          f"use cuda:0 … cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise T5evalError(f"--device {name} but MPS (Apple GPU) is not available on this machine; use --device cpu")
+    return name
+
+
+def check_dtype(name: str) -> str:
+    """Validate `--dtype`: float32 (exact) or bfloat16 (autocast forward passes, fp32 weights)."""
+    if name not in DTYPES:
+        raise T5evalError(f"--dtype {name!r} is not one of {', '.join(DTYPES)}{did_you_mean(name, DTYPES)}")
+    return name
 
 
 def eval_split(spec: Any, override: str | None = None) -> str:
@@ -280,10 +317,19 @@ def build_run_record(
         "model": model,
         "vocab": {"path": str(tokenizer.path), "sha256": tokenizer.sha256},
         "settings": _settings_block(opts),
-        "env": env_record(opts.device, opts.threads),
+        "env": _env_block(opts),
         "tasks": records,
         "benchmarks": benchmarks_record(registry, records),
     }  # fmt: skip
+
+
+def _env_block(opts: RunOptions) -> dict[str, Any]:
+    """`env_record` plus the device and dtype the run used (GPU name from torch.cuda.get_device_name)."""
+    env = env_record(opts.device, opts.threads)
+    if opts.device.startswith("mps"):
+        env["device_name"] = "Apple GPU (MPS)"
+    env.update(device=opts.device, dtype=opts.dtype)
+    return env
 
 
 def _settings_block(opts: RunOptions) -> dict[str, Any]:

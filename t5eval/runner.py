@@ -12,13 +12,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
 import torch
 
-from t5eval.batching import TrainSource, TrainStream
+from t5eval.batching import TrainSource, TrainStream, in_precision
 from t5eval.dist_eval import MemoryCache, credit_prefill, prefill_decode_cache
 from t5eval.dist_train import plan_batches
 from t5eval.distributed import DistContext, barrier, init_distributed, run_on_main
@@ -28,6 +28,8 @@ from t5eval.results import write_metrics, write_predictions, write_run
 from t5eval.run_setup import (
     RunOptions,
     build_run_record,
+    check_device,
+    check_dtype,
     check_eval_data,
     eval_split,
     model_slug,
@@ -88,7 +90,9 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     from t5eval.tasks import TaskRegistry
     from t5eval.tokenizer import T5Tokenizer
 
-    dist = init_distributed(device=opts.device)  # without torchrun's variables: one process, no group
+    check_device(opts.device)
+    check_dtype(opts.dtype)
+    dist = init_distributed(device=opts.device)  # under torchrun, --device cuda means cuda:LOCAL_RANK  # without torchrun's variables: one process, no group
     if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files
         progress, log = None, _silent
     if dist.is_distributed and opts.finetune:
@@ -98,14 +102,16 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     check_eval_data(specs, opts.data_dir, opts.split)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
+    asked, opts = opts, _on_device(opts, dist)
     first = _fresh_model(opts)  # before any file is written: a bad model source fails cleanly
     tokenizer.check_fits(first.config.vocab_size)
-    settings = run_settings(opts, specs, tokenizer, first.weights_sha256)
+    settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
     run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:
         log(f"{run_dir} already holds this finished run (same settings); pass --overwrite to redo it")
         return previous
-    train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed)
+    train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed,
+                            dtype=opts.dtype)
     ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
                      model_info={"loaded": first}, spare=first, dist=dist)
     try:
@@ -129,6 +135,13 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
         write_run(run_dir, record)
     barrier(dist)
     return record
+
+
+def _on_device(opts: RunOptions, dist: DistContext) -> RunOptions:
+    """`opts` with this rank's device under torchrun (`cuda` -> `cuda:LOCAL_RANK`); as is otherwise."""
+    if not dist.is_distributed:
+        return opts
+    return replace(opts, device=str(dist.device))
 
 
 def _silent(message: str) -> None:
@@ -188,12 +201,12 @@ def _evaluate(ctx: RunContext, task: EvalTask, model: torch.nn.Module, advance: 
     sha = sha or state_dict_sha256(model)
     if not ctx.dist.is_distributed:
         return evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol,
-                        batch_tokens=ctx.opts.batch_tokens, advance=advance, weights_sha256=sha)
+                        batch_tokens=ctx.opts.batch_tokens, advance=advance, weights_sha256=sha, dtype=ctx.opts.dtype)
     pre = prefill_decode_cache(model, task.input_ids, task.decode_config, task.cache, ctx.dist,
-                               batch_tokens=ctx.opts.batch_tokens, weights_sha256=sha, generate=generate,
-                               advance=advance)
+                               batch_tokens=ctx.opts.batch_tokens, weights_sha256=sha,
+                               generate=in_precision(generate, ctx.dist.device, ctx.opts.dtype), advance=advance)
     result = evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol, batch_tokens=ctx.opts.batch_tokens,
-                      weights_sha256=sha)  # every output is cached now: no decoding here
+                      weights_sha256=sha, dtype=ctx.opts.dtype)  # every output is cached now: no decoding here
     credit_prefill(task.stats, pre)
     return result
 

@@ -75,15 +75,16 @@ def evaluate(
     batch_tokens: int,
     advance: Advance | None = None,
     weights_sha256: str | None = None,
+    dtype: str = "float32",
 ) -> Evaluation:
-    """Decode `task` with `model` (cache first), score it, and build `predictions.jsonl` rows."""
+    """Decode `task` with `model` (cache first, forward passes in `dtype`), score it, build prediction rows."""
     from t5eval.model import generate
     from t5eval.tasks import compute_metrics, postprocess
 
     sha = weights_sha256 or state_dict_sha256(model)
     generated, stats = decode_all(
         model, task.input_ids, task.decode_config, generate,
-        batch_tokens=batch_tokens, weights_sha256=sha, cache=task.cache, advance=advance,
+        batch_tokens=batch_tokens, weights_sha256=sha, cache=task.cache, advance=advance, dtype=dtype,
     )  # fmt: skip
     _accumulate(task.stats, stats)
     texts = [tokenizer.decode(ids) for ids in generated]

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import torch
 
-from t5eval.batching import TrainStream
+from t5eval.batching import TrainStream, forward_precision
 from t5eval.dist_train import plan_batches, train_step, wrap_model
 from t5eval.distributed import DistContext, barrier
 from t5eval.io import atomic_torch_save
@@ -45,6 +45,7 @@ class TrainConfig:
     lr: float = 1e-3  # constant_0_001.gin
     dropout: float = 0.1
     seed: int = 0
+    dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
 
 
 @dataclass
@@ -99,15 +100,36 @@ def optimizer_record(cfg: TrainConfig, resumed_from_pretraining_state: bool = Fa
     }
 
 
+class PrecisionLoss(torch.nn.Module):
+    """Wraps a T5 so that `loss` runs its forward pass under `forward_precision(device, dtype)`.
+
+    Only the forward pass is autocast (backward follows the dtypes autocast chose; the optimizer
+    step runs outside, on the fp32 master weights). `model.loss` takes cross-entropy on fp32 logits.
+    """
+
+    def __init__(self, model: torch.nn.Module, dtype: str) -> None:
+        super().__init__()
+        self.inner = model
+        self.dtype = dtype
+
+    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, S), (B, S), (B, T) -> scalar token-mean loss, forward in `self.dtype`."""
+        device = next(self.inner.parameters()).device
+        with forward_precision(device, self.dtype):
+            return cast(Any, self.inner).loss(input_ids, attention_mask, labels)
+
+
 def _train_step(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, grad_accum: int
 ) -> tuple[float, int]:
     """One optimizer step over `grad_accum` micro-batches. Returns (mean loss, real tokens seen)."""
     model.train()
     total_loss, tokens = 0.0, 0
+    device = next(model.parameters()).device
     for _ in range(grad_accum):
         batch = stream.next_batch()
-        loss = cast(Any, model).loss(batch.input_ids, batch.attention_mask, batch.labels)  # scalar, T5.loss
+        ids, mask, labels = (t.to(device) for t in (batch.input_ids, batch.attention_mask, batch.labels))
+        loss = cast(Any, model).loss(ids, mask, labels)  # scalar, T5.loss
         (loss / grad_accum).backward()
         total_loss += float(loss.detach()) / grad_accum
         tokens += batch.n_tokens
@@ -228,13 +250,14 @@ def _parallel(
     Under torchrun each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)`,
     so runs on any number of ranks agree; the one-process loop keeps its single running RNG.
     """
+    net = model if cfg.dtype == "float32" else PrecisionLoss(model, cfg.dtype)
     if not dist.is_distributed:
         def save_one(path: Path, state: TrainState) -> None:
             atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
 
-        return lambda step: _train_step(model, optimizer, stream, cfg.grad_accum), save_one
+        return lambda step: _train_step(net, optimizer, stream, cfg.grad_accum), save_one
     plan = plan_batches(cfg.grad_accum, dist.world_size)
-    wrapped = wrap_model(model, dist)  # DDP keeps the parameter objects, so `optimizer` stays valid
+    wrapped = wrap_model(net, dist)  # DDP keeps the parameter objects, so `optimizer` stays valid
 
     def save_dist(path: Path, state: TrainState) -> None:  # DDP: every rank holds the same state
         if dist.is_main:

@@ -98,11 +98,16 @@ def register(app: typer.Typer) -> None:
         protocol: str = typer.Option("current", help="current | paper (metric variants, spec)"),
         split: str | None = typer.Option(None, help="evaluate this split (e.g. test) instead; needs --no-finetune"),
         threads: int | None = typer.Option(None, help="CPU threads for torch"),
+        device: str | None = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: cuda if available, else cpu)"),
+        dtype: str = typer.Option("float32", help="float32 | bfloat16 (bf16 autocast of forward passes; fp32 weights)"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
+        from t5eval.run_setup import check_device, check_dtype, default_device
         from t5eval.runner import RunInterrupted, RunOptions, RunProgress, run
 
+        device = check_device(device or default_device())
+        check_dtype(dtype)
         _check_choice("--init", init, INITS)
         _check_choice("--protocol", protocol, PROTOCOLS)
         if threads is not None and threads > MAX_THREADS:
@@ -117,7 +122,7 @@ def register(app: typer.Typer) -> None:
             target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
             max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
-            threads=threads, overwrite=overwrite, command=canonical_command(ctx),
+            threads=threads, overwrite=overwrite, device=device, dtype=dtype, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console
 
