@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -119,25 +119,6 @@ class PrecisionLoss(torch.nn.Module):
             return cast(Any, self.inner).loss(input_ids, attention_mask, labels)
 
 
-def _train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, grad_accum: int
-) -> tuple[float, int]:
-    """One optimizer step over `grad_accum` micro-batches. Returns (mean loss, real tokens seen)."""
-    model.train()
-    total_loss, tokens = 0.0, 0
-    device = next(model.parameters()).device
-    for _ in range(grad_accum):
-        batch = stream.next_batch()
-        ids, mask, labels = (t.to(device) for t in (batch.input_ids, batch.attention_mask, batch.labels))
-        loss = cast(Any, model).loss(ids, mask, labels)  # scalar, T5.loss
-        (loss / grad_accum).backward()
-        total_loss += float(loss.detach()) / grad_accum
-        tokens += batch.n_tokens
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total_loss, tokens
-
-
 @contextmanager
 def _defer_sigint() -> Iterator[list[bool]]:
     """Hold Ctrl-C until the block ends (so an optimizer step is never cut in half); yields a flag."""
@@ -204,7 +185,8 @@ def finetune(
     Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
     step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt`. Under torchrun
     (`dist`) the model trains with DDP on the same global batch (docs/distributed.md); rank 0
-    writes the checkpoint, in the one-process format.
+    writes the checkpoint, in the one-process format. Dropout masks come from a seed per micro-batch
+    in one process too, so a plain run and a torchrun run of the same command fine-tune identically.
     """
     dist = dist or DistContext()
     set_dropout(model, cfg.dropout)
@@ -245,23 +227,20 @@ def _parallel(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
     dist: DistContext,
 ) -> tuple[StepFn, SaveFn]:
-    """The step and checkpoint functions: plain in one process, DDP under torchrun (rank 0 saves).
+    """The step and checkpoint functions: one code path for one process and for torchrun (DDP).
 
-    Under torchrun each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)`,
-    so runs on any number of ranks agree; the one-process loop keeps its single running RNG.
+    Each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)` (dist_train), so
+    a plain run and runs on any number of ranks agree to float rounding. Rank 0 alone saves.
     """
+    if not dist.is_distributed:  # one process: train where the model is (`--device`)
+        dist = replace(dist, device=next(model.parameters()).device)
     net = model if cfg.dtype == "float32" else PrecisionLoss(model, cfg.dtype)
-    if not dist.is_distributed:
-        def save_one(path: Path, state: TrainState) -> None:
-            atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
-
-        return lambda step: _train_step(net, optimizer, stream, cfg.grad_accum), save_one
     plan = plan_batches(cfg.grad_accum, dist.world_size)
     wrapped = wrap_model(net, dist)  # DDP keeps the parameter objects, so `optimizer` stays valid
 
-    def save_dist(path: Path, state: TrainState) -> None:  # DDP: every rank holds the same state
+    def save(path: Path, state: TrainState) -> None:  # DDP: every rank holds the same state
         if dist.is_main:
             atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
         barrier(dist)
 
-    return lambda step: train_step(wrapped, optimizer, stream, plan, dist, (cfg.seed, step)), save_dist
+    return lambda step: train_step(wrapped, optimizer, stream, plan, dist, (cfg.seed, step)), save
