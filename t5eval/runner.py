@@ -217,9 +217,10 @@ def _load_examples(ctx: RunContext, spec: Any, split: str, limit: int | None) ->
     return load_examples(spec, split, data_dir=ctx.opts.data_dir, limit=limit, protocol=ctx.opts.protocol)
 
 
-def _train_source(ctx: RunContext, spec: Any, weight: float = 1.0) -> TrainSource | None:
+def _train_source(ctx: RunContext, spec: Any, weight: float = 1.0, mixture: bool = False) -> TrainSource | None:
     """`spec`'s training data (its `train_task`'s, e.g. MNLI for MNLI-m), or None with a plain message
-    when the data has no train split. Never falls back to validation data.
+    when the data has no train split (a `mixture` member: the mixture trains without it). Never falls
+    back to validation data.
 
     Training lengths: inputs and targets cut with `append_eos_after_trim` to the task's train_lengths
     (spec §0); inputs also to --max-input-len.
@@ -229,7 +230,8 @@ def _train_source(ctx: RunContext, spec: Any, weight: float = 1.0) -> TrainSourc
     if split is None:
         where = ctx.opts.data_dir or "the data source"
         what = spec.name if train_spec is spec else f"{train_spec.name} (the train task of {spec.name})"
-        ctx.log(f"no train split for {what} in {where}: evaluating without fine-tuning")
+        outcome = "the mixture trains without it" if mixture else "evaluating without fine-tuning"
+        ctx.log(f"no train split for {what} in {where}: {outcome}")
         return None
     examples = _load_examples(ctx, train_spec, split, None).examples
     in_len = min(train_spec.train_lengths["inputs"], ctx.opts.max_input_len or 10**9)
@@ -239,9 +241,18 @@ def _train_source(ctx: RunContext, spec: Any, weight: float = 1.0) -> TrainSourc
     return TrainSource(train_spec.name, inputs, targets, weight)
 
 
+def _mixture_extras(ctx: RunContext) -> list[Any]:
+    """Training-only mixture members (`mixture_extra` in benchmarks.yaml) of the benchmarks named in the
+    target: `super_glue` adds dpr_v001_simple (T5's super_glue_v102_proportional, spec §2)."""
+    names = [n.strip() for n in ctx.opts.target.split(",")]
+    benches = [ctx.registry.benchmarks[n] for n in names if n in ctx.registry.benchmarks]
+    return [ctx.registry.get(extra) for bench in benches for extra in bench.mixture_extra]
+
+
 def _mixture_train_specs(ctx: RunContext, specs: list[Any]) -> list[Any]:
-    """Training members of T5's proportional mixture: tasks with weight > 0, plus the `train_task` of
-    weight-0 eval-only tasks (MNLI for MNLI-m/mm, wsc_simple_train for WSC), each once."""
+    """Training members of T5's proportional mixture: tasks with weight > 0, the `train_task` of
+    weight-0 eval-only tasks (MNLI for MNLI-m/mm, wsc_simple_train for WSC), and the named benchmarks'
+    training-only members (DPR for super_glue), each once."""
     out: dict[str, Any] = {}
     for spec in specs:
         if spec.mixture_weight > 0:
@@ -252,6 +263,10 @@ def _mixture_train_specs(ctx: RunContext, specs: list[Any]) -> list[Any]:
             out.setdefault(train.name, train)
         else:
             ctx.log(f"{spec.name}: mixture weight 0, evaluated only (as in T5's mixtures)")
+    for extra in _mixture_extras(ctx):
+        if extra.name not in out:
+            ctx.log(f"{extra.name}: trained on in the mixture (weight {extra.mixture_weight:g}), not evaluated")
+            out[extra.name] = extra
     return list(out.values())
 
 
@@ -321,7 +336,7 @@ def _run_mixture(ctx: RunContext, specs: list[Any], finished: set[str]) -> dict[
     state = None
     if ctx.opts.finetune:
         members = _mixture_train_specs(ctx, specs)
-        sources = [s for m in members if (s := _train_source(ctx, m, m.mixture_weight)) is not None]
+        sources = [s for m in members if (s := _train_source(ctx, m, m.mixture_weight, mixture=True)) is not None]
         if sources:
             ckpt = ctx.run_dir / "_mixture" / "checkpoint.pt"
             state = _finetune(ctx, model, sources, tasks, ckpt, "mixture")

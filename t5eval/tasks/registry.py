@@ -43,6 +43,18 @@ def _check_names(spec: TaskSpec) -> None:
         raise T5evalError(f"{spec.path}: field 'labels' is required by the glue preprocessor")
 
 
+def _check_mixture_extra(bench: BenchmarkSpec, name: str, tasks: Mapping[str, TaskSpec]) -> None:
+    """A `mixture_extra` entry must be a task outside the members, with a mixture weight > 0."""
+    where = f"benchmarks.yaml: benchmark {bench.name}: mixture_extra"
+    if name not in tasks:
+        raise T5evalError(f"{where} {name!r} is not a task{did_you_mean(name, tasks)}")
+    if name in bench.members:
+        raise T5evalError(f"{where} {name!r} is already a member of {bench.name}; list it in one place")
+    if tasks[name].mixture_weight <= 0:
+        raise T5evalError(f"{where} {name!r} has mixture_weight 0 in {tasks[name].path}; a training-only "
+                          "member needs a weight > 0")
+
+
 @functools.lru_cache(maxsize=1)
 def _default_registry() -> TaskRegistry:
     return TaskRegistry.from_dir(DEFAULT_TASK_DEFS)
@@ -66,6 +78,8 @@ class TaskRegistry:
                 if member not in self.tasks:
                     raise T5evalError(f"benchmark {bench.name}: member {member!r} is not a task"
                                       f"{did_you_mean(member, self.tasks)}")
+            for extra in bench.mixture_extra:
+                _check_mixture_extra(bench, extra, self.tasks)
 
     @classmethod
     def from_dir(cls, root: Path) -> TaskRegistry:

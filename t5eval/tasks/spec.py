@@ -111,6 +111,7 @@ class BenchmarkSpec:
     split: str
     members: tuple[str, ...]
     groups: dict[str, dict[str, tuple[str, ...]]]  # group -> task -> metric keys averaged in the group
+    mixture_extra: tuple[str, ...] = ()  # trained on in T5's mixture, never evaluated (e.g. DPR, spec §2)
 
 
 def check_protocol(protocol: str) -> None:
@@ -221,7 +222,7 @@ def load_task_file(path: Path) -> TaskSpec:
 
 
 def parse_benchmarks(path: Path) -> dict[str, BenchmarkSpec]:
-    """Parse `task_defs/benchmarks.yaml`: {name: {description, split, members?, groups?}}."""
+    """Parse `task_defs/benchmarks.yaml`: {name: {description, split, members?, groups?, mixture_extra?}}."""
     where = str(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -229,7 +230,8 @@ def parse_benchmarks(path: Path) -> dict[str, BenchmarkSpec]:
     out = {}
     for name, raw in data.items():
         here = f"{where}: benchmark {name!r}"
-        _check_keys(here, raw, {"description": str, "split": str, "members": list, "groups": dict}, ("split",))
+        _check_keys(here, raw, {"description": str, "split": str, "members": list, "groups": dict,
+                                "mixture_extra": list}, ("split",))
         groups: dict[str, dict[str, tuple[str, ...]]] = {}
         for gname, members in raw.get("groups", {}).items():
             if not isinstance(members, dict):
@@ -238,5 +240,6 @@ def parse_benchmarks(path: Path) -> dict[str, BenchmarkSpec]:
         listed = _strings(here, raw.get("members", []), "members")
         grouped = [t for g in groups.values() for t in g if t not in listed]
         members = tuple(dict.fromkeys([*listed, *grouped]))
-        out[name] = BenchmarkSpec(name, raw.get("description", ""), raw["split"], members, groups)
+        extra = _strings(here, raw.get("mixture_extra", []), "mixture_extra")
+        out[name] = BenchmarkSpec(name, raw.get("description", ""), raw["split"], members, groups, extra)
     return out

@@ -104,8 +104,9 @@ def test_mixture_members_follow_t5_weights_and_train_tasks():
     from t5eval.tasks import TaskRegistry
 
     registry, logged = TaskRegistry.default(), []
-    ctx = SimpleNamespace(registry=registry, log=logged.append)
-    specs = registry.resolve("mnli_matched,mnli-mm,cb,wnli")
+    target = "mnli_matched,mnli-mm,cb,wnli"
+    ctx = SimpleNamespace(registry=registry, log=logged.append, opts=SimpleNamespace(target=target))
+    specs = registry.resolve(target)
     members = _mixture_train_specs(ctx, specs)
     # MNLI-m/mm have weight 0 and train through MNLI (once); WNLI is never trained on (spec §1)
     assert [m.name for m in members] == ["glue_mnli_v002", "super_glue_cb_v102"]
