@@ -8,6 +8,7 @@ baseline, never a dependency of the model package.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tempfile
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class NativeImpl:
     model: T5
     name: str = "native"
     _opt: torch.optim.Optimizer | None = None
+    _train: Any = None
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -55,14 +57,13 @@ class NativeImpl:
             return generate(self.model, ids, mask, decode)
 
     def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-        self.model.train()
-        if self._opt is None:
-            self._opt = _adafactor(self.model)
-        loss = self.model.loss(ids, mask, labels)
+        if self._opt is None:  # train a copy: the measures after this one need the shared weights intact
+            self._train = copy.deepcopy(self.model).train()
+            self._opt = _adafactor(self._train)
+        loss = self._train.loss(ids, mask, labels)
         loss.backward()
         self._opt.step()
         self._opt.zero_grad(set_to_none=True)
-        self.model.eval()
         return float(loss.detach())
 
 
@@ -73,6 +74,7 @@ class HFImpl:
     model: Any
     name: str = "transformers"
     _opt: torch.optim.Optimizer | None = None
+    _train: Any = None
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -94,14 +96,13 @@ class HFImpl:
         return [_strip(row.tolist(), self.model.config.eos_token_id) for row in out[:, 1:]]
 
     def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-        self.model.train()
-        if self._opt is None:
-            self._opt = _adafactor(self.model)
-        loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if self._opt is None:  # train a copy: the measures after this one need the shared weights intact
+            self._train = copy.deepcopy(self.model).train()
+            self._opt = _adafactor(self._train)
+        loss = self._train(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         self._opt.step()
         self._opt.zero_grad(set_to_none=True)
-        self.model.eval()
         return float(loss.detach())
 
 
