@@ -2,8 +2,8 @@
 
 Fine-tuning (4 Adafactor steps, dropout 0.1, --grad-accum 2): 2 ranks against 1 rank under torchrun.
 Both take the distributed path, whose dropout masks come from per-micro-batch seeds, so validation
-losses, best weights and every prediction must match. A plain `t5eval run` keeps its one running
-dropout RNG (unchanged), so it is compared with 2 ranks on evaluation only (--no-finetune).
+losses, best weights and every prediction must match. Evaluation only (--no-finetune) is compared
+with a plain run; plain vs torchrun fine-tuning is covered by tests/runner/test_plain_vs_torchrun.py.
 """
 
 from __future__ import annotations
