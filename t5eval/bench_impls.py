@@ -123,5 +123,6 @@ def hf_twin(model: T5, device: str) -> Any:
 
     with tempfile.TemporaryDirectory() as tmp:
         save_model(model, Path(tmp))
-        hf = T5ForConditionalGeneration.from_pretrained(tmp)
+        reference_cls: Any = T5ForConditionalGeneration  # transformers' decorator types reject a path
+        hf = reference_cls.from_pretrained(tmp)
     return hf.to(device).eval()

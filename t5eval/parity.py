@@ -9,6 +9,7 @@ import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -57,7 +58,7 @@ def _logit_diff(native: T5, reference: torch.nn.Module, inputs: list[list[int]],
     return float(((ours - theirs).abs() * keep).max())
 
 
-def _greedy_same(native: T5, reference: torch.nn.Module, inputs: list[list[int]], max_len: int) -> list[bool]:
+def _greedy_same(native: T5, reference: Any, inputs: list[list[int]], max_len: int) -> list[bool]:
     """Per row: native greedy ids == transformers' generate(num_beams=1, do_sample=False) ids."""
     ids, mask = _pad(inputs)
     ours = generate(native, ids, mask, DecodeConfig(beam_size=1, max_decode_len=max_len))
