@@ -60,6 +60,7 @@ class RunOptions:
     overwrite: bool = False
     device: str = "cpu"
     dtype: str = "float32"
+    fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
     command: tuple[str, ...] = ()
 
     def resolved_data_dir(self) -> str | None:

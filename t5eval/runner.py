@@ -95,6 +95,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     dist = init_distributed(device=opts.device)  # under torchrun, --device cuda means cuda:LOCAL_RANK  # without torchrun's variables: one process, no group
     if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files
         progress, log = None, _silent
+    _check_fsdp(opts, dist)
     if dist.is_distributed and opts.finetune:
         plan_batches(opts.grad_accum, dist.world_size)  # --grad-accum must split evenly over the ranks
     registry = TaskRegistry.default()
@@ -111,7 +112,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
         log(f"{run_dir} already holds this finished run (same settings); pass --overwrite to redo it")
         return previous
     train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed,
-                            dtype=opts.dtype)
+                            dtype=opts.dtype, fsdp=opts.fsdp)
     ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
                      model_info={"loaded": first}, spare=first, dist=dist)
     try:
@@ -131,10 +132,21 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     record = build_run_record(ctx.opts, ctx.run_dir, ctx.model_info, tokenizer, records, registry, start)
     if dist.is_distributed:
         record["env"]["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
+        if opts.fsdp:
+            record["env"]["distributed"]["fsdp"] = True
     if dist.is_main:
         write_run(run_dir, record)
     barrier(dist)
     return record
+
+
+def _check_fsdp(opts: RunOptions, dist: DistContext) -> None:
+    """--fsdp shards training over torchrun's ranks: refuse it where there is nothing to shard over."""
+    if opts.fsdp and dist.world_size < 2:
+        raise T5evalError(
+            "--fsdp shards fine-tuning over torchrun's processes and needs at least 2; launch with "
+            "`torchrun --nproc-per-node 2 (or more) -m t5eval run … --fsdp`, or drop --fsdp"
+        )
 
 
 def _on_device(opts: RunOptions, dist: DistContext) -> RunOptions:

@@ -12,6 +12,7 @@ torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and 
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any, cast
 import torch
 
 from t5eval.batching import TrainStream, forward_precision
-from t5eval.dist_train import plan_batches, train_step, wrap_model
+from t5eval.dist_train import optimizer_for, plan_batches, train_step, wrap_model
 from t5eval.distributed import DistContext, barrier
 from t5eval.io import atomic_torch_save
 
@@ -46,6 +47,7 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 0
     dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
+    fsdp: bool = False  # under torchrun: shard a training copy with FSDP2 instead of DDP (docs/distributed.md)
 
 
 @dataclass
@@ -184,7 +186,7 @@ def finetune(
 
     Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
     step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt`. Under torchrun
-    (`dist`) the model trains with DDP on the same global batch (docs/distributed.md); rank 0
+    (`dist`) the model trains with DDP (or FSDP2, `cfg.fsdp`) on the same global batch (docs/distributed.md); rank 0
     writes the checkpoint, in the one-process format. Dropout masks come from a seed per micro-batch
     in one process too, so a plain run and a torchrun run of the same command fine-tune identically.
     """
@@ -197,7 +199,7 @@ def finetune(
         state.resumed_from.append(state.step)
     else:
         torch.manual_seed(cfg.seed)
-    step_fn, save = _parallel(model, optimizer, stream, cfg, dist)
+    step_fn, save, sync = _parallel(model, optimizer, stream, cfg, dist)
     if progress:
         progress(state.step, state.last_loss or 0.0)
     while state.step < cfg.steps:
@@ -209,11 +211,13 @@ def finetune(
             state.step += 1
             state.last_loss = loss
         if interrupted:  # Ctrl-C during the step: keep it, save, then stop
+            sync()
             save(checkpoint_path, state)
             raise KeyboardInterrupt
         if progress:
             progress(state.step, loss)
         if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
+            sync()  # FSDP: `model` takes the gathered whole weights; DDP and one process: nothing to do
             _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
             save(checkpoint_path, state)
     return state
@@ -221,26 +225,47 @@ def finetune(
 
 StepFn = Callable[[int], tuple[float, int]]  # step (1-based) -> (mean loss, tokens)
 SaveFn = Callable[[Path, TrainState], None]
+SyncFn = Callable[[], None]
 
 
 def _parallel(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
     dist: DistContext,
-) -> tuple[StepFn, SaveFn]:
-    """The step and checkpoint functions: one code path for one process and for torchrun (DDP).
+) -> tuple[StepFn, SaveFn, SyncFn]:
+    """The step, checkpoint and weight-sync functions: one code path for one process and torchrun.
 
     Each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)` (dist_train), so
     a plain run and runs on any number of ranks agree to float rounding. Rank 0 alone saves.
+    DDP trains `model` itself. FSDP (`cfg.fsdp`) shards a copy of it and `sync()` (a collective)
+    gathers the whole weights back into `model` before each validation and checkpoint, so hashing,
+    decoding, best weights and the one-process checkpoint format work on plain tensors as before.
     """
     if not dist.is_distributed:  # one process: train where the model is (`--device`)
         dist = replace(dist, device=next(model.parameters()).device)
-    net = model if cfg.dtype == "float32" else PrecisionLoss(model, cfg.dtype)
+    fsdp = cfg.fsdp and dist.is_distributed
+    trainee = copy.deepcopy(model) if fsdp else model  # FSDP2 shards in place: keep `model` whole
+    net = trainee if cfg.dtype == "float32" else PrecisionLoss(trainee, cfg.dtype)
     plan = plan_batches(cfg.grad_accum, dist.world_size)
-    wrapped = wrap_model(net, dist)  # DDP keeps the parameter objects, so `optimizer` stays valid
+    wrapped = wrap_model(net, dist, fsdp=fsdp)  # DDP keeps the parameter objects, so `optimizer` stays valid
+    stepper = optimizer_for(optimizer, wrapped, fsdp)  # FSDP: Adafactor on gathered whole tensors
 
     def save(path: Path, state: TrainState) -> None:  # DDP: every rank holds the same state
         if dist.is_main:
-            atomic_torch_save(path, _checkpoint(model, optimizer, stream, state))
+            atomic_torch_save(path, _checkpoint(model, stepper, stream, state))
         barrier(dist)
 
-    return lambda step: train_step(wrapped, optimizer, stream, plan, dist, (cfg.seed, step)), save
+    def sync() -> None:
+        if fsdp:
+            _gather_into(model, wrapped, trainee)
+
+    return lambda step: train_step(wrapped, stepper, stream, plan, dist, (cfg.seed, step)), save, sync
+
+
+def _gather_into(model: torch.nn.Module, wrapped: torch.nn.Module, trainee: torch.nn.Module) -> None:
+    """Copy the FSDP-sharded `trainee`'s whole weights into the plain `model` (all ranks must call)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    prefix = next(name for name, m in wrapped.named_modules() if m is trainee) + "."
+    full = get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True))
+    whole = {k.removeprefix(prefix): v for k, v in full.items() if k.startswith(prefix)}
+    model.load_state_dict(whole)

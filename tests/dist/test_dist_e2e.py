@@ -1,5 +1,8 @@
 """`torchrun --nproc-per-node 2 -m t5eval run …` equals one process (slow: fresh processes).
 
+`--fsdp` (FSDP2 sharded training, Adafactor on gathered tensors) equals the DDP run: same predictions,
+metrics and best step, training losses and best weights to float rounding (reduce-scatter order).
+
 Fine-tuning (4 Adafactor steps, dropout 0.1, --grad-accum 2): 2 ranks against 1 rank under torchrun.
 Both take the distributed path, whose dropout masks come from per-micro-batch seeds, so validation
 losses, best weights and every prediction must match. Evaluation only (--no-finetune) is compared
@@ -45,6 +48,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, vocab_path: Path, data_dir: P
     procs = {
         "single": _t5eval(_args(vocab_path, data_dir, out / "single"), nproc=1),
         "ddp": _t5eval(_args(vocab_path, data_dir, out / "ddp"), nproc=2),
+        "fsdp": _t5eval(_args(vocab_path, data_dir, out / "fsdp", 2, "--fsdp"), nproc=2),
         "plain_eval": _t5eval(_args(vocab_path, data_dir, out / "plain_eval", 2, "--no-finetune")),
         "ddp_eval": _t5eval(_args(vocab_path, data_dir, out / "ddp_eval", 2, "--no-finetune"), nproc=2),
     }
@@ -62,6 +66,35 @@ def test_predictions_and_training_equal_one_process(runs: dict) -> None:
     for a, b in zip(one["history"], two["history"], strict=True):
         assert b["metrics"] == a["metrics"] and b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
     assert two["metrics"] == one["metrics"] and two["best_step"] == one["best_step"]
+
+
+def test_fsdp_fine_tuning_equals_ddp(runs: dict) -> None:
+    """--fsdp: sharded training, whole weights gathered at each validation; DDP's results to float rounding."""
+    from safetensors.torch import load_file
+
+    ddp, fsdp = runs["out"] / "ddp", runs["out"] / "fsdp"
+    assert len(_rows(fsdp)) == 16 and _rows(fsdp) == _rows(ddp)
+    one = json.loads((ddp / "run.json").read_text())
+    two = json.loads((fsdp / "run.json").read_text())
+    assert two["env"]["distributed"] == {"world_size": 2, "backend": "gloo", "fsdp": True}
+    a, b = one["tasks"][TASK], two["tasks"][TASK]
+    assert [h["step"] for h in b["history"]] == [2, 4]
+    for x, y in zip(a["history"], b["history"], strict=True):
+        assert y["metrics"] == x["metrics"] and y["train_loss"] == pytest.approx(x["train_loss"], rel=1e-5)
+    assert b["metrics"] == a["metrics"] and b["best_step"] == a["best_step"]
+    best_ddp = load_file(ddp / TASK / "best" / "model.safetensors")
+    best_fsdp = load_file(fsdp / TASK / "best" / "model.safetensors")  # whole tensors, not shards
+    assert best_fsdp.keys() == best_ddp.keys()
+    for name, tensor in best_ddp.items():
+        assert best_fsdp[name].shape == tensor.shape
+        assert (best_fsdp[name] - tensor).abs().max().item() < 1e-5, name
+
+
+def test_fsdp_without_torchrun_is_a_one_line_error(tmp_path: Path, vocab_path: Path, data_dir: Path) -> None:
+    proc = _t5eval(_args(vocab_path, data_dir, tmp_path / "bad", 2, "--fsdp"))
+    assert proc.returncode == 2
+    assert "error: --fsdp shards fine-tuning over torchrun's processes and needs at least 2" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "bad").exists()
 
 
 def test_sharded_evaluation_equals_a_plain_run(runs: dict) -> None:
