@@ -50,14 +50,15 @@ def export(
     protocol: str = typer.Option("current", "--protocol", help="current | paper (preprocessing variant)."),
 ) -> None:
     """Write one JSON line per example: task, split, index, inputs, targets and the fields T5 keeps."""
+    from t5eval.io import atomic_write_jsonl
     from t5eval.tasks import TaskRegistry, load_examples
-    from t5eval.tasks.files import atomic_write_text, export_rows, jsonl_text
+    from t5eval.tasks.files import export_rows
 
     spec = TaskRegistry.default().get(task)
     split = split or spec.splits.get("eval") or spec.split_names[0]
     with _echo_warnings():
         loaded = load_examples(spec, split, data_dir, limit=limit, protocol=protocol)
-    atomic_write_text(out, jsonl_text(export_rows(spec, split, loaded.examples)))
+    atomic_write_jsonl(out, export_rows(spec, split, loaded.examples))
     typer.echo(f"{spec.name} {split}: {len(loaded.examples)} examples -> {out}")
 
 
@@ -72,8 +73,9 @@ def score(
 ) -> None:
     """Score raw predictions with T5's postprocessing and metrics (×100); benchmarks also get the average."""
     from t5eval.errors import T5evalError
+    from t5eval.io import atomic_write_text
     from t5eval.tasks import TaskRegistry
-    from t5eval.tasks.files import atomic_write_text, score_benchmark, score_task
+    from t5eval.tasks.files import score_benchmark, score_task
     from t5eval.tasks.spec import check_protocol
 
     check_protocol(protocol)

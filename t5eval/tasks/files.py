@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.tasks.data import Example, load_examples
+from t5eval.tasks.readers import json_objects
 from t5eval.tasks.registry import TaskRegistry
 from t5eval.tasks.scoring import benchmark_average, compute_metrics, postprocess
 from t5eval.tasks.spec import TaskSpec
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then `os.replace` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
-    """One compact JSON object a line (UTF-8 kept as is)."""
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
 def export_rows(spec: TaskSpec, split: str, examples: list[Example]) -> list[dict[str, Any]]:
@@ -47,15 +26,8 @@ def read_predictions(path: Path) -> dict[int, str]:
     if not path.is_file():
         raise T5evalError(f"predictions file {path} not found")
     out: dict[int, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise T5evalError(f"{where}: malformed JSON ({err.msg}); fix the row") from None
-        if not isinstance(row, dict) or not isinstance(row.get("index"), int) or isinstance(row["index"], bool):
+    for where, row in json_objects(path):
+        if not isinstance(row.get("index"), int) or isinstance(row["index"], bool):
             raise T5evalError(f"{where}: expected an object with an integer 'index'")
         if not isinstance(row.get("prediction"), str):
             raise T5evalError(f"{where}: expected a string 'prediction'")

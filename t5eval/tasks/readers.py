@@ -104,7 +104,8 @@ def read_glue_tsv(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
     return rows
 
 
-def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def json_objects(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ("<file>, line N", object) for each non-blank JSON line; one-line errors name file and line."""
     for number, line in _lines(path):
         if not line.strip():
             continue
@@ -180,7 +181,7 @@ def read_superglue_jsonl(paths: list[Path], args: dict[str, Any]) -> list[RawRow
     (path,) = paths
     mode = args.get("flatten", "none")
     rows = []
-    for where, obj in _json_lines(path):
+    for where, obj in json_objects(path):
         try:
             rows += [(where, r) for r in _superglue_row(obj, mode)]
         except (KeyError, TypeError, IndexError) as err:
@@ -270,7 +271,7 @@ def read_sgm(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
 def read_jsonl(paths: list[Path], args: dict[str, Any]) -> list[RawRow]:
     """Generic JSONL (CNN/DM subset): one JSON object a line."""
     (path,) = paths
-    return list(_json_lines(path))
+    return list(json_objects(path))
 
 
 READERS: dict[str, Reader] = {
