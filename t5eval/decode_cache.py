@@ -41,13 +41,14 @@ def cache_key(weights_sha256: str, decode: dict[str, Any], input_ids: Sequence[i
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class DecodeCache:
-    """Append-only on-disk map from `cache_key` to generated ids. `hits`/`misses` count lookups."""
+class MemoryCache:
+    """In-memory map from `cache_key` to generated ids; `hits`/`misses` count lookups.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._appender = JsonlAppender(self.path)  # cuts a torn last line first
-        self._entries: dict[str, list[int]] = {row["key"]: row["ids"] for row in iter_jsonl(self.path)}
+    Ranks other than 0 use it as is under torchrun (only rank 0 writes files).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, list[int]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -57,17 +58,31 @@ class DecodeCache:
     def get(self, key: str) -> list[int] | None:
         """Cached ids for `key`, counting a hit or a miss."""
         ids = self._entries.get(key)
-        if ids is None:
-            self.misses += 1
-        else:
-            self.hits += 1
+        self.hits += ids is not None
+        self.misses += ids is None
         return ids
+
+    def put_many(self, items: Sequence[tuple[str, list[int]]]) -> None:
+        """Store several entries."""
+        self._entries.update(items)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class DecodeCache(MemoryCache):
+    """`MemoryCache` backed by an append-only JSONL file that survives a killed run."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._appender = JsonlAppender(self.path)  # cuts a torn last line first
+        self._entries = {row["key"]: row["ids"] for row in iter_jsonl(self.path)}
 
     def put_many(self, items: Sequence[tuple[str, list[int]]]) -> None:
         """Store and durably append (fsync) several entries at once."""
         self._appender.append_many({"key": k, "ids": ids} for k, ids in items)
-        for key, ids in items:
-            self._entries[key] = ids
+        super().put_many(items)
 
     def close(self) -> None:
         """Close the underlying file."""
@@ -101,7 +116,7 @@ def decode_all(
     *,
     batch_tokens: int,
     weights_sha256: str,
-    cache: DecodeCache | None = None,
+    cache: MemoryCache | None = None,
     advance: Callable[[int], None] | None = None,
     dtype: str = "float32",
 ) -> tuple[list[list[int]], DecodeStats]:

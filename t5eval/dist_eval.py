@@ -26,32 +26,6 @@ from t5eval.distributed import DistContext, broadcast_object, sharded_map
 GenerateFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, Any], list[list[int]]]
 
 
-class MemoryCache:
-    """The `DecodeCache` interface without a file, for ranks other than 0 (only rank 0 writes)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, list[int]] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: str) -> list[int] | None:
-        """Cached ids for `key`, counting a hit or a miss."""
-        ids = self._entries.get(key)
-        self.hits += ids is not None
-        self.misses += ids is None
-        return ids
-
-    def put_many(self, items: Sequence[tuple[str, list[int]]]) -> None:
-        """Store several entries."""
-        self._entries.update(items)
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
 @dataclass
 class Prefill:
     """What one prefill decoded across all ranks (for the run's throughput record)."""

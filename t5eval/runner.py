@@ -19,7 +19,8 @@ from typing import Any, cast
 import torch
 
 from t5eval.batching import TrainSource, TrainStream, in_precision
-from t5eval.dist_eval import MemoryCache, credit_prefill, prefill_decode_cache
+from t5eval.decode_cache import MemoryCache
+from t5eval.dist_eval import credit_prefill, prefill_decode_cache
 from t5eval.dist_train import plan_batches
 from t5eval.distributed import DistContext, barrier, init_distributed, run_on_main
 from t5eval.errors import T5evalError
@@ -201,7 +202,7 @@ def _eval_task(ctx: RunContext, spec: Any) -> EvalTask:
     task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name)
     if not ctx.dist.is_main:  # rank 0 alone writes the decode cache; it broadcasts what it holds
         task.cache.close()
-        task.cache = MemoryCache()  # type: ignore[assignment]
+        task.cache = MemoryCache()
     return task
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from t5eval.decode_cache import DecodeCache, DecodeStats, decode_all, state_dict_sha256
+from t5eval.decode_cache import DecodeCache, DecodeStats, MemoryCache, decode_all, state_dict_sha256
 from t5eval.results import prediction_row
 
 Advance = Callable[[int], None]
@@ -31,7 +31,7 @@ class EvalTask:
     source: str
     input_ids: list[list[int]]
     target_values: list[Any]
-    cache: DecodeCache
+    cache: MemoryCache  # a DecodeCache on rank 0 (file-backed), in memory on other ranks
     decode_config: Any  # model.DecodeConfig
     stats: DecodeStats = field(default_factory=DecodeStats)
 
