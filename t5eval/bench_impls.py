@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,19 @@ def _adafactor(model: torch.nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adafactor(model.parameters(), lr=1e-3)
 
 
+def _step_on_copy(impl: Any, loss_of: Callable[[Any], torch.Tensor]) -> float:
+    """One Adafactor step on `impl`'s training copy (made on first use: the measures after training
+    need the shared weights intact); `loss_of(model)` is the side's own forward pass."""
+    if impl._opt is None:
+        impl._train = copy.deepcopy(impl.model).train()
+        impl._opt = _adafactor(impl._train)
+    loss = loss_of(impl._train)
+    loss.backward()
+    impl._opt.step()
+    impl._opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 @dataclass
 class NativeImpl:
     """t5eval's model. `force` decodes exactly `max_decode_len` tokens (`min_decode_len` = max)."""
@@ -57,14 +71,7 @@ class NativeImpl:
             return generate(self.model, ids, mask, decode)
 
     def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-        if self._opt is None:  # train a copy: the measures after this one need the shared weights intact
-            self._train = copy.deepcopy(self.model).train()
-            self._opt = _adafactor(self._train)
-        loss = self._train.loss(ids, mask, labels)
-        loss.backward()
-        self._opt.step()
-        self._opt.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return _step_on_copy(self, lambda model: model.loss(ids, mask, labels))
 
 
 @dataclass
@@ -96,14 +103,7 @@ class HFImpl:
         return [_strip(row.tolist(), self.model.config.eos_token_id) for row in out[:, 1:]]
 
     def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-        if self._opt is None:  # train a copy: the measures after this one need the shared weights intact
-            self._train = copy.deepcopy(self.model).train()
-            self._opt = _adafactor(self._train)
-        loss = self._train(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        self._opt.step()
-        self._opt.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return _step_on_copy(self, lambda model: model(input_ids=ids, attention_mask=mask, labels=labels).loss)
 
 
 def _strip(ids: list[int], eos: int) -> list[int]:
