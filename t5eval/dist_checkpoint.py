@@ -1,17 +1,19 @@
 """Training checkpoints that work in one process, under DDP and under FSDP, and across world sizes.
 
 Layout: `<root>/step_<N>/` holds a torch.distributed.checkpoint (DCP) directory with the model and
-optimizer state, each rank writing its own shards; `<root>/step_<N>/done.json` is written by rank 0
-after every rank has finished, so an interrupted save is never resumed from. DCP reshards on load, so
-a run saved by 2 FSDP ranks resumes in 1 process or on 4 ranks, and a restarted torchrun job
-(`--max-restarts`) picks up the newest complete step.
+optimizer state, each rank writing its own shards, plus an optional small `extra.pt` that rank 0
+writes (the trainer's stream, RNG and run state); `<root>/step_<N>/done.json` is written atomically
+by rank 0 last, after every rank has finished, so an interrupted save is never resumed from. After
+a complete save the other step folders are deleted (only the newest complete step is kept). DCP
+reshards on load, so a run saved by 2 FSDP ranks resumes in 1 process, under DDP or on 4 ranks, and
+a restarted torchrun job (`--max-restarts`) picks up the newest complete step.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import re
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +31,10 @@ from torch.distributed.checkpoint.state_dict import (
 
 from t5eval.distributed import DistContext, barrier
 from t5eval.errors import T5evalError
+from t5eval.io import atomic_torch_save, atomic_write_json
 
 DONE = "done.json"
+EXTRA = "extra.pt"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -63,16 +67,36 @@ def _quiet() -> Iterator[None]:
 
 
 def save_checkpoint(
-    wrapped: nn.Module, optimizer: torch.optim.Optimizer, step: int, root: Path, ctx: DistContext
+    wrapped: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    root: Path,
+    ctx: DistContext,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Save model + optimizer state of a `wrap_model` result at `step`; every rank must call it."""
+    """Save model + optimizer state of a `wrap_model` result at `step`; every rank must call it.
+
+    `extra` (rank 0's, any picklable dict) goes to `step_<N>/extra.pt`. A torn folder of the same step
+    is cleared first; a complete one is kept as it is (same step, same weights) and only its extra
+    is replaced. Once `done.json` is written, the other step folders are deleted.
+    """
     out = step_dir(root, step)
-    model_sd, optim_sd = get_state_dict(wrapped, optimizer)
-    with _quiet():
-        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=out, no_dist=_no_dist(ctx))
+    complete = (out / DONE).is_file()
+    if ctx.is_main and out.exists() and not complete:
+        shutil.rmtree(out)
     barrier(ctx)
+    if not complete:
+        model_sd, optim_sd = get_state_dict(wrapped, optimizer)
+        with _quiet():
+            dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=out, no_dist=_no_dist(ctx))
+        barrier(ctx)
     if ctx.is_main:
-        (out / DONE).write_text(json.dumps({"step": step, "world_size": ctx.world_size}) + "\n")
+        if extra is not None:
+            atomic_torch_save(out / EXTRA, extra)
+        atomic_write_json(out / DONE, {"step": step, "world_size": ctx.world_size})
+        for old in Path(root).glob("step_*"):
+            if old != out and _STEP_DIR.match(old.name):
+                shutil.rmtree(old, ignore_errors=True)
     barrier(ctx)
     return out
 
@@ -95,6 +119,19 @@ def load_checkpoint(
         dcp.load(state, checkpoint_id=step_dir(root, step), no_dist=_no_dist(ctx))
     set_state_dict(wrapped, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     return step
+
+
+def load_extra(root: Path, step: int) -> dict[str, Any]:
+    """The `extra` dict saved with `step` (every rank may read it).
+
+    Raises:
+        T5evalError: the step folder has no extra.pt (saved without one, e.g. by another program).
+    """
+    path = step_dir(root, step) / EXTRA
+    if not path.is_file():
+        raise T5evalError(f"{path} is missing, so {path.parent} cannot be resumed by t5eval run; "
+                          f"delete {Path(root)} to start this fine-tuning afresh")
+    return dict(torch.load(path, map_location="cpu", weights_only=False))  # our own file
 
 
 def full_model_state(wrapped: nn.Module, ctx: DistContext) -> dict[str, torch.Tensor]:

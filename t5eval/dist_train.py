@@ -116,9 +116,15 @@ def wrap_model(model: nn.Module, ctx: DistContext, fsdp: bool = False) -> nn.Mod
 
     Call the result as `wrapped(input_ids, attention_mask, labels) -> loss`. One process: a plain
     `LossModule`. Distributed: DDP (rank 0's weights are broadcast), or with `fsdp=True` FSDP2's
-    `fully_shard` on each block and then the root, for models that do not fit one device.
+    `fully_shard` on each block and then the root, for models that do not fit one device. FSDP
+    shards `model` in place: its parameters become this rank's DTensor shards (about 1/N of each),
+    moved to the device unit by unit, so the whole model never sits on the device (it may be on
+    CPU when called). Keep no other reference to the old parameters (e.g. an optimizer built on
+    them: see `optimizer_for`), or the whole weights stay alive.
     """
-    wrapped = LossModule(model.to(ctx.device))
+    if not (fsdp and ctx.is_distributed):
+        model = model.to(ctx.device)
+    wrapped = LossModule(model)
     if not ctx.is_distributed:
         return wrapped
     if not fsdp:
@@ -228,7 +234,8 @@ def optimizer_for(optimizer: torch.optim.Optimizer, wrapped: nn.Module, fsdp: bo
     """The optimizer to step `wrapped` with: the same one for DDP, or for FSDP a `GatheredOptimizer`.
 
     FSDP replaces the parameters by sharded ones, so the optimizer built on the plain model is
-    rebuilt on them, keeping its class, hyper-parameters and (already loaded) state.
+    rebuilt on them, keeping its class, hyper-parameters and (already loaded) state. Drop the old
+    optimizer afterwards: it still references the whole (unsharded) parameters.
     """
     if not fsdp:
         return optimizer

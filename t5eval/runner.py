@@ -41,7 +41,8 @@ from t5eval.run_setup import (
 )
 from t5eval.run_setup import RunProgress as RunProgress
 from t5eval.task_eval import EvalTask, evaluate, prepare_eval_task
-from t5eval.train import TrainConfig, TrainState, finetune, optimizer_record
+from t5eval.train import Snapshot, TrainConfig, TrainState, finetune, optimizer_record
+from t5eval.train_ckpt import describe, drop_checkpoints, resume_kind
 
 Log = Callable[[str], None]
 
@@ -176,11 +177,14 @@ def _run_tasks(ctx: RunContext, specs: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def _fresh_model(opts: RunOptions) -> Any:
-    """The starting model as `--model`/`--init`/`--seed` define it (seeded when random)."""
+    """The starting model as `--model`/`--init`/`--seed` define it (seeded when random).
+
+    --fsdp loads it on CPU: FSDP2 moves it to the device unit by unit as it shards it.
+    """
     from t5eval.model import PRESETS, load_model
 
     try:
-        return load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device)
+        return load_model(opts.model, init=opts.init, seed=opts.seed, device="cpu" if opts.fsdp else opts.device)
     except T5evalError as err:
         if opts.init == "pretrained" and opts.model in PRESETS and not Path(opts.model).exists():
             raise T5evalError(f"{err}; or, for the preset {opts.model!r} with fresh seeded weights, "
@@ -283,13 +287,16 @@ def _mixture_train_specs(ctx: RunContext, specs: list[Any]) -> list[Any]:
     return list(out.values())
 
 
-def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask]) -> Callable[[int], dict]:
-    """The `evaluate(step)` callback of `finetune`: scores the current weights on every task."""
+def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask], snap: Snapshot) -> Callable[[int], dict]:
+    """The `evaluate(step)` callback of `finetune`: scores the current weights on every task.
+
+    Under FSDP `model` has whole parameters during the validation; the hash comes from `snap`.
+    """
 
     def validate(step: int) -> dict[str, dict[str, float]]:
         from t5eval.decode_cache import state_dict_sha256
 
-        sha = state_dict_sha256(model)
+        sha = snap.sha256 or state_dict_sha256(model)
         out = {}
         for task in tasks:
             with ctx.progress.decoding(f"{task.name} @ step {step}", len(task.input_ids)) as advance:
@@ -301,13 +308,14 @@ def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask]) -
     return validate
 
 
-def _saver(ctx: RunContext, model: torch.nn.Module) -> Callable[[str, int], None]:
-    """The `on_best(task, step)` callback: keep that task's best weights in `<task>/best/`."""
+def _saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Callable[[str, int], None]:
+    """The `on_best(task, step)` callback: keep that task's best weights in `<task>/best/` (FSDP: rank 0's
+    plain copy in `snap`)."""
     from t5eval.model import save_model
 
     def on_best(task: str, step: int) -> None:
         if ctx.dist.is_main:
-            save_model(cast(Any, model), ctx.run_dir / task / "best")
+            save_model(cast(Any, snap.plain or model), ctx.run_dir / task / "best")
 
     return on_best
 
@@ -315,11 +323,11 @@ def _saver(ctx: RunContext, model: torch.nn.Module) -> Callable[[str, int], None
 def _finetune(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],
               ckpt: Path, label: str) -> TrainState:
     stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed)
-    if ckpt.exists():
-        ctx.log(f"{label}: resuming fine-tuning from {ckpt}")
-    advance = ctx.progress.training(label, ctx.train_cfg.steps)
-    state = finetune(model, stream, ctx.train_cfg, ckpt, _validator(ctx, model, tasks), _saver(ctx, model),
-                     progress=advance, dist=ctx.dist)
+    if resume_kind(ckpt) is not None:
+        ctx.log(f"{label}: resuming fine-tuning from {describe(ckpt)}")
+    advance, snap = ctx.progress.training(label, ctx.train_cfg.steps), Snapshot()
+    state = finetune(model, stream, ctx.train_cfg, ckpt, _validator(ctx, model, tasks, snap),
+                     _saver(ctx, model, snap), progress=advance, dist=ctx.dist, snapshot=snap)
     ctx.progress.done_training()
     if state.resumed_from:
         ctx.log(f"{label}: fine-tuning resumed at step(s) {state.resumed_from}, not redone")
@@ -368,7 +376,7 @@ def _finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state:
     from t5eval.model import load_model
 
     best_dir = ctx.run_dir / task.name / "best"
-    best = model
+    best = model.to(ctx.opts.device) if state is None else model  # --fsdp loaded it on CPU
     if state is not None and task.name in state.best:
         barrier(ctx.dist)  # rank 0 has written the best weights
         best = load_model(str(best_dir), init="pretrained", device=ctx.opts.device).model
@@ -382,15 +390,9 @@ def _finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state:
     write_predictions(task_dir / "predictions.jsonl", result.rows)
     write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
     atomic_write_json(task_dir / "result.json", entry)
-    _drop_checkpoint(task_dir / "checkpoint.pt")
+    drop_checkpoints(task_dir / "checkpoint.pt")  # a finished task needs only its best weights
     ctx.log(f"{task.name}: {_fmt(result.metrics)} (n={len(task.examples)}, {task.split})")
     return entry
-
-
-def _drop_checkpoint(path: Path) -> None:
-    """A finished task needs only its best weights; its training checkpoint goes."""
-    if path.exists():
-        path.unlink()
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -3,7 +3,8 @@
 `finetune` runs optimizer steps over a `TrainStream`, validates every `eval_every` steps and keeps,
 per task, the step with the best mean over the task's metric group (T5's `metric_group_max`). After
 each validation it saves a checkpoint (model + optimizer + stream + RNG + step + history) atomically,
-so a run killed at any point resumes from the last checkpoint with the same batches and RNG.
+so a run killed at any point resumes from the last checkpoint with the same batches and RNG
+(one file, or sharded under FSDP: `t5eval.train_ckpt`).
 
 Optimizer note (PITFALLS #9): `torch.optim.Adafactor(lr=1e-3)` matches Mesh TF's Adafactor except that
 torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and starts with fresh state
@@ -12,7 +13,6 @@ torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and 
 
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 import time
@@ -25,9 +25,17 @@ from typing import Any, cast
 import torch
 
 from t5eval.batching import TrainStream, forward_precision
-from t5eval.dist_train import optimizer_for, plan_batches, train_step, wrap_model
-from t5eval.distributed import DistContext, barrier
-from t5eval.io import atomic_torch_save
+from t5eval.dist_train import BatchPlan, optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.distributed import DistContext
+from t5eval.train_ckpt import (
+    ONE_FILE,
+    SHARDED,
+    load_one_file,
+    load_sharded,
+    resume_kind,
+    save_one_file,
+    save_sharded,
+)
 
 Metrics = dict[str, float]
 EvaluateFn = Callable[[int], dict[str, Metrics]]  # step -> {task: metrics}
@@ -47,7 +55,7 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 0
     dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
-    fsdp: bool = False  # under torchrun: shard a training copy with FSDP2 instead of DDP (docs/distributed.md)
+    fsdp: bool = False  # under torchrun: shard the model in place with FSDP2 instead of DDP (docs/distributed.md)
 
 
 @dataclass
@@ -66,6 +74,20 @@ class TrainState:
     def tokens_per_s(self) -> float:
         """Training tokens (real input + target tokens) per second of training."""
         return self.train_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+@dataclass
+class Snapshot:
+    """The weights under validation, as `finetune` hands them to the runner's callbacks.
+
+    One process and DDP: left empty (the callbacks hash, decode and save the model itself). FSDP:
+    the model's parameters are whole only while a validation runs, and its `state_dict()` gives
+    shards, so for the duration of each validation `finetune` sets the sha256 of the whole weights
+    (every rank) and a plain CPU copy of them (rank 0, to save as best weights); None otherwise.
+    """
+
+    sha256: str | None = None
+    plain: torch.nn.Module | None = None
 
 
 def group_score(metrics: Metrics) -> float:
@@ -135,30 +157,6 @@ def _defer_sigint() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _checkpoint(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, state: TrainState
-) -> dict[str, Any]:
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "stream": stream.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "state": asdict(state),
-    }
-
-
-def load_checkpoint(
-    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream
-) -> TrainState:
-    """Restore model, optimizer, stream and RNG from `path`; returns the saved `TrainState`."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)  # our own file
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    stream.load_state_dict(ckpt["stream"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    return TrainState(**ckpt["state"])
-
-
 def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn) -> None:
     """Validate at `state.step`, record history, and keep each task's best step (metric_group_max)."""
     results = evaluate(state.step)
@@ -181,91 +179,108 @@ def finetune(
     on_best: OnBestFn,
     progress: ProgressFn | None = None,
     dist: DistContext | None = None,
+    snapshot: Snapshot | None = None,
 ) -> TrainState:
     """Fine-tune `model` for `cfg.steps` steps, resuming from `checkpoint_path` when it exists.
 
     Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
     step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt`. Under torchrun
-    (`dist`) the model trains with DDP (or FSDP2, `cfg.fsdp`) on the same global batch (docs/distributed.md); rank 0
-    writes the checkpoint, in the one-process format. Dropout masks come from a seed per micro-batch
-    in one process too, so a plain run and a torchrun run of the same command fine-tune identically.
+    (`dist`) the model trains with DDP on the same global batch (docs/distributed.md) and rank 0
+    writes the one-file checkpoint; with `cfg.fsdp`, FSDP2 shards `model` in place, each validation
+    sees the whole weights through `snapshot`, and checkpoints are sharded (`t5eval.train_ckpt`;
+    either kind resumes the other). Dropout masks come from a seed per micro-batch in one process
+    too, so a plain run and a torchrun run of the same command fine-tune identically.
     """
     dist = dist or DistContext()
     set_dropout(model, cfg.dropout)
     optimizer = make_optimizer(model, cfg.lr)
-    state = TrainState()
-    if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, model, optimizer, stream)
-        state.resumed_from.append(state.step)
-    else:
+    kind = resume_kind(checkpoint_path)
+    saved = load_one_file(checkpoint_path, model, optimizer, stream) if kind == ONE_FILE else None
+    if kind is None:
         torch.manual_seed(cfg.seed)
-    step_fn, save, sync = _parallel(model, optimizer, stream, cfg, dist)
+    trainer = _parallel(model, optimizer, stream, cfg, dist)
+    del optimizer  # under FSDP it still references the whole parameters, which the model gave up
+    if kind == SHARDED:  # DCP reshards onto FSDP, DDP or one process
+        saved = load_sharded(checkpoint_path, trainer.wrapped, trainer.optimizer, stream, dist)
+    state = TrainState(**saved) if saved is not None else TrainState()
+    if saved is not None:
+        state.resumed_from.append(state.step)
     if progress:
         progress(state.step, state.last_loss or 0.0)
     while state.step < cfg.steps:
         with _defer_sigint() as interrupted:
             start = time.perf_counter()
-            loss, tokens = step_fn(state.step + 1)
+            loss, tokens = trainer.step(state.step + 1)
             state.train_seconds += time.perf_counter() - start
             state.train_tokens += tokens
             state.step += 1
             state.last_loss = loss
         if interrupted:  # Ctrl-C during the step: keep it, save, then stop
-            sync()
-            save(checkpoint_path, state)
+            trainer.save(checkpoint_path, state)
             raise KeyboardInterrupt
         if progress:
             progress(state.step, loss)
         if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
-            sync()  # FSDP: `model` takes the gathered whole weights; DDP and one process: nothing to do
-            _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
-            save(checkpoint_path, state)
+            with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
+                _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
+            trainer.save(checkpoint_path, state)
     return state
 
 
-StepFn = Callable[[int], tuple[float, int]]  # step (1-based) -> (mean loss, tokens)
-SaveFn = Callable[[Path, TrainState], None]
-SyncFn = Callable[[], None]
+@dataclass
+class _Parallel:
+    """How `finetune` trains: one code path for one process, DDP and FSDP (from `_parallel`)."""
+
+    model: torch.nn.Module  # the caller's model; sharded in place under FSDP
+    wrapped: torch.nn.Module  # `wrap_model`'s loss module (DDP/FSDP root)
+    optimizer: torch.optim.Optimizer  # what steps: the Adafactor, or under FSDP a GatheredOptimizer
+    stream: TrainStream
+    plan: BatchPlan
+    cfg: TrainConfig
+    dist: DistContext
+    fsdp: bool
+
+    def step(self, step: int) -> tuple[float, int]:
+        """Optimizer step `step` (1-based) of the global batch -> (mean loss, tokens)."""
+        return train_step(self.wrapped, self.optimizer, self.stream, self.plan, self.dist, (self.cfg.seed, step))
+
+    def save(self, path: Path, state: TrainState) -> None:
+        """Checkpoint (all ranks call): sharded under FSDP, else rank 0's one file."""
+        save = save_sharded if self.fsdp else save_one_file
+        save(path, self.wrapped if self.fsdp else self.model, self.optimizer, self.stream, asdict(state), self.dist)
+
+    @contextmanager
+    def whole_weights(self, snapshot: Snapshot | None) -> Iterator[None]:
+        """FSDP: whole weights (and `snapshot`) for one validation, collectively; else nothing to do."""
+        if not self.fsdp:
+            yield
+            return
+        from t5eval.train_fsdp import whole_weights
+
+        snap = snapshot if snapshot is not None else Snapshot()
+        with whole_weights(self.wrapped, self.model, self.dist) as (snap.sha256, snap.plain):
+            try:
+                yield
+            finally:
+                snap.sha256, snap.plain = None, None
 
 
 def _parallel(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
     dist: DistContext,
-) -> tuple[StepFn, SaveFn, SyncFn]:
-    """The step, checkpoint and weight-sync functions: one code path for one process and torchrun.
+) -> _Parallel:
+    """Wrap `model` for this run: as is in one process, DDP, or FSDP2 sharded in place (`cfg.fsdp`).
 
     Each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)` (dist_train), so
-    a plain run and runs on any number of ranks agree to float rounding. Rank 0 alone saves.
-    DDP trains `model` itself. FSDP (`cfg.fsdp`) shards a copy of it and `sync()` (a collective)
-    gathers the whole weights back into `model` before each validation and checkpoint, so hashing,
-    decoding, best weights and the one-process checkpoint format work on plain tensors as before.
+    a plain run and runs on any number of ranks agree to float rounding. DDP keeps the parameter
+    objects, so `optimizer` stays valid. FSDP replaces them by shards (no copy of the model is
+    kept), and the returned optimizer is a `GatheredOptimizer` carrying `optimizer`'s state.
     """
     if not dist.is_distributed:  # one process: train where the model is (`--device`)
         dist = replace(dist, device=next(model.parameters()).device)
     fsdp = cfg.fsdp and dist.is_distributed
-    trainee = copy.deepcopy(model) if fsdp else model  # FSDP2 shards in place: keep `model` whole
-    net = trainee if cfg.dtype == "float32" else PrecisionLoss(trainee, cfg.dtype)
+    net = model if cfg.dtype == "float32" else PrecisionLoss(model, cfg.dtype)
     plan = plan_batches(cfg.grad_accum, dist.world_size)
-    wrapped = wrap_model(net, dist, fsdp=fsdp)  # DDP keeps the parameter objects, so `optimizer` stays valid
+    wrapped = wrap_model(net, dist, fsdp=fsdp)
     stepper = optimizer_for(optimizer, wrapped, fsdp)  # FSDP: Adafactor on gathered whole tensors
-
-    def save(path: Path, state: TrainState) -> None:  # DDP: every rank holds the same state
-        if dist.is_main:
-            atomic_torch_save(path, _checkpoint(model, stepper, stream, state))
-        barrier(dist)
-
-    def sync() -> None:
-        if fsdp:
-            _gather_into(model, wrapped, trainee)
-
-    return lambda step: train_step(wrapped, stepper, stream, plan, dist, (cfg.seed, step)), save, sync
-
-
-def _gather_into(model: torch.nn.Module, wrapped: torch.nn.Module, trainee: torch.nn.Module) -> None:
-    """Copy the FSDP-sharded `trainee`'s whole weights into the plain `model` (all ranks must call)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    prefix = next(name for name, m in wrapped.named_modules() if m is trainee) + "."
-    full = get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True))
-    whole = {k.removeprefix(prefix): v for k, v in full.items() if k.startswith(prefix)}
-    model.load_state_dict(whole)
+    return _Parallel(model, wrapped, stepper, stream, plan, cfg, dist, fsdp)
