@@ -27,5 +27,5 @@ def dist_session(
     from dist_workers import free_ports, session_worker, spawn
 
     out = tmp_path_factory.mktemp("dist")
-    ranks = spawn(session_worker, 2, out, data_dir, vocab_path, free_ports(3))
+    ranks = spawn(session_worker, 2, out, data_dir, vocab_path, free_ports(4))
     return out, {part: [r[part] for r in ranks] for part in ranks[0]}

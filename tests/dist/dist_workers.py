@@ -74,6 +74,7 @@ def session_worker(out: Path, data_dir: Path, vocab: Path, ports: list[int]) -> 
     """
     import test_dist_collectives
     import test_dist_eval
+    import test_dist_fsdp_run
     import test_dist_train
 
     _use_port(ports[0])
@@ -81,5 +82,7 @@ def session_worker(out: Path, data_dir: Path, vocab: Path, ports: list[int]) -> 
     _use_port(ports[1])
     result["train"] = test_dist_train.train_part(out)
     _use_port(ports[2])
+    result["fsdp_run"] = test_dist_fsdp_run.fsdp_run_part(out)
+    _use_port(ports[3])
     result["hang"] = test_dist_collectives.hang_part(out)
     return result
