@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,11 +33,16 @@ def _args(vocab: Path, data: Path, out: Path, grad_accum: int = 2, *extra: str) 
             *extra]
 
 
+def _command(args: list[str], nproc: int | None = None, *launch: str) -> list[str]:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), *launch]
+    return [*(launcher if nproc else [sys.executable]), "-m", "t5eval", *args]
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def _t5eval(args: list[str], nproc: int | None = None) -> subprocess.CompletedProcess[str]:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
-    cmd = [*(launcher if nproc else [sys.executable]), "-m", "t5eval", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400)
+    return subprocess.run(_command(args, nproc), cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=400)
 
 
 def _rows(run: Path) -> list[dict]:
@@ -70,8 +77,6 @@ def test_predictions_and_training_equal_one_process(runs: dict) -> None:
 
 def test_fsdp_fine_tuning_equals_ddp(runs: dict) -> None:
     """--fsdp: sharded training, whole weights gathered at each validation; DDP's results to float rounding."""
-    from safetensors.torch import load_file
-
     ddp, fsdp = runs["out"] / "ddp", runs["out"] / "fsdp"
     assert len(_rows(fsdp)) == 16 and _rows(fsdp) == _rows(ddp)
     one = json.loads((ddp / "run.json").read_text())
@@ -82,12 +87,62 @@ def test_fsdp_fine_tuning_equals_ddp(runs: dict) -> None:
     for x, y in zip(a["history"], b["history"], strict=True):
         assert y["metrics"] == x["metrics"] and y["train_loss"] == pytest.approx(x["train_loss"], rel=1e-5)
     assert b["metrics"] == a["metrics"] and b["best_step"] == a["best_step"]
-    best_ddp = load_file(ddp / TASK / "best" / "model.safetensors")
-    best_fsdp = load_file(fsdp / TASK / "best" / "model.safetensors")  # whole tensors, not shards
-    assert best_fsdp.keys() == best_ddp.keys()
-    for name, tensor in best_ddp.items():
-        assert best_fsdp[name].shape == tensor.shape
-        assert (best_fsdp[name] - tensor).abs().max().item() < 1e-5, name
+    _assert_weights_close(fsdp, ddp, 1e-5)  # best weights saved from rank 0's gathered copy: whole tensors
+
+
+def _assert_weights_close(run: Path, want: Path, atol: float) -> None:
+    from safetensors.torch import load_file
+
+    got, ref = (load_file(r / TASK / "best" / "model.safetensors") for r in (run, want))
+    assert got.keys() == ref.keys()
+    for name, tensor in ref.items():
+        assert got[name].shape == tensor.shape
+        assert (got[name] - tensor).abs().max().item() < atol, name
+
+
+def _worker_pid(launcher: int, rank: int) -> int | None:
+    """The pid of torchrun's (first attempt's) worker process with RANK=`rank`, from /proc."""
+    for proc in Path("/proc").iterdir():
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+            stat = (proc / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if f"RANK={rank}".encode() in env and b"TORCHELASTIC_RESTART_COUNT=0" in env and parent == launcher:
+            return int(proc.name)
+    return None
+
+
+def test_fsdp_run_killed_after_a_checkpoint_resumes_from_dcp_under_torchrun_restart(
+    runs: dict, vocab_path: Path, data_dir: Path
+) -> None:
+    """kill -9 of rank 1 after the step-2 sharded checkpoint; torchrun --max-restarts 1 restarts both ranks,
+    which resume at step 2 from checkpoint_dcp/ and end as the uninterrupted --fsdp run."""
+    out = runs["out"] / "fsdp_killed"
+    cmd = _command(_args(vocab_path, data_dir, out, 2, "--fsdp"), 2, "--max-restarts", "1")
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = out / TASK / "checkpoint_dcp" / "step_00000002" / "done.json"
+    deadline = time.monotonic() + 300
+    while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim = _worker_pid(proc.pid, rank=1)
+    assert done.exists() and victim is not None, "no step-2 checkpoint or no rank 1 to kill"
+    os.kill(victim, signal.SIGKILL)
+    log, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, log[-3000:]
+    assert "resuming fine-tuning from" in log and "checkpoint_dcp" in log
+    fsdp = runs["out"] / "fsdp"
+    assert _rows(out) == _rows(fsdp)
+    a = json.loads((fsdp / "run.json").read_text())["tasks"][TASK]
+    b = json.loads((out / "run.json").read_text())["tasks"][TASK]
+    assert b["train"]["resumed_from_steps"] == [2] and a["train"]["resumed_from_steps"] == []
+    for x, y in zip(a["history"], b["history"], strict=True):
+        assert (y["step"], y["metrics"]) == (x["step"], x["metrics"])
+        assert y["train_loss"] == pytest.approx(x["train_loss"], rel=1e-6)
+    assert (b["metrics"], b["best_step"]) == (a["metrics"], a["best_step"])
+    _assert_weights_close(out, fsdp, 1e-6)
+    assert not (out / TASK / "checkpoint_dcp").exists() and not (out / TASK / "checkpoint.pt").exists()
 
 
 def test_fsdp_without_torchrun_is_a_one_line_error(tmp_path: Path, vocab_path: Path, data_dir: Path) -> None:
