@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +82,7 @@ class Attention(nn.Module):
         self.v = nn.Linear(cfg.d_model, inner, bias=False)
         self.o = nn.Linear(inner, cfg.d_model, bias=False)
         self.dropout = nn.Dropout(cfg.dropout_rate)
+        self.packed_qkv: nn.Module | None = None  # set by `quantize_int8`: q, k, v as one int8 matmul
 
     def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H*Dk) -> (B, H, T, Dk)
         return x.view(x.shape[0], x.shape[1], self.heads, self.d_kv).transpose(1, 2)
@@ -103,10 +106,16 @@ class Attention(nn.Module):
         """(3*H*Dk, D): q, k and v stacked, so self-attention projects with one matmul."""
         return torch.cat([self.q.weight, self.k.weight, self.v.weight])
 
+    def qkv_projector(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """x (..., D) -> (..., 3*H*Dk) in one matmul: the stacked fp weights, or the int8 packed module."""
+        if self.packed_qkv is not None:
+            return self.packed_qkv
+        return functools.partial(F.linear, weight=self.qkv_weight())
+
     def forward(self, x: torch.Tensor, source: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Full (uncached) attention of x (B,Tq,D) over source (B,Tk,D); self-attention when source is x."""
         if source is x:
-            q, k, v = F.linear(x, self.qkv_weight()).chunk(3, dim=-1)  # 3 x (B, T, H*Dk)
+            q, k, v = self.qkv_projector()(x).chunk(3, dim=-1)  # 3 x (B, T, H*Dk)
             return self.attend(self.split(q), self.split(k), self.split(v), bias)
         k, v = self.project_kv(source)
         return self.attend(self.split(self.q(x)), k, v, bias)
@@ -129,6 +138,7 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
         hidden = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x) if self.gated else F.relu(self.wi(x))
         hidden = self.dropout(hidden)
-        if hidden.dtype != self.wo.weight.dtype:  # wo kept in fp32 under half precision
-            hidden = hidden.to(self.wo.weight.dtype)
+        wo_weight = getattr(self.wo, "weight", None)  # None for int8 modules (they take fp32)
+        if wo_weight is not None and hidden.dtype != wo_weight.dtype:  # wo kept in fp32 under half precision
+            hidden = hidden.to(wo_weight.dtype)
         return self.wo(hidden)

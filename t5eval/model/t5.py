@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +24,9 @@ def causal_bias(length: int, dtype: torch.dtype, device: torch.device) -> torch.
     """(T, T) additive bias that hides future positions from the decoder."""
     future = torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
     return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)
+
+
+LM_HEAD_BLOCK = 2048  # vocabulary rows per LM-head matmul in CPU decoding steps (T5.step_logits)
 
 
 class EncoderLayer(nn.Module):
@@ -71,14 +76,14 @@ class DecodeCache:
     layers) and shared by the `group` beams of a row, which attend as that row's query positions.
     cross_bias: (B, 1, 1, S) padding bias. self_bias: (1, H, T_max, T_max) relative bias of all steps,
     computed once (rows are query steps; no causal mask needed as only keys <= t are read).
-    qkv: per layer (3*H*Dk, D), the stacked self-attention projections (one matmul per layer and step).
+    qkv: per layer, x (N, D) -> (N, 3*H*Dk): the stacked self-attention projections (one matmul per step).
     """
 
     self_kv: torch.Tensor
     cross_kv: torch.Tensor
     cross_bias: torch.Tensor
     self_bias: torch.Tensor
-    qkv: list[torch.Tensor]
+    qkv: list[Callable[[torch.Tensor], torch.Tensor]]
     group: int = 1
 
     def reorder(self, index: torch.Tensor, filled: int) -> None:
@@ -116,6 +121,7 @@ class T5(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.shared.weight
+        self.packed_cross_kv: nn.Module | None = None  # set by `quantize_int8`: all layers' cross K/V, int8
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, S) ids and mask -> encoder output (B, S, D) after the final norm."""
@@ -126,11 +132,25 @@ class T5(nn.Module):
         return self.dropout(self.encoder_norm(x))
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Final decoder states (..., D) -> logits (..., V); v1.0 rescales by d_model**-0.5 before the tied head."""
+        """Final decoder states (..., D) -> logits (..., V)."""
+        return self.lm_head(self._head_input(hidden))
+
+    def _head_input(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final norm (and dropout); v1.0 rescales by d_model**-0.5 before its tied head."""
         hidden = self.dropout(self.decoder_norm(hidden))
         if self.config.scale_decoder_outputs:
             hidden = hidden * (self.config.d_model ** -0.5)
-        return self.lm_head(hidden)
+        return hidden
+
+    def step_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """`head` for a decoding step (N, D) -> (N, V). On CPU the fp LM head runs in blocks of
+        LM_HEAD_BLOCK vocabulary rows: one MKL call of (N, D) x (D, V) for decoding-size N runs
+        well below the blocked speed here (docs/bench.md); each logit is the same dot product, bit for bit."""
+        if hidden.device.type != "cpu" or not isinstance(self.lm_head, nn.Linear):
+            return self.head(hidden)
+        hidden = self._head_input(hidden)
+        blocks = self.lm_head.weight.split(LM_HEAD_BLOCK)
+        return torch.cat([F.linear(hidden, block) for block in blocks], dim=-1)
 
     def decode(self, decoder_input_ids: torch.Tensor, memory: torch.Tensor,
                attention_mask: torch.Tensor) -> torch.Tensor:
@@ -168,15 +188,24 @@ class T5(nn.Module):
         """
         cfg, layers = self.config, self._decoder()
         rows, src_len, _ = memory.shape
-        weight = torch.cat([torch.cat([lay.cross_attn.k.weight, lay.cross_attn.v.weight]) for lay in layers])
-        cross = F.linear(memory, weight).view(rows, src_len, len(layers), 2, cfg.num_heads, cfg.d_kv)
+        cross = self.cross_kv_projector()(memory).view(rows, src_len, len(layers), 2, cfg.num_heads, cfg.d_kv)
         return DecodeCache(
             self_kv=memory.new_zeros(len(layers), 2, rows * group, cfg.num_heads, max_len, cfg.d_kv),
             cross_kv=cross.permute(2, 3, 0, 4, 1, 5).contiguous(),  # (L, 2, B, H, S, Dk)
             cross_bias=padding_bias(attention_mask, memory.dtype),
             self_bias=self.decoder_bias(max_len, max_len).contiguous(),
-            qkv=[lay.self_attn.qkv_weight() for lay in layers], group=group,
+            qkv=[lay.self_attn.qkv_projector() for lay in layers], group=group,
         )
+
+    def cross_kv_weight(self) -> torch.Tensor:
+        """(L*2*H*Dk, D): every decoder layer's cross-attention K then V, stacked for one matmul."""
+        return torch.cat([torch.cat([lay.cross_attn.k.weight, lay.cross_attn.v.weight]) for lay in self._decoder()])
+
+    def cross_kv_projector(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """memory (B, S, D) -> (B, S, L*2*H*Dk) in one matmul (stacked fp weights or the int8 module)."""
+        if self.packed_cross_kv is not None:
+            return self.packed_cross_kv
+        return functools.partial(F.linear, weight=self.cross_kv_weight())
 
     def step(self, tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
         """One decoder step: tokens (N,) at position t -> logits (N, V); writes K/V of step t into the cache."""
@@ -184,13 +213,13 @@ class T5(nn.Module):
         x = self.shared(tokens)  # (N, D)
         self_bias = cache.self_bias[:, :, t:t + 1, :t + 1]  # (1, H, 1, t+1)
         for i, layer in enumerate(self._decoder()):
-            qkv = F.linear(layer.self_norm(x), cache.qkv[i]).view(n, 3, heads, d_kv)  # (N, 3, H, Dk)
+            qkv = cache.qkv[i](layer.self_norm(x)).view(n, 3, heads, d_kv)  # (N, 3, H, Dk)
             cache.self_kv[i, :, :, :, t] = qkv[:, 1:].transpose(0, 1)
             keys, values = cache.self_kv[i, 0, :, :, :t + 1], cache.self_kv[i, 1, :, :, :t + 1]  # (N, H, t+1, Dk)
             x = x + layer.self_attn.attend(qkv[:, 0, :, None], keys, values, self_bias)[:, 0]
             x = x + self._cross_step(layer.cross_attn, layer.cross_norm(x), cache, i)
             x = x + layer.ff(layer.ff_norm(x))
-        return self.head(x)
+        return self.step_logits(x)
 
     @staticmethod
     def _cross_step(cross: Attention, h: torch.Tensor, cache: DecodeCache, i: int) -> torch.Tensor:
