@@ -1,0 +1,74 @@
+"""Optional int8 dynamic quantization for CPU decoding (`quantize_int8`): faster, but not exact.
+
+Weights are quantized once per output channel (symmetric int8); activations are quantized per call
+from their observed range (fbgemm's dynamic linear, `reduce_range` as on x86 without VNNI). Every
+matmul of the model runs in int8 — the fused q/k/v and cross-attention K/V projections too — while
+norms, softmax and attention stay in fp32. Outputs differ from the fp32 model: `t5eval bench --int8`
+reports it separately and counts how many generated tokens agree with fp32.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+from torch import nn
+
+from t5eval.errors import T5evalError
+from t5eval.model.layers import Attention
+from t5eval.model.t5 import T5, DecoderLayer, EncoderLayer
+
+
+class Int8Linear(nn.Module):
+    """y = x W^T with W (N, K) int8 per output channel and x (..., K) quantized on the fly -> (..., N) fp32."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        weight = weight.detach().float().contiguous()
+        scales = (weight.abs().amax(dim=1) / 127.0).clamp(min=1e-12).double()  # (N,)
+        zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():  # torch marks quantized tensors deprecated; fbgemm's op is the fast path
+            warnings.simplefilter("ignore", UserWarning)
+            quantized = torch.quantize_per_channel(weight, scales, zero_points, axis=0, dtype=torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(quantized, None)
+        self.out_features, self.in_features = weight.shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., K) -> (..., N)
+        return torch.ops.quantized.linear_dynamic(x.float().contiguous(), self.packed, True)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
+
+
+def _swap_linears(module: nn.Module) -> None:
+    """Replace every `nn.Linear` below `module` by an `Int8Linear` of its weight (biases: T5 has none)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, Int8Linear(child.weight))
+        else:
+            _swap_linears(child)
+
+
+def _self_attentions(model: T5) -> list[Attention]:
+    encoder = [layer.attn for layer in model.encoder_layers if isinstance(layer, EncoderLayer)]
+    return encoder + [layer.self_attn for layer in model.decoder_layers if isinstance(layer, DecoderLayer)]
+
+
+def quantize_int8(model: T5) -> T5:
+    """A CPU inference copy of `model` whose matmuls run in int8 (the original is left untouched).
+
+    Raises T5evalError off the CPU (fbgemm kernels) or for a model in half precision.
+    """
+    weight = model.shared.weight
+    if weight.device.type != "cpu":
+        raise T5evalError(f"int8 quantization runs on the CPU only (model is on {weight.device}); "
+                          "move it with model.to('cpu') or drop --int8")
+    if weight.dtype != torch.float32:
+        raise T5evalError(f"int8 quantization starts from float32 weights (model is {weight.dtype})")
+    quantized = copy.deepcopy(model).eval()
+    for attention in _self_attentions(quantized):  # q, k, v stacked: one int8 matmul
+        attention.packed_qkv = Int8Linear(attention.qkv_weight())
+    quantized.packed_cross_kv = Int8Linear(quantized.cross_kv_weight())
+    _swap_linears(quantized)
+    return quantized
