@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from t5eval.bench_e2e import E2EConfig, measure_e2e
-from t5eval.bench_impls import HFImpl, Impl, NativeImpl, hf_twin
+from t5eval.bench_impls import INT8, HFImpl, Impl, NativeImpl, hf_twin
 from t5eval.bench_measures import Shape, measure_decode, measure_encoder, measure_train, synthetic_batch
 from t5eval.bench_timing import load_average, matmul_peak_gflops
 from t5eval.errors import T5evalError, did_you_mean
@@ -50,6 +50,7 @@ class BenchConfig:
     data_dir: Path | None = None
     vocab: Path | None = None
     matmul_size: int = 2048
+    int8: bool = False  # also time native with int8 dynamic quantization (CPU; reported apart, outputs compared)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def measures(self) -> list[str]:
@@ -61,14 +62,17 @@ class BenchConfig:
         return [m for m in MEASURES if m not in self.skip]
 
 
-def _check_device(device: str) -> None:
-    """Reject a CUDA device on a machine without one, with the fix."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise T5evalError(f"--device {device}: CUDA is not available here; use --device cpu")
+def _check_device(cfg: BenchConfig) -> None:
+    """Reject a CUDA device on a machine without one, and int8 off the CPU, with the fix."""
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise T5evalError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
+    if cfg.int8 and cfg.device != "cpu":
+        raise T5evalError(f"--int8 uses CPU kernels (fbgemm); drop it or use --device cpu (got {cfg.device})")
 
 
 def build_models(cfg: BenchConfig) -> list[Impl]:
-    """The native model (preset + seeded random init, or `cfg.model`) and its transformers twin."""
+    """The native model (preset + seeded random init, or `cfg.model`), its transformers twin and,
+    with `cfg.int8`, an int8-quantized copy of the native model (`INT8`)."""
     from t5eval.model import load_model
 
     if cfg.model is not None:
@@ -76,7 +80,12 @@ def build_models(cfg: BenchConfig) -> list[Impl]:
     else:
         loaded = load_model(cfg.preset, init="random", seed=cfg.seed, device=cfg.device)
     native = loaded.model.eval()
-    return [NativeImpl(native), HFImpl(hf_twin(native, cfg.device))]
+    impls: list[Impl] = [NativeImpl(native), HFImpl(hf_twin(native, cfg.device))]
+    if cfg.int8:
+        from t5eval.model.quant import quantize_int8
+
+        impls.append(NativeImpl(quantize_int8(native), name=INT8))
+    return impls
 
 
 def _package_versions() -> dict[str, str]:
@@ -121,7 +130,7 @@ def environment(device: str) -> dict[str, Any]:
 
 def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
     """Run the selected measures and return the JSON-ready report (see docs/bench.md for keys)."""
-    _check_device(cfg.device)
+    _check_device(cfg)
     measures = cfg.measures()
     threads_before = torch.get_num_threads()
     if cfg.threads is not None:
@@ -164,7 +173,9 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
 
 def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: Any, cfg: BenchConfig,
              peak: float) -> dict[str, Any]:
-    """Dispatch one measure by name."""
+    """Dispatch one measure by name; the int8 copy joins the encoder and decode measures only."""
+    if name in ("train", "e2e"):
+        impls = [impl for impl in impls if impl.name != INT8]
     if name == "encoder":
         return measure_encoder(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
     if name in ("greedy", "beam"):
@@ -183,8 +194,13 @@ def _rescale_shares(results: dict[str, Any], peak: float) -> None:
         if "matrix_gflop" not in m:
             continue
         m["peak_gflops_used"] = peak
-        for side in ("native", "transformers"):
+        for side in _sides(m):
             m[side]["share_of_peak"] = m["matrix_gflop"] / m[side]["median_s"] / peak
+
+
+def _sides(measure: dict[str, Any]) -> list[str]:
+    """The implementations timed in one measure: native, transformers and, with --int8, native-int8."""
+    return [name for name in ("native", "transformers", INT8) if name in measure]
 
 
 def _add_decode_loop(results: dict[str, Any]) -> None:
@@ -199,10 +215,12 @@ def _add_decode_loop(results: dict[str, Any]) -> None:
         if name not in results:
             continue
         m, loop = results[name], {}
-        for side in ("native", "transformers"):
+        for side in _sides(m):
             seconds = m[side]["median_s"] - results["encoder"][side]["median_s"]
             loop[side] = m["work"] / seconds if seconds > 0 else float("nan")
         loop["ratio"] = loop["native"] / loop["transformers"]
+        if INT8 in loop:
+            loop["ratio_int8"] = loop[INT8] / loop["transformers"]
         m["decode_loop_rate"] = loop
 
 

@@ -20,6 +20,8 @@ import torch
 
 from t5eval.model import T5, DecodeConfig, generate, save_model
 
+INT8 = "native-int8"  # the name of the native model's int8-quantized copy (`t5eval bench --int8`)
+
 
 class Impl(Protocol):
     """What a benchmarked implementation offers. Ids are (B, S) int64; masks (B, S) with 1 = token."""

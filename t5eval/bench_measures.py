@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from t5eval.bench_impls import Impl
+from t5eval.bench_impls import INT8, Impl
 from t5eval.bench_timing import alternate, time_call
 from t5eval.model import DecodeConfig
 
@@ -82,6 +82,8 @@ def _report(run: dict[str, Any], work: float, flops: float, peak_gflops: float, 
         summary["memory"] = run["memory"][name]
         out[name] = summary
     out["ratio"] = out["native"]["rate_median"] / out["transformers"]["rate_median"]
+    if INT8 in out:
+        out["ratio_int8"] = out[INT8]["rate_median"] / out["transformers"]["rate_median"]
     return out
 
 
@@ -96,6 +98,10 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
     a, b = run["results"]["native"], run["results"]["transformers"]
     out["max_abs_diff"] = float((a - b).abs().max())
     out["outputs_identical"] = bool(torch.allclose(a, b, atol=1e-4 * float(b.abs().max()), rtol=1e-4))
+    if INT8 in run["results"]:  # not held to the fp32 standard: how far int8 moves the encoder output
+        q = run["results"][INT8]
+        out["int8_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
+                               "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
     return out
 
 
@@ -114,6 +120,8 @@ def measure_decode(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeat
         cfg, shape.batch * beam, shape.input_len, shape.new_tokens)
     out = _report(run, shape.batch * shape.new_tokens, flops, peak, "generated tokens/s")
     out.update(compare_outputs(run["results"]["native"], run["results"]["transformers"]))
+    if INT8 in run["results"]:  # reported apart: int8 is not exact, so count what it keeps of fp32's output
+        out["int8_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][INT8])
     out["lengths_forced"] = all(len(r) == shape.new_tokens for r in run["results"]["native"])
     out["beam_size"] = beam
     return out
@@ -125,6 +133,17 @@ def compare_outputs(a: list[list[int]], b: list[list[int]]) -> dict[str, Any]:
     first = next((i for i, s in enumerate(same) if not s), None)
     return {"outputs_identical": all(same), "rows_identical": sum(same), "rows": len(same),
             "first_diff_row": first}
+
+
+def token_agreement(reference: list[list[int]], other: list[list[int]]) -> dict[str, Any]:
+    """How much of `reference` `other` reproduces: identical rows, and tokens equal position by position
+    up to each row's first difference (after a differing token the continuations are not comparable)."""
+    prefix = [next((i for i, (x, y) in enumerate(zip(r, o, strict=False)) if x != y), min(len(r), len(o)))
+              for r, o in zip(reference, other, strict=True)]
+    total = sum(len(r) for r in reference)
+    return {"rows_identical": sum(r == o for r, o in zip(reference, other, strict=True)), "rows": len(reference),
+            "tokens_before_first_diff": sum(prefix), "tokens": total,
+            "token_agreement": sum(prefix) / total if total else 1.0}
 
 
 def measure_train(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,

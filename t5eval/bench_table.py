@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from t5eval.bench_impls import INT8
+
 _COLUMNS = ("measure", "unit", "native (median, spread)", "transformers (median, spread)", "native/HF",
             "native % peak", "HF % peak", "outputs", "peak RSS growth MiB (native/HF)")
 
@@ -47,7 +49,27 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
             out.append([f"{label}: decoder loop only", "generated tokens/s (minus encoder)",
                         f"{loop['native']:,.0f}", f"{loop['transformers']:,.0f}", f"{loop['ratio']:.2f}×",
                         "", "", "", ""])
+        if INT8 in m:
+            out.extend(_int8_rows(label, m))
     return out
+
+
+def _int8_rows(label: str, m: dict[str, Any]) -> list[list[str]]:
+    """The int8 copy against transformers fp32 (its rate in the native column), with what it keeps of fp32."""
+    q, hf, agree = m[INT8], m["transformers"], m["int8_vs_fp32"]
+    if "token_agreement" in agree:
+        kept = (f"vs native fp32: {agree['rows_identical']}/{agree['rows']} rows identical, "
+                f"{100 * agree['token_agreement']:.1f}% tokens before the first difference")
+    else:
+        kept = f"vs native fp32: relative RMS Δ {agree['rel_rms_diff']:.1e}"
+    rows = [[f"{label} (int8, not exact)", m["unit"], _rate(q), _rate(hf), f"{m['ratio_int8']:.2f}×",
+             f"{100 * q['share_of_peak']:.0f}%", "", kept, f"{_mem(q)} / {_mem(hf)}"]]
+    loop = m.get("decode_loop_rate", {})
+    if "ratio_int8" in loop:
+        rows.append([f"{label} (int8): decoder loop only", "generated tokens/s (minus encoder)",
+                     f"{loop[INT8]:,.0f}", f"{loop['transformers']:,.0f}", f"{loop['ratio_int8']:.2f}×",
+                     "", "", "", ""])
+    return rows
 
 
 def _e2e_rows(m: dict[str, Any]) -> list[list[str]]:

@@ -28,6 +28,8 @@ def bench(
     vocab: Path | None = typer.Option(None, help="SentencePiece model (default: the checkpoint's)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report here."),
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
+    int8: bool = typer.Option(False, "--int8", help="Also time an int8-quantized native copy (CPU; not exact: "
+                              "reported apart with its agreement with fp32)."),
 ) -> None:
     """Time native T5 against transformers' T5 on identical weights, and check their outputs agree."""
     from rich.console import Console
@@ -38,7 +40,8 @@ def bench(
     cfg = BenchConfig(preset=preset, model=model, batch_size=batch_size, input_len=input_len,
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
                       repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
-                      e2e_max_decode_len=e2e_max_decode_len, e2e_repeats=e2e_repeats, data_dir=data_dir, vocab=vocab)
+                      e2e_max_decode_len=e2e_max_decode_len, e2e_repeats=e2e_repeats, data_dir=data_dir, vocab=vocab,
+                      int8=int8)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
     Console(width=max(Console().width, 200)).print(rich_table(report))

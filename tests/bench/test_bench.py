@@ -95,3 +95,23 @@ def test_end_to_end_task_eval_agrees_with_and_without_bucketing(data_dir, vocab_
         # sorting by length never pads more than file order does
         assert e2e[side]["bucketed"]["padded_input_tokens"] <= e2e[side]["file_order"]["padded_input_tokens"]
     assert e2e["outputs_identical"] is True
+
+
+def test_int8_copy_is_timed_apart_with_its_agreement_and_never_trains():
+    report = run_bench(BenchConfig(**TINY, skip=("e2e",), int8=True))
+    measures = report["measures"]
+    assert "native-int8" not in measures["train"]
+    for name in ("greedy", "beam"):
+        m = measures[name]
+        assert m["ratio_int8"] == pytest.approx(m["native-int8"]["rate_median"] / m["transformers"]["rate_median"])
+        agree = m["int8_vs_fp32"]
+        assert agree["rows"] == TINY["batch_size"] and agree["tokens"] == TINY["batch_size"] * TINY["new_tokens"]
+        assert 0.0 <= agree["token_agreement"] <= 1.0
+        assert m["outputs_identical"] is True  # the fp32 comparison is untouched by the int8 copy
+    assert 0 < measures["encoder"]["int8_vs_fp32"]["rel_rms_diff"] < 0.1
+    assert "(int8, not exact)" in markdown_table(report)
+
+
+def test_int8_off_the_cpu_is_a_one_line_user_error():
+    with pytest.raises(T5evalError, match="--int8 uses CPU kernels"):
+        run_bench(BenchConfig(**TINY, device="mps", int8=True))
