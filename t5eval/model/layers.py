@@ -136,7 +136,10 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
-        hidden = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x) if self.gated else F.relu(self.wi(x))
+        if self.gated:
+            hidden = F.gelu(self.wi_0(x), approximate="tanh") * self.wi_1(x)
+        else:  # in place: (B, T, d_ff) is the largest activation; relu's backward needs only its output
+            hidden = F.relu(self.wi(x), inplace=True)
         hidden = self.dropout(hidden)
         wo_weight = getattr(self.wo, "weight", None)  # None for int8 modules (they take fp32)
         if wo_weight is not None and hidden.dtype != wo_weight.dtype:  # wo kept in fp32 under half precision
