@@ -288,10 +288,8 @@ def _mixture_train_specs(ctx: RunContext, specs: list[Any]) -> list[Any]:
 
 
 def _validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask], snap: Snapshot) -> Callable[[int], dict]:
-    """The `evaluate(step)` callback of `finetune`: scores the current weights on every task.
-
-    Under FSDP `model` has whole parameters during the validation; the hash comes from `snap`.
-    """
+    """The `evaluate(step)` callback of `finetune`: scores the current weights on every task (FSDP: `model`
+    is whole while it runs, the hash comes from `snap`)."""
 
     def validate(step: int) -> dict[str, dict[str, float]]:
         from t5eval.decode_cache import state_dict_sha256

@@ -10,6 +10,7 @@ process resumes a sharded one.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import shutil
 from pathlib import Path
@@ -97,7 +98,7 @@ def _run(ctx: DistContext, ckpt: Path, fsdp: bool, crash_at: int | None = None) 
     """One fine-tuning (or its crash); what the tests compare."""
     snap = Snapshot()
     probe = _Probe(snap, crash_at)
-    model, cfg = probe.model, TrainConfig(**{**CFG.__dict__, "fsdp": fsdp})
+    model, cfg = probe.model, dataclasses.replace(CFG, fsdp=fsdp)
     try:
         state = finetune(model, _stream(), cfg, ckpt, probe.evaluate, lambda task, step: None,
                          progress=probe.progress, dist=ctx, snapshot=snap)
@@ -219,7 +220,7 @@ def test_sharded_checkpoint_resumes_in_one_process(runs: tuple) -> None:
     out, ranks = runs
     snap = Snapshot()
     probe = _Probe(snap)
-    model, cfg = probe.model, TrainConfig(**{**CFG.__dict__, "fsdp": False})
+    model, cfg = probe.model, dataclasses.replace(CFG, fsdp=False)
     state = finetune(model, _stream(), cfg, out / "to_one" / "ckpt.pt", probe.evaluate, lambda t, s: None,
                      snapshot=snap)
     assert state.resumed_from == [2] and (out / "to_one" / "ckpt.pt").is_file()
