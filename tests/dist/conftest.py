@@ -24,7 +24,7 @@ def dist_session(
     tmp_path_factory: pytest.TempPathFactory, data_dir: Path, vocab_path: Path
 ) -> tuple[Path, dict[str, list[Any]]]:
     """Spawn 2 gloo ranks once; returns (their output folder, {part: [rank 0 result, rank 1 result]})."""
-    from dist_workers import free_ports, session_worker, spawn
+    from .dist_workers import free_ports, session_worker, spawn
 
     out = tmp_path_factory.mktemp("dist")
     ranks = spawn(session_worker, 2, out, data_dir, vocab_path, free_ports(4))

@@ -72,10 +72,7 @@ def session_worker(out: Path, data_dir: Path, vocab: Path, ports: list[int]) -> 
     Each part sets up and tears down its own process group on its own port; the hung-rank part goes
     last because it leaves rank 0's group broken.
     """
-    import test_dist_collectives
-    import test_dist_eval
-    import test_dist_fsdp_run
-    import test_dist_train
+    from . import test_dist_collectives, test_dist_eval, test_dist_fsdp_run, test_dist_train
 
     _use_port(ports[0])
     result = {"eval": test_dist_eval.eval_part(out, data_dir, vocab)}
