@@ -184,7 +184,8 @@ def finetune(
     """Fine-tune `model` for `cfg.steps` steps, resuming from `checkpoint_path` when it exists.
 
     Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
-    step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt`. Under torchrun
+    step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt` (resuming runs that
+    step's validation first if it was due). Under torchrun
     (`dist`) the model trains with DDP on the same global batch (docs/distributed.md) and rank 0
     writes the one-file checkpoint; with `cfg.fsdp`, FSDP2 shards `model` in place, each validation
     sees the whole weights through `snapshot`, and checkpoints are sharded (`t5eval.train_ckpt`;
@@ -207,6 +208,14 @@ def finetune(
         state.resumed_from.append(state.step)
     if progress:
         progress(state.step, state.last_loss or 0.0)
+
+    def validate_and_save() -> None:
+        with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
+            _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
+        trainer.save(checkpoint_path, state)
+
+    if saved is not None and _validation_due(state.step, cfg) and not _validated(state):
+        validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
     while state.step < cfg.steps:
         with _defer_sigint() as interrupted:
             start = time.perf_counter()
@@ -220,11 +229,19 @@ def finetune(
             raise KeyboardInterrupt
         if progress:
             progress(state.step, loss)
-        if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
-            with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
-                _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
-            trainer.save(checkpoint_path, state)
+        if _validation_due(state.step, cfg):
+            validate_and_save()
     return state
+
+
+def _validation_due(step: int, cfg: TrainConfig) -> bool:
+    """Validation (and checkpoint) steps: every `eval_every` steps and the last one."""
+    return step % cfg.eval_every == 0 or step == cfg.steps
+
+
+def _validated(state: TrainState) -> bool:
+    """Whether the history already holds a validation at `state.step`."""
+    return any(entry["step"] == state.step for entries in state.history.values() for entry in entries)
 
 
 @dataclass

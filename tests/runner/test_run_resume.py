@@ -45,14 +45,15 @@ def test_crash_mid_decode_resumes_from_the_cache(tmp_path, vocab_path, data_dir,
     assert read_jsonl(out / SST2 / "predictions.jsonl") == read_jsonl(reference / SST2 / "predictions.jsonl")
 
 
-def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes(finetuned, tmp_path, vocab_path, data_dir,
+@pytest.mark.parametrize("step", [3, 2, 4])  # a plain step, a validation step, the last (validation) step
+def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes(step, finetuned, tmp_path, vocab_path, data_dir,
                                                              monkeypatch, capsys):
     real_next = TrainStream.next_batch
     seen = {"batches": 0}
 
     def next_batch_then_ctrl_c(self):
         seen["batches"] += 1
-        if seen["batches"] == 3:  # the (only) micro-batch of step 3
+        if seen["batches"] == step:  # the (only) micro-batch of that step
             signal.raise_signal(signal.SIGINT)
         return real_next(self)
 
@@ -67,7 +68,7 @@ def test_ctrl_c_mid_step_finishes_the_step_saves_and_resumes(finetuned, tmp_path
     assert cli(args) == 0
     task = read_json(out / "run.json")["tasks"][CB]
     reference = read_json(finetuned / "run.json")["tasks"][CB]
-    assert task["train"]["resumed_from_steps"] == [3]  # the interrupted step was finished and kept
+    assert task["train"]["resumed_from_steps"] == [step]  # the interrupted step was finished and kept
     assert task["history"] == reference["history"] and task["metrics"] == reference["metrics"]
     assert read_jsonl(out / CB / "predictions.jsonl") == read_jsonl(finetuned / CB / "predictions.jsonl")
 
