@@ -290,7 +290,7 @@ class Run:
         model = self.record.get("model") or {}
         settings = self.record.get("settings") or {}
         steps = (settings.get("finetune") or {}).get("steps", 0)
-        return [
+        parts = [
             f"model {model.get('source', '?')} (size {model.get('size')}, {model.get('variant', '?')}, "
             f"init {model.get('init', '?')}, weights {str(model.get('weights_sha256', '?'))[:12]})",
             f"fine-tune steps {steps}", f"decode {decode_summary(self)}", f"protocol {self.protocol}",
@@ -298,6 +298,9 @@ class Run:
             f"created {self.record.get('created', '?')}",
             f"git {str((self.record.get('env') or {}).get('git_commit', '?'))[:12]}", f"path `{self.path}`",
         ]  # fmt: skip
+        if self.record.get("skipped_tasks"):  # `t5eval run --skip-missing`
+            parts.append(f"left out for lack of eval data: {', '.join(self.record['skipped_tasks'])}")
+        return parts
 
 
 def load_run(path: str | Path) -> Run:

@@ -61,6 +61,7 @@ class RunOptions:
     device: str = "cpu"
     dtype: str = "float32"
     fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
+    skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
     command: tuple[str, ...] = ()
 
     def resolved_data_dir(self) -> str | None:
@@ -132,8 +133,10 @@ def train_split(spec: Any, data_dir: Path | None) -> str | None:
     return str(split) if has_split(spec, split, data_dir) else None
 
 
-def check_eval_data(specs: list[Any], data_dir: Path | None, split: str | None = None) -> None:
-    """Refuse up front (before any training) when a task's eval split is not in the data.
+def check_eval_data(specs: list[Any], data_dir: Path | None, split: str | None = None,
+                    skip_missing: bool = False) -> list[Any]:
+    """The tasks to run: refuse up front (before any training) when a task's eval split is not in the
+    data, or with `skip_missing` leave such tasks out (at least one must remain).
 
     Raises:
         T5evalError: names the tasks without eval data and suggests the runnable comma list.
@@ -141,11 +144,13 @@ def check_eval_data(specs: list[Any], data_dir: Path | None, split: str | None =
     from t5eval.tasks import has_split
 
     missing = [s.name for s in specs if not has_split(s, eval_split(s, split), data_dir)]
-    if not missing:
-        return
+    ready = [s for s in specs if s.name not in missing]
+    if not missing or (skip_missing and ready):
+        return ready
     where = data_dir or os.environ.get("T5EVAL_DATA_DIR") or "the hub"
-    ready = [s.name for s in specs if s.name not in missing]
-    hint = f"run the others with: t5eval run {','.join(ready)} ..." if ready else "pass --data-dir with the files"
+    names = ",".join(s.name for s in ready)
+    hint = (f"run the others with: t5eval run {names} ... (or add --skip-missing)" if ready
+            else "pass --data-dir with the files")
     raise T5evalError(f"no eval data for {', '.join(missing)} in {where}; {hint}")
 
 

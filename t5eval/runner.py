@@ -101,8 +101,11 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     if dist.is_distributed and opts.finetune:
         plan_batches(opts.grad_accum, dist.world_size)  # --grad-accum must split evenly over the ranks
     registry = TaskRegistry.default()
-    specs = registry.resolve(opts.target)
-    check_eval_data(specs, opts.data_dir, opts.split)
+    asked_specs = registry.resolve(opts.target)
+    specs = check_eval_data(asked_specs, opts.data_dir, opts.split, opts.skip_missing)
+    skipped = [s.name for s in asked_specs if s not in specs]
+    if skipped:
+        log(f"--skip-missing: no eval data for {', '.join(skipped)}; left out (benchmark averages say so)")
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
     asked, opts = opts, _on_device(opts, dist)
@@ -132,6 +135,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             ) from None
         raise
     record = build_run_record(ctx.opts, ctx.run_dir, ctx.model_info, tokenizer, records, registry, start)
+    record["skipped_tasks"] = skipped  # --skip-missing: asked for, but no eval data found
     if dist.is_distributed:
         record["env"]["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
         if opts.fsdp:

@@ -102,6 +102,8 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("float32", help="float32 | bfloat16 (bf16 autocast of forward passes; fp32 weights)"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
         fsdp: bool = typer.Option(False, "--fsdp", help="under torchrun (>= 2 processes): shard fine-tuning with FSDP2"),
+        skip_missing: bool = typer.Option(False, "--skip-missing",
+                                          help="leave out tasks with no eval data (listed in run.json)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run_setup import check_device, check_dtype, default_device
@@ -124,7 +126,7 @@ def register(app: typer.Typer) -> None:
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
             max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
-            command=canonical_command(ctx),
+            skip_missing=skip_missing, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console
 

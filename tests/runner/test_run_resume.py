@@ -120,7 +120,23 @@ def test_a_task_without_eval_data_is_refused_before_any_work(tmp_path, vocab_pat
     assert cli(["run", "glue", *base_args(vocab_path, data_dir), "--out", out]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no eval data for glue_qqp_v002 in") and "t5eval run glue_cola_v002," in err
+    assert "(or add --skip-missing)" in err
     assert not out.exists()
+
+
+def test_skip_missing_runs_the_tasks_with_data_and_lists_the_others(tmp_path, vocab_path, data_dir, capsys):
+    out = tmp_path / "glue"
+    args = ["run", "glue", *base_args(vocab_path, data_dir), "--no-finetune", "--limit", "2", "--skip-missing",
+            "--out", str(out)]
+    assert cli(args) == 0
+    record = read_json(out / "run.json")
+    assert record["skipped_tasks"] == ["glue_qqp_v002"]  # the shared data has no QQP (SOURCES.md)
+    assert "glue_qqp_v002" not in record["tasks"] and {"glue_cola_v002", "glue_rte_v002"} <= set(record["tasks"])
+    assert "--skip-missing: no eval data for glue_qqp_v002" in capsys.readouterr().err
+    report = tmp_path / "report.md"
+    assert cli(["report", str(out), "--out", str(report)]) == 0
+    text = report.read_text()
+    assert "left out for lack of eval data: glue_qqp_v002" in text and "n/a (incomplete 7/8)" in text
 
 
 def test_split_evaluates_the_test_set_with_the_task_decode_settings(tmp_path, vocab_path, data_dir, capsys):
