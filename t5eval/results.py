@@ -63,6 +63,14 @@ def git_commit(repo: Path | None = None) -> str | None:
     return f"{head}+dirty" if dirty else head
 
 
+def code_change_note(previous: dict[str, Any]) -> str:
+    """A warning clause when a finished run record was made by another commit (settings do not hash code)."""
+    then, now = (previous.get("env") or {}).get("git_commit"), git_commit()
+    if then and now and then != now:
+        return f", made by commit {then[:12]} (this checkout: {now[:12]}): its numbers may differ from this code's"
+    return ""
+
+
 def device_name(device: str) -> str:
     """A human-readable name of the device the run used."""
     if device.startswith("cuda"):

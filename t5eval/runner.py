@@ -25,7 +25,7 @@ from t5eval.dist_train import plan_batches
 from t5eval.distributed import DistContext, barrier, init_distributed, run_on_main
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_json, read_json
-from t5eval.results import write_metrics, write_predictions, write_run
+from t5eval.results import code_change_note, write_metrics, write_predictions, write_run
 from t5eval.run_setup import (
     RunOptions,
     build_run_record,
@@ -114,7 +114,8 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
     run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:
-        log(f"{run_dir} already holds this finished run (same settings); pass --overwrite to redo it")
+        log(f"{run_dir} already holds this finished run (same settings){code_change_note(previous)}; "
+            "pass --overwrite to redo it")
         return previous
     train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed,
                             dtype=opts.dtype, fsdp=opts.fsdp)

@@ -113,6 +113,24 @@ def test_same_command_on_a_finished_run_does_nothing_again(finetuned, vocab_path
     assert "already holds this finished run" in capsys.readouterr().err
 
 
+def test_a_finished_run_from_another_commit_is_reused_with_a_warning(finetuned, tmp_path, vocab_path, data_dir,
+                                                                      capsys, monkeypatch):
+    import json
+    import shutil
+
+    import t5eval.results
+
+    out = tmp_path / "copy"
+    shutil.copytree(finetuned, out)
+    record = json.loads((out / "run.json").read_text())
+    record["env"]["git_commit"] = "0" * 40
+    (out / "run.json").write_text(json.dumps(record))
+    monkeypatch.setattr(t5eval.results, "git_commit", lambda: "f" * 40)
+    assert cli(["run", *FT_ARGS, *base_args(vocab_path, data_dir), "--out", out]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "made by commit 000000000000 (this checkout: ffffffffffff)" in err and "--overwrite" in err
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
