@@ -185,12 +185,12 @@ def finetune(
 
     Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
     step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt` (resuming runs that
-    step's validation first if it was due). Under torchrun
-    (`dist`) the model trains with DDP on the same global batch (docs/distributed.md) and rank 0
-    writes the one-file checkpoint; with `cfg.fsdp`, FSDP2 shards `model` in place, each validation
-    sees the whole weights through `snapshot`, and checkpoints are sharded (`t5eval.train_ckpt`;
-    either kind resumes the other). Dropout masks come from a seed per micro-batch in one process
-    too, so a plain run and a torchrun run of the same command fine-tune identically.
+    step's validation first if it was due). Under torchrun (`dist`) the model trains with DDP on the
+    same global batch (docs/distributed.md) and rank 0 writes the one-file checkpoint; with
+    `cfg.fsdp`, FSDP2 shards `model` in place, each validation sees the whole weights through
+    `snapshot`, and checkpoints are sharded (`t5eval.train_ckpt`; either kind resumes the other).
+    Dropout masks come from a seed per micro-batch in one process too, so a plain run and a
+    torchrun run of the same command fine-tune identically.
     """
     dist = dist or DistContext()
     set_dropout(model, cfg.dropout)
