@@ -42,7 +42,7 @@ from t5eval.run_setup import (
 from t5eval.run_setup import RunProgress as RunProgress
 from t5eval.task_eval import EvalTask, evaluate, prepare_eval_task
 from t5eval.train import Snapshot, TrainConfig, TrainState, finetune, optimizer_record
-from t5eval.train_ckpt import describe, drop_checkpoints, resume_kind
+from t5eval.train_ckpt import describe, drop_checkpoints
 
 Log = Callable[[str], None]
 
@@ -326,8 +326,8 @@ def _saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Callable[
 def _finetune(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],
               ckpt: Path, label: str) -> TrainState:
     stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed)
-    if resume_kind(ckpt) is not None:
-        ctx.log(f"{label}: resuming fine-tuning from {describe(ckpt)}")
+    if (source := describe(ckpt)) is not None:
+        ctx.log(f"{label}: resuming fine-tuning from {source}")
     advance, snap = ctx.progress.training(label, ctx.train_cfg.steps), Snapshot()
     state = finetune(model, stream, ctx.train_cfg, ckpt, _validator(ctx, model, tasks, snap),
                      _saver(ctx, model, snap), progress=advance, dist=ctx.dist, snapshot=snap)
