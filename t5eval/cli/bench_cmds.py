@@ -34,8 +34,8 @@ def bench(
     """Time native T5 against transformers' T5 on identical weights, and check their outputs agree."""
     from rich.console import Console
 
-    from t5eval.bench import BenchConfig, run_bench
-    from t5eval.bench_table import markdown_table, rich_table
+    from t5eval.bench.suite import BenchConfig, run_bench
+    from t5eval.bench.table import markdown_table, rich_table
 
     cfg = BenchConfig(preset=preset, model=model, batch_size=batch_size, input_len=input_len,
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,

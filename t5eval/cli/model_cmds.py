@@ -20,7 +20,7 @@ def parity(
     json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON here."),
 ) -> None:
     """Compare the native T5 with transformers: max abs logit diff and share of identical greedy outputs."""
-    from t5eval.parity import run_parity
+    from t5eval.parity.t5 import run_parity
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")

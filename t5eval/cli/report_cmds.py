@@ -20,7 +20,8 @@ def report(
     paper: Path | None = typer.Option(None, "--paper", help="paper scores YAML (default task_defs/paper_scores.yaml)"),
 ) -> None:
     """Paper-style Markdown report (Table 14 layout) of one or more runs, with 95% intervals and deltas."""
-    from t5eval.report import PAPER_SCORES, build_report
+    from t5eval.report.build import build_report
+    from t5eval.report.paper import PAPER_SCORES
 
     if out.suffix != ".md":
         raise T5evalError(f"--out {out}: give a .md file, e.g. reports/{out.stem or 'report'}.md")
@@ -35,8 +36,8 @@ def diff(
     show: int = typer.Option(20, "--show", help="changed examples to list per task"),
 ) -> None:
     """Per-example changes between two runs: which examples flipped and how each metric moved."""
-    from t5eval.bootstrap import load_run
-    from t5eval.diff import diff_runs, render_diff
+    from t5eval.report.bootstrap import load_run
+    from t5eval.report.diff import diff_runs, render_diff
 
     a, b = load_run(run_a), load_run(run_b)
     typer.echo(render_diff(diff_runs(a, b, task), a.run_id, b.run_id, show=show))
@@ -53,8 +54,8 @@ def check(
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resamples (--update)"),
 ) -> None:
     """Compare a run with a stored baseline; exit 1 on a regression or a missing task/metric."""
-    from t5eval.bootstrap import load_run
-    from t5eval.check import Tolerance, compare, failed, read_baseline, render_check, update_baseline
+    from t5eval.report.bootstrap import load_run
+    from t5eval.report.check import Tolerance, compare, failed, read_baseline, render_check, update_baseline
 
     loaded = load_run(run)
     if update:

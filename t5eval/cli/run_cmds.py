@@ -106,8 +106,9 @@ def register(app: typer.Typer) -> None:
                                           help="leave out tasks with no eval data (listed in run.json)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
-        from t5eval.run_setup import check_device, check_dtype, default_device
-        from t5eval.runner import RunInterrupted, RunOptions, RunProgress, run
+        from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
+        from t5eval.run.orchestrate import RunInterrupted, run
+        from t5eval.run.progress import RunProgress
 
         device = check_device(device or default_device())
         check_dtype(dtype)
@@ -138,7 +139,7 @@ def register(app: typer.Typer) -> None:
             typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
                         fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(130) from None
-        from t5eval.distributed import is_main_process
+        from t5eval.distributed.context import is_main_process
 
         if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
             Console().print(summary_table(record))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from t5eval.model.t5 import T5, DecodeCache
+from t5eval.model.t5.network import T5, DecodeCache
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t5eval.model.config import T5Config
+from t5eval.model.t5.config import T5Config
 
 
 class RMSNorm(nn.Module):

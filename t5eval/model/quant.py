@@ -17,7 +17,7 @@ from torch import nn
 
 from t5eval.errors import T5evalError
 from t5eval.model.layers import Attention
-from t5eval.model.t5 import T5, DecoderLayer, EncoderLayer
+from t5eval.model.t5.network import T5, DecoderLayer, EncoderLayer
 
 
 class Int8Linear(nn.Module):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from t5eval.bench import MEASURES, BenchConfig, run_bench
-from t5eval.bench_e2e import batches
-from t5eval.bench_table import markdown_table
+from t5eval.bench.e2e import batches
+from t5eval.bench.suite import MEASURES, BenchConfig, run_bench
+from t5eval.bench.table import markdown_table
 from t5eval.errors import T5evalError
 
 TINY = {"preset": "tiny", "batch_size": 3, "input_len": 9, "new_tokens": 5, "beam_size": 2, "repeats": 1,

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from t5eval.distributed import CollectiveError, barrier, broadcast_object, init_distributed
+from t5eval.distributed.context import CollectiveError, barrier, broadcast_object, init_distributed
 
 attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
 ctx = init_distributed(device="cpu", timeout_s=30)

@@ -1,4 +1,4 @@
-"""One-process behaviour of t5eval.distributed / dist_train / dist_checkpoint (no process group)."""
+"""One-process behaviour of t5eval.distributed.context / dist_train / dist_checkpoint (no process group)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from t5eval.dist_checkpoint import latest_step, load_checkpoint, save_checkpoint, step_dir
-from t5eval.dist_train import LossModule, micro_batch_seed, plan_batches, unwrap_model, wrap_model
-from t5eval.distributed import (
+from t5eval.distributed.checkpoint import latest_step, load_checkpoint, save_checkpoint, step_dir
+from t5eval.distributed.parallel import LossModule, micro_batch_seed, plan_batches, unwrap_model, wrap_model
+from t5eval.distributed.context import (
     DistContext,
     gather_by_index,
     init_distributed,

@@ -5,11 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from t5eval.distributed import (
-    CollectiveError,
-    barrier,
-    init_distributed,
-)
+from t5eval.distributed.context import CollectiveError, barrier, init_distributed
 
 
 def hang_part(out: Path) -> str:

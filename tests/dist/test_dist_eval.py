@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from t5eval.batching import length_sorted_batches, pad_ids
-from t5eval.decode_cache import MemoryCache, cache_key, decode_all
-from t5eval.dist_eval import prefill_decode_cache
-from t5eval.dist_train import full_params, wrap_model
-from t5eval.distributed import (
+from t5eval.eval.cache import MemoryCache, cache_key, decode_all
+from t5eval.eval.sharded import prefill_decode_cache
+from t5eval.distributed.parallel import full_params, wrap_model
+from t5eval.distributed.context import (
     DistContext,
     all_reduce_sum,
     broadcast_object,

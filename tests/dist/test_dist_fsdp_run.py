@@ -20,13 +20,14 @@ import pytest
 import torch
 from torch.distributed.tensor import DTensor
 
-from t5eval.batching import TrainSource, TrainStream, pad_ids
-from t5eval.decode_cache import state_dict_sha256
-from t5eval.dist_train import wrap_model
-from t5eval.distributed import DistContext, init_distributed, shutdown
+from t5eval.train.stream import TrainSource, TrainStream
+from t5eval.batching import pad_ids
+from t5eval.model.checkpoint import state_dict_sha256
+from t5eval.distributed.parallel import wrap_model
+from t5eval.distributed.context import DistContext, init_distributed, shutdown
 from t5eval.model import DecodeConfig, generate, load_model
-from t5eval.train import Snapshot, TrainConfig, finetune
-from t5eval.train_fsdp import whole_weights
+from t5eval.train.loop import Snapshot, TrainConfig, finetune
+from t5eval.train.fsdp import whole_weights
 
 CFG = TrainConfig(steps=4, eval_every=2, batch_tokens=96, grad_accum=2, seed=5, fsdp=True)
 PROBE = DecodeConfig(beam_size=1, max_decode_len=6)

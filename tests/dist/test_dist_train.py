@@ -1,7 +1,7 @@
 """Two-process DDP and FSDP fine-tuning of a tiny T5 give the parameters of one process, same global batch.
 
 Reference: a plain loop written here (model.loss / grad_accum, torch.optim.Adafactor), independent
-of `t5eval.dist_train`. Adafactor's update depends only on the averaged gradient, so the runs agree
+of `t5eval.distributed.parallel`. Adafactor's update depends only on the averaged gradient, so the runs agree
 to float rounding. Dropout is off (ranks draw their own dropout masks by design).
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import torch
 
-from t5eval.dist_checkpoint import full_model_state, load_checkpoint, save_checkpoint
-from t5eval.dist_train import micro_batch_seed, optimizer_for, plan_batches, train_step, wrap_model
-from t5eval.distributed import DistContext, init_distributed, shutdown
+from t5eval.distributed.checkpoint import full_model_state, load_checkpoint, save_checkpoint
+from t5eval.distributed.parallel import micro_batch_seed, optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.distributed.context import DistContext, init_distributed, shutdown
 from t5eval.model import T5, T5Config
 
 STEPS, GRAD_ACCUM, LR = 3, 4, 1e-2

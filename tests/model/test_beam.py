@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from t5eval.model import DecodeConfig, T5Config, generate, load_model
-from t5eval.model.weights import random_model
+from t5eval.model.t5.weights import random_model
 from t5eval.tokenizer import T5Tokenizer
 
 from .conftest import batch_of, hf_model, rte_texts

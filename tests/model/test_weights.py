@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from t5eval.errors import T5evalError
 from t5eval.model import T5Config, load_model, save_model
-from t5eval.model.weights import key_map
+from t5eval.model.t5.weights import key_map
 
 from .conftest import hf_model
 

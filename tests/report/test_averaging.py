@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t5eval.bootstrap import Interval, canonical_task
-from t5eval.report import GLUE_GROUPS, SUPERGLUE_GROUPS, Cell, _delta_cell, average_cell, average_groups
+from t5eval.report.bootstrap import Interval, canonical_task
+from t5eval.report.cells import Cell, average_cell
+from t5eval.report.paper import GLUE_GROUPS, SUPERGLUE_GROUPS, average_groups
+from t5eval.report.render import _delta_cell
 
 
 def _cells(values: dict[str, float], split: str = "validation") -> dict[str, Cell]:

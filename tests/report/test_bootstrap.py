@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from t5eval.bootstrap import bootstrap_metrics, interval_of_average, resampling_units
 from t5eval.metrics import accuracy, bleu, f1_score_with_invalid, multirc_exact_match
+from t5eval.report.bootstrap import bootstrap_metrics, interval_of_average, resampling_units
 
 
 def test_accuracy_interval_close_to_normal_approximation():

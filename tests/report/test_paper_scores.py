@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from t5eval.report import COLUMNS, load_paper_scores, paper_average
+from t5eval.report.paper import COLUMNS, load_paper_scores, paper_average
 from tests.conftest import SHARED
 
 SPEC = SHARED / "spec" / "T5_TASKS.md"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from t5eval.report import build_report
+from t5eval.report.build import build_report
 from tests.conftest import REPO_ROOT
 
 FIXTURES = Path("tests/report/fixtures/results")
@@ -94,8 +94,8 @@ def test_footnotes_carry_each_runs_settings(report_text):
 
 
 def test_intervals_plots_and_approx_marker(tmp_path, monkeypatch):
-    from t5eval import bootstrap
     from t5eval.metrics import accuracy
+    from t5eval.report import bootstrap
 
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setattr(bootstrap, "task_metric_fn", lambda name, protocol: accuracy)

@@ -2,7 +2,8 @@
 
 import torch
 
-from t5eval.batching import TrainSource, TrainStream, length_sorted_batches, make_train_batch, pad_ids
+from t5eval.batching import length_sorted_batches, make_train_batch, pad_ids
+from t5eval.train.stream import TrainSource, TrainStream
 
 
 def test_length_sorted_batches_hand_checked():

@@ -2,7 +2,8 @@
 
 import torch
 
-from t5eval.decode_cache import DecodeCache, cache_key, decode_all, state_dict_sha256
+from t5eval.eval.cache import DecodeCache, cache_key, decode_all
+from t5eval.model.checkpoint import state_dict_sha256
 
 DECODE = {"beam_size": 1, "alpha": 0.6, "max_decode_len": 128}
 

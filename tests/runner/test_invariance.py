@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from t5eval.decode_cache import decode_all
+from t5eval.eval.cache import decode_all
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from t5eval.errors import T5evalError
-from t5eval.run_setup import RunOptions
-from t5eval.runner import _mixture_train_specs, _train_source
+from t5eval.run.flow import mixture_train_specs, train_source
+from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskRegistry
 
 # spec §2, "SuperGLUE mixture weights (by example count)"
@@ -28,7 +28,7 @@ def _ctx(target: str, data_dir=None) -> SimpleNamespace:
 
 def test_the_super_glue_mixture_is_t5s_super_glue_v102_proportional():
     ctx = _ctx("super_glue")
-    members = _mixture_train_specs(ctx, ctx.registry.resolve("super_glue"))
+    members = mixture_train_specs(ctx, ctx.registry.resolve("super_glue"))
     assert {m.name: m.mixture_weight for m in members} == SUPER_GLUE_MIXTURE
     assert "dpr_v001_simple: trained on in the mixture (weight 1322), not evaluated" in ctx.logged
     assert "dpr_v001_simple" not in [s.name for s in ctx.registry.resolve("super_glue")]  # never evaluated
@@ -36,13 +36,13 @@ def test_the_super_glue_mixture_is_t5s_super_glue_v102_proportional():
 
 def test_a_task_list_adds_no_training_only_member():
     ctx = _ctx("cb,copa")
-    members = _mixture_train_specs(ctx, ctx.registry.resolve("cb,copa"))
+    members = mixture_train_specs(ctx, ctx.registry.resolve("cb,copa"))
     assert [m.name for m in members] == ["super_glue_cb_v102", "super_glue_copa_v102"]
 
 
 def test_a_member_without_local_train_data_is_named(data_dir):
     ctx = _ctx("super_glue", data_dir)
-    assert _train_source(ctx, ctx.registry.get("dpr"), 1322, mixture=True) is None  # no dpr/ in shared data
+    assert train_source(ctx, ctx.registry.get("dpr"), 1322, mixture=True) is None  # no dpr/ in shared data
     assert ctx.logged == [f"no train split for dpr_v001_simple in {data_dir}: the mixture trains without it"]
 
 

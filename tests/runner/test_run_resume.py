@@ -8,8 +8,8 @@ import signal
 import pytest
 
 import t5eval.model as model_pkg
-from t5eval.batching import TrainStream
 from t5eval.cli import main
+from t5eval.train.stream import TrainStream
 
 from .conftest import CB, FT_ARGS
 from .helpers import base_args, cli, read_json, read_jsonl
@@ -101,14 +101,14 @@ def test_mixture_trains_one_model_and_picks_the_best_step_per_task(tmp_path, voc
 def test_mixture_members_follow_t5_weights_and_train_tasks():
     from types import SimpleNamespace
 
-    from t5eval.runner import _mixture_train_specs
+    from t5eval.run.flow import mixture_train_specs
     from t5eval.tasks import TaskRegistry
 
     registry, logged = TaskRegistry.default(), []
     target = "mnli_matched,mnli-mm,cb,wnli"
     ctx = SimpleNamespace(registry=registry, log=logged.append, opts=SimpleNamespace(target=target))
     specs = registry.resolve(target)
-    members = _mixture_train_specs(ctx, specs)
+    members = mixture_train_specs(ctx, specs)
     # MNLI-m/mm have weight 0 and train through MNLI (once); WNLI is never trained on (spec §1)
     assert [m.name for m in members] == ["glue_mnli_v002", "super_glue_cb_v102"]
     assert [m.mixture_weight for m in members] == [392702, 250]  # training-set sizes (spec §2)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from t5eval.batching import TrainSource, TrainStream
-from t5eval.train import TrainConfig, finetune, group_score, optimizer_record
+from t5eval.train.loop import TrainConfig, finetune, group_score, optimizer_record
+from t5eval.train.stream import TrainSource, TrainStream
 
 
 class Toy(torch.nn.Module):

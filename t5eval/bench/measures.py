@@ -1,0 +1,167 @@
+"""The synthetic measures of `t5eval bench`: encoder, greedy, beam, training step.
+
+Each measure warms both implementations up once (recording peak memory then), times them in
+alternation, checks their outputs against each other and reports rates, the native/transformers
+ratio and the share of the measured fp32 matmul peak (matrix FLOPs counted from the config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from t5eval.bench.impls import INT8, Impl
+from t5eval.bench.timing import alternate, time_call
+from t5eval.model import DecodeConfig
+
+EOS_ID = 1
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Benchmark sizes: batch B, input length S, new tokens N, beam K."""
+
+    batch: int
+    input_len: int
+    new_tokens: int
+    beam: int
+
+
+def _ffn_mats(cfg: Any) -> int:
+    """2 matrices for v1.0's ReLU FFN, 3 for v1.1's gated GELU (wi_0, wi_1, wo)."""
+    return 3 if "gated" in str(getattr(cfg, "feed_forward_proj", "relu")) else 2
+
+
+def encoder_flops(cfg: Any, batch: int, seq: int) -> float:
+    """Matrix FLOPs of one encoder forward: projections, FFN and attention scores/values."""
+    inner = cfg.num_heads * cfg.d_kv
+    per_token_layer = 2 * (4 * cfg.d_model * inner + _ffn_mats(cfg) * cfg.d_model * cfg.d_ff)
+    attn = 2 * 2 * seq * inner  # QK^T and AV per query token
+    return float(batch * seq * cfg.num_layers * (per_token_layer + attn))
+
+
+def decoder_flops(cfg: Any, rows: int, seq: int, new: int) -> float:
+    """Matrix FLOPs of `new` cached decoder steps for `rows` rows over an encoder of length `seq`.
+
+    Counts the one-off cross-attention K/V projection of the encoder output, and per step the
+    self/cross projections, FFN, attention over the cache and the encoder, and the LM head.
+    """
+    inner = cfg.num_heads * cfg.d_kv
+    layers = getattr(cfg, "num_decoder_layers", None) or cfg.num_layers
+    cross_kv = rows * seq * layers * 2 * 2 * cfg.d_model * inner
+    per_tok_layer = 2 * (6 * cfg.d_model * inner + _ffn_mats(cfg) * cfg.d_model * cfg.d_ff)
+    steps = 0.0
+    for t in range(1, new + 1):
+        steps += rows * (layers * (per_tok_layer + 2 * 2 * (t + seq) * inner) + 2 * cfg.d_model * cfg.vocab_size)
+    return float(cross_kv + steps)
+
+
+def synthetic_batch(shape: Shape, vocab: int, seed: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random ids (B, S) ending in EOS, as tokenized T5 inputs do, and an all-ones mask (B, S)."""
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, min(vocab, 32000), (shape.batch, shape.input_len), generator=gen)
+    ids[:, -1] = EOS_ID
+    return ids.to(device), torch.ones_like(ids)
+
+
+def _run(impls: list[Impl], fns: dict[str, Any], repeats: int, device: str) -> dict[str, Any]:
+    """Warm up each callable once, then time them in alternation (memory sampled in the first round)."""
+    warm = {name: time_call(fn, device)[1] for name, fn in fns.items()}
+    timings, results, memory = alternate(fns, repeats, device)
+    return {"timings": timings, "results": results, "warm": warm, "memory": memory}
+
+
+def _report(run: dict[str, Any], work: float, flops: float, peak_gflops: float, unit: str) -> dict[str, Any]:
+    """Per-implementation summaries plus ratio (native rate / transformers rate) and peak share."""
+    out: dict[str, Any] = {"unit": unit, "work": work, "matrix_gflop": flops / 1e9}
+    for name, timing in run["timings"].items():
+        summary = timing.summary(work)
+        summary["share_of_peak"] = flops / summary["median_s"] / 1e9 / peak_gflops
+        summary["memory"] = run["memory"][name]
+        out[name] = summary
+    out["ratio"] = out["native"]["rate_median"] / out["transformers"]["rate_median"]
+    if INT8 in out:
+        out["ratio_int8"] = out[INT8]["rate_median"] / out["transformers"]["rate_median"]
+    return out
+
+
+def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,
+                    peak: float) -> dict[str, Any]:
+    """Encoder forward tokens/s; outputs compared with `allclose` (atol 1e-4 relative to scale)."""
+    ids, mask = batch
+    fns = {impl.name: (lambda impl=impl: impl.encode(ids, mask)) for impl in impls}
+    run = _run(impls, fns, repeats, device)
+    out = _report(run, shape.batch * shape.input_len, encoder_flops(cfg, shape.batch, shape.input_len), peak,
+                  "input tokens/s")
+    a, b = run["results"]["native"], run["results"]["transformers"]
+    out["max_abs_diff"] = float((a - b).abs().max())
+    out["outputs_identical"] = bool(torch.allclose(a, b, atol=1e-4 * float(b.abs().max()), rtol=1e-4))
+    if INT8 in run["results"]:  # not held to the fp32 standard: how far int8 moves the encoder output
+        q = run["results"][INT8]
+        out["int8_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
+                               "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
+    return out
+
+
+def measure_decode(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,
+                   peak: float, beam: int) -> dict[str, Any]:
+    """Generated tokens/s with exactly N new tokens per row (EOS suppressed before N in both).
+
+    With every hypothesis of length N, T5's GNMT penalty and transformers' exponent rank beams
+    alike (PITFALLS #5), so beam outputs are comparable too.
+    """
+    ids, mask = batch
+    decode = DecodeConfig(beam_size=beam, alpha=0.6, max_decode_len=shape.new_tokens)
+    fns = {impl.name: (lambda impl=impl: impl.generate(ids, mask, decode, True)) for impl in impls}
+    run = _run(impls, fns, repeats, device)
+    flops = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(
+        cfg, shape.batch * beam, shape.input_len, shape.new_tokens)
+    out = _report(run, shape.batch * shape.new_tokens, flops, peak, "generated tokens/s")
+    out.update(compare_outputs(run["results"]["native"], run["results"]["transformers"]))
+    if INT8 in run["results"]:  # reported apart: int8 is not exact, so count what it keeps of fp32's output
+        out["int8_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][INT8])
+    out["lengths_forced"] = all(len(r) == shape.new_tokens for r in run["results"]["native"])
+    out["beam_size"] = beam
+    return out
+
+
+def compare_outputs(a: list[list[int]], b: list[list[int]]) -> dict[str, Any]:
+    """Row-by-row equality of two id lists: the flag, the count, and the first differing row."""
+    same = [x == y for x, y in zip(a, b, strict=True)]
+    first = next((i for i, s in enumerate(same) if not s), None)
+    return {"outputs_identical": all(same), "rows_identical": sum(same), "rows": len(same),
+            "first_diff_row": first}
+
+
+def token_agreement(reference: list[list[int]], other: list[list[int]]) -> dict[str, Any]:
+    """How much of `reference` `other` reproduces: identical rows, and tokens equal position by position
+    up to each row's first difference (after a differing token the continuations are not comparable)."""
+    prefix = [next((i for i, (x, y) in enumerate(zip(r, o, strict=False)) if x != y), min(len(r), len(o)))
+              for r, o in zip(reference, other, strict=True)]
+    total = sum(len(r) for r in reference)
+    return {"rows_identical": sum(r == o for r, o in zip(reference, other, strict=True)), "rows": len(reference),
+            "tokens_before_first_diff": sum(prefix), "tokens": total,
+            "token_agreement": sum(prefix) / total if total else 1.0}
+
+
+def measure_train(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,
+                  peak: float) -> dict[str, Any]:
+    """Training step (forward + backward + Adafactor) tokens/s, inputs + targets counted.
+
+    Both start from identical weights, but each updates its own copy; losses of the first
+    (warm-up) step are compared, later ones drift apart with dropout and are not.
+    """
+    ids, mask = batch
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(3, min(cfg.vocab_size, 32000), (shape.batch, shape.new_tokens), generator=gen)
+    labels[:, -1] = EOS_ID
+    labels = labels.to(device)
+    fns = {impl.name: (lambda impl=impl: impl.train_step(ids, mask, labels)) for impl in impls}
+    run = _run(impls, fns, repeats, device)
+    fwd = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(cfg, shape.batch, shape.input_len,
+                                                                           shape.new_tokens)
+    out = _report(run, shape.batch * (shape.input_len + shape.new_tokens), 3 * fwd, peak, "tokens/s")
+    out["first_loss"] = {name: run["warm"][name] for name in fns}
+    return out

@@ -1,0 +1,6 @@
+"""Evaluating one task: decode its eval split (cached, length-bucketed), post-process, score, build rows.
+
+Modules: `task` (EvalTask, evaluate), `cache` (decode cache keyed by weights, inputs and decode
+settings), `sharded` (decoding sharded over torchrun's ranks, filling every rank's cache).
+Contract: may import `distributed`, `tasks`, `model`, `metrics` and below; never `train` or `run`.
+"""

@@ -1,0 +1,108 @@
+"""Evaluate one task: decode its eval split (cached), post-process, score, build prediction rows.
+
+`EvalTask` holds what does not change between checkpoints (examples, encoded inputs, postprocessed
+targets, the decode cache); `evaluate` scores one set of weights on it. The data flow is the one
+of docs/ARCHITECTURE.md: ids → `tokenizer.decode` → `tasks.postprocess` → `tasks.compute_metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t5eval.eval.cache import DecodeCache, DecodeStats, MemoryCache, decode_all
+from t5eval.model import DecodeConfig
+from t5eval.model.checkpoint import state_dict_sha256
+from t5eval.results import prediction_row
+from t5eval.tasks import Example, ExampleSet, TaskSpec
+from t5eval.tokenizer import T5Tokenizer
+
+Advance = Callable[[int], None]
+
+
+@dataclass
+class EvalTask:
+    """A task's eval split, ready to score any weights on. Eval inputs are not cut (spec §0)."""
+
+    spec: TaskSpec
+    split: str
+    examples: list[Example]
+    files: dict[str, str]
+    source: str
+    input_ids: list[list[int]]
+    target_values: list[Any]
+    cache: MemoryCache  # a DecodeCache on rank 0 (file-backed), in memory on other ranks
+    decode_config: DecodeConfig
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+    @property
+    def name(self) -> str:
+        """The task's canonical name."""
+        return str(self.spec.name)
+
+
+@dataclass
+class Evaluation:
+    """Scores of one set of weights on one task."""
+
+    metrics: dict[str, float]
+    rows: list[dict[str, Any]]
+    weights_sha256: str
+
+
+def prepare_eval_task(spec: TaskSpec, split: str, example_set: ExampleSet, tokenizer: T5Tokenizer, task_dir: Path) -> EvalTask:
+    """Encode inputs (full length: T5 computes eval lengths from the data) and postprocess targets."""
+    from t5eval.model import DecodeConfig
+    from t5eval.tasks import postprocess
+
+    examples = list(example_set.examples)
+    input_ids = [tokenizer.encode(ex.inputs) for ex in examples]
+    # seqio scores against the postprocessed raw target string, with the whole example (spec §0)
+    targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
+    return EvalTask(
+        spec=spec, split=split, examples=examples, files=dict(example_set.files),
+        source=str(example_set.source), input_ids=input_ids, target_values=targets,
+        cache=DecodeCache(task_dir / "decode_cache.jsonl"), decode_config=DecodeConfig(**spec.decode),
+    )  # fmt: skip
+
+
+def evaluate(
+    task: EvalTask,
+    model: torch.nn.Module,
+    tokenizer: T5Tokenizer,
+    *,
+    protocol: str,
+    batch_tokens: int,
+    advance: Advance | None = None,
+    weights_sha256: str | None = None,
+    dtype: str = "float32",
+) -> Evaluation:
+    """Decode `task` with `model` (cache first, forward passes in `dtype`), score it, build prediction rows."""
+    from t5eval.model import generate
+    from t5eval.tasks import compute_metrics, postprocess
+
+    sha = weights_sha256 or state_dict_sha256(model)
+    generated, stats = decode_all(
+        model, task.input_ids, task.decode_config, generate,
+        batch_tokens=batch_tokens, weights_sha256=sha, cache=task.cache, advance=advance, dtype=dtype,
+    )  # fmt: skip
+    _accumulate(task.stats, stats)
+    texts = [tokenizer.decode(ids) for ids in generated]
+    values = [postprocess(task.spec, t, ex, is_target=False) for t, ex in zip(texts, task.examples, strict=True)]
+    metrics = compute_metrics(task.spec, task.target_values, values, protocol=protocol)
+    rows = [
+        prediction_row(ex.index, ex.inputs, ex.targets, text, tv, pv)
+        for ex, text, tv, pv in zip(task.examples, texts, task.target_values, values, strict=True)
+    ]
+    return Evaluation({k: float(v) for k, v in metrics.items()}, rows, sha)
+
+
+def _accumulate(total: DecodeStats, part: DecodeStats) -> None:
+    total.decoded += part.decoded
+    total.cached += part.cached
+    total.generated_tokens += part.generated_tokens
+    total.seconds += part.seconds

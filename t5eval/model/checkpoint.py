@@ -1,0 +1,91 @@
+"""Family-agnostic checkpoint pieces: weight files (safetensors, .bin, sharded), hashes, the hub, key-map totality."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from t5eval.errors import T5evalError
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json",
+                 "pytorch_model.bin")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        raise T5evalError(f"{path}: cannot read weights ({first}); the file is truncated or corrupt, "
+                          "re-download it") from err
+
+
+def weight_files(model_dir: Path) -> list[Path]:
+    """The weight files of an HF directory, preferring safetensors; shards come from the index."""
+    for name in WEIGHT_FILES:
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        if name.endswith(".index.json"):
+            try:
+                shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise T5evalError(f"{path}: not a valid shard index (needs 'weight_map')") from err
+            missing = [s for s in shards if not (model_dir / s).is_file()]
+            if missing:
+                raise T5evalError(f"{path}: shard(s) missing: {', '.join(missing)}")
+            return [model_dir / s for s in shards]
+        return [path]
+    raise T5evalError(f"{model_dir}: no weights found; expected one of {', '.join(WEIGHT_FILES)}")
+
+
+def files_sha256(paths: list[Path]) -> str:
+    """sha256 over the bytes of the weight files, in sorted path order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def first_keys(keys: list[str], n: int = 8) -> str:
+    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def download(hub_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as err:  # pragma: no cover - huggingface_hub is a dependency
+        raise T5evalError(f"cannot load hub id {hub_id!r}: huggingface_hub is not installed; "
+                          "pass a local directory") from err
+    try:
+        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "spiece.model"])
+    except Exception as err:  # offline, unknown repo, auth: all mean "use a local copy"
+        raise T5evalError(f"cannot fetch {hub_id!r} from the Hugging Face Hub ({err.__class__.__name__}); "
+                          "pass a local model directory instead") from err
+    return Path(path)
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 over a model's state dict (names, dtypes, shapes and raw bytes, in name order).
+
+    Identifies the exact weights a prediction came from, e.g. a fine-tuning checkpoint.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,59 @@
+"""What every task of a run shares (`RunContext`), and the starting model each task gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from t5eval.distributed.context import DistContext
+from t5eval.errors import T5evalError
+from t5eval.model import LoadedModel
+from t5eval.run.options import RunOptions
+from t5eval.run.progress import RunProgress
+from t5eval.tasks import TaskRegistry
+from t5eval.tokenizer import T5Tokenizer
+from t5eval.train.loop import TrainConfig
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunContext:
+    """What every task of a run shares."""
+
+    opts: RunOptions
+    run_dir: Path
+    tokenizer: T5Tokenizer
+    registry: TaskRegistry
+    progress: RunProgress
+    log: Log
+    train_cfg: TrainConfig
+    model_info: dict[str, Any] = field(default_factory=dict)
+    spare: LoadedModel | None = None  # the starting model, loaded up front, not yet used by a task
+    dist: DistContext = field(default_factory=DistContext)  # torchrun ranks (docs/distributed.md)
+
+
+def fresh_model(opts: RunOptions) -> LoadedModel:
+    """The starting model as `--model`/`--init`/`--seed` define it (seeded when random).
+
+    --fsdp loads it on CPU: FSDP2 moves it to the device unit by unit as it shards it.
+    """
+    from t5eval.model import PRESETS, load_model
+
+    try:
+        return load_model(opts.model, init=opts.init, seed=opts.seed, device="cpu" if opts.fsdp else opts.device)
+    except T5evalError as err:
+        if opts.init == "pretrained" and opts.model in PRESETS and not Path(opts.model).exists():
+            raise T5evalError(f"{err}; or, for the preset {opts.model!r} with fresh seeded weights, "
+                              "add --init random") from None
+        raise
+
+
+def next_model(ctx: RunContext) -> LoadedModel:
+    """A fresh copy of the starting model for the next task (the first one is loaded already)."""
+    if ctx.spare is not None:
+        loaded, ctx.spare = ctx.spare, None
+        return loaded
+    return fresh_model(ctx.opts)

@@ -1,0 +1,98 @@
+"""The run folder: its id, the settings a restart must match, and new / resume / reuse / refuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+from t5eval.io import read_json
+from t5eval.results import (
+    check_settings,
+    settings_fingerprint,
+    write_settings,
+)
+from t5eval.run.options import RunOptions
+from t5eval.tasks import TaskSpec
+from t5eval.tokenizer import T5Tokenizer
+
+
+def model_slug(model: str) -> str:
+    """A short, path-safe name for a model source (hub id, local dir or preset)."""
+    name = Path(model.rstrip("/")).name or model
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def default_run_id(opts: RunOptions) -> str:
+    """A readable run id like `20261123-1512_t5-small_glue`."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M")
+    return f"{stamp}_{run_suffix(opts)}"
+
+
+def run_suffix(opts: RunOptions) -> str:
+    target = re.sub(r"[^A-Za-z0-9._-]+", "+", opts.target.strip())
+    return f"{model_slug(opts.model)}_{target}"
+
+
+def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: T5Tokenizer, weights_sha256: str) -> dict[str, Any]:
+    """The settings that shape results: a restart must match them (threads and paths of outputs not)."""
+    finetune = None
+    if opts.finetune:
+        finetune = {
+            "steps": opts.steps, "eval_every": opts.eval_every, "batch_tokens": opts.batch_tokens,
+            "grad_accum": opts.grad_accum, "max_input_len": opts.max_input_len, "lr": 1e-3,
+            "dropout": 0.1, "mixture": opts.mixture,
+        }  # fmt: skip
+    return {
+        "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
+        "weights_sha256": weights_sha256,
+        "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
+        "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
+        "device": opts.device, "dtype": opts.dtype,
+        "task_defs": {s.name: s.sha256 for s in specs},
+    }  # fmt: skip
+
+
+def find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:
+    """The newest run under results_root with this model/target and the same settings (to resume/reuse)."""
+    root = opts.results_root
+    if not root.is_dir():
+        return None
+    for path in sorted(root.glob(f"*_{run_suffix(opts)}"), reverse=True):
+        settings = path / "settings.json"
+        if settings.exists() and read_json(settings).get("fingerprint") == fingerprint:
+            return path
+    return None
+
+
+def prepare_run_dir(
+    opts: RunOptions, settings: dict[str, Any], log: Callable[[str], None]
+) -> tuple[Path, dict[str, Any] | None]:
+    """Pick the run dir: --out, else the newest run with the same settings, else a new id.
+
+    Returns (run dir, the finished record when the dir already holds this exact finished run).
+    Raises:
+        T5evalError: the dir holds a run with other settings, or something that is not a run.
+    """
+    run_dir = opts.out
+    if run_dir is None and not opts.overwrite:
+        run_dir = find_same_run(opts, settings_fingerprint(settings))
+    if run_dir is None:
+        run_dir = opts.results_root / default_run_id(opts)
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not (run_dir / "settings.json").exists():
+            raise T5evalError(f"{run_dir} exists and is not a t5eval run (no settings.json); choose another --out")
+        if opts.overwrite:
+            shutil.rmtree(run_dir)
+        elif check_settings(run_dir, settings):
+            if (run_dir / "run.json").exists():
+                return run_dir, read_json(run_dir / "run.json")
+            log(f"resuming the unfinished run in {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_settings(run_dir, settings)
+    return run_dir, None

@@ -1,0 +1,147 @@
+"""Run options, run directories (new / resume / refuse), progress bars and the run.json record.
+
+Split out of `t5eval.run.orchestrate` so that the runner only composes the flow.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from t5eval.errors import T5evalError, did_you_mean
+from t5eval.tasks import TaskSpec
+
+PAPER_STEPS = 2**18  # fine-tuning steps of the paper's baseline (spec §8)
+
+
+PAPER_EVAL_EVERY = 5000  # checkpoint interval (spec §8)
+
+
+PAPER_BATCH_TOKENS = 128 * 512  # 65,536 tokens per batch (spec §8)
+
+
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+
+
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `t5eval run` was asked to do. Defaults are the paper's fine-tuning settings."""
+
+    target: str
+    model: str
+    init: str = "pretrained"
+    vocab: Path | None = None
+    data_dir: Path | None = None
+    out: Path | None = None
+    results_root: Path = Path("results")
+    limit: int | None = None
+    seed: int = 0
+    steps: int = PAPER_STEPS
+    eval_every: int = PAPER_EVAL_EVERY
+    batch_tokens: int = PAPER_BATCH_TOKENS
+    grad_accum: int = 1
+    max_input_len: int | None = None  # extra cap on training inputs (train_lengths are maxima)
+    finetune: bool = True
+    mixture: bool = False
+    protocol: str = "current"
+    split: str | None = None  # evaluate on this split (role or name) instead of each task's eval split
+    threads: int | None = None
+    overwrite: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
+    fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
+    skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
+    command: tuple[str, ...] = ()
+
+    def resolved_data_dir(self) -> str | None:
+        """--data-dir, else $T5EVAL_DATA_DIR, else None (the hub copy)."""
+        value = self.data_dir or os.environ.get("T5EVAL_DATA_DIR")
+        return str(Path(value).resolve()) if value else None
+
+
+def default_device() -> str:
+    """`cuda` when a GPU is visible, else `cpu` (the `--device` default)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(name: str) -> str:
+    """Validate `--device` (cpu, cuda, cuda:N, mps) against this machine; returns it unchanged.
+
+    Raises:
+        T5evalError: an unknown device name, or one this machine does not have.
+    """
+    import torch
+
+    kind, _, index = name.partition(":")
+    if kind not in DEVICE_KINDS or (index and (kind != "cuda" or not index.isdigit())):
+        raise T5evalError(f"--device {name!r} is not cpu, cuda, cuda:N or mps{did_you_mean(kind, DEVICE_KINDS)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise T5evalError(f"--device {name} but CUDA is not available on this machine; use --device cpu")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise T5evalError(f"--device {name} but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                          f"use cuda:0 … cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise T5evalError(f"--device {name} but MPS (Apple GPU) is not available on this machine; use --device cpu")
+    return name
+
+
+def check_dtype(name: str) -> str:
+    """Validate `--dtype`: float32 (exact) or bfloat16 (autocast forward passes, fp32 weights)."""
+    if name not in DTYPES:
+        raise T5evalError(f"--dtype {name!r} is not one of {', '.join(DTYPES)}{did_you_mean(name, DTYPES)}")
+    return name
+
+
+def eval_split(spec: TaskSpec, override: str | None = None) -> str:
+    """The split a task is scored on: `override` (a role such as "test", or a split name), else the
+    spec's eval role (validation for every T5 table but Table 14).
+
+    Raises:
+        T5evalError: `override` names no split of the task.
+    """
+    if override is None:
+        return str(spec.splits.get("eval") or spec.splits.get("validation") or "validation")
+    if override in spec.splits:
+        return str(spec.splits[override])
+    if override in spec.split_names:
+        return override
+    choices = sorted({*spec.splits, *spec.split_names})
+    raise T5evalError(f"task {spec.name} has no split {override!r}{did_you_mean(override, choices)}; "
+                      f"use one of: {', '.join(choices)}")
+
+
+def train_split(spec: TaskSpec, data_dir: Path | None) -> str | None:
+    """The task's train split when its data is reachable, else None (never the validation split)."""
+    from t5eval.tasks import has_split
+
+    split = spec.splits.get("train")
+    if split is None:
+        return None
+    return str(split) if has_split(spec, split, data_dir) else None
+
+
+def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | None = None,
+                    skip_missing: bool = False) -> list[TaskSpec]:
+    """The tasks to run: refuse up front (before any training) when a task's eval split is not in the
+    data, or with `skip_missing` leave such tasks out (at least one must remain).
+
+    Raises:
+        T5evalError: names the tasks without eval data and suggests the runnable comma list.
+    """
+    from t5eval.tasks import has_split
+
+    missing = [s.name for s in specs if not has_split(s, eval_split(s, split), data_dir)]
+    ready = [s for s in specs if s.name not in missing]
+    if not missing or (skip_missing and ready):
+        return ready
+    where = data_dir or os.environ.get("T5EVAL_DATA_DIR") or "the hub"
+    names = ",".join(s.name for s in ready)
+    hint = (f"run the others with: t5eval run {names} ... (or add --skip-missing)" if ready
+            else "pass --data-dir with the files")
+    raise T5evalError(f"no eval data for {', '.join(missing)} in {where}; {hint}")

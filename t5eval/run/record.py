@@ -1,0 +1,142 @@
+"""run.json (schema in docs/ARCHITECTURE.md): the model, task, benchmark, settings and env blocks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from t5eval.errors import T5evalError
+from t5eval.eval.task import EvalTask, Evaluation
+from t5eval.model import LoadedModel
+from t5eval.results import (
+    SCHEMA_VERSION,
+    env_record,
+    now_iso,
+)
+from t5eval.run.options import RunOptions
+from t5eval.tasks import TaskRegistry, TaskSpec
+from t5eval.tokenizer import T5Tokenizer
+from t5eval.train.loop import TrainState
+
+
+def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
+    """The `model` block: source, init, size/variant (from the config's shape), weights hash, config."""
+    from t5eval.model import PRESETS
+
+    cfg = loaded.config
+    shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
+    size = next(
+        (n.split("-")[-1] for n, p in PRESETS.items() if all(getattr(p, k) == getattr(cfg, k) for k in shape)),
+        None,
+    )
+    return {
+        "source": str(loaded.source), "init": init, "size": size, "variant": cfg.variant,
+        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+    }  # fmt: skip
+
+
+def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, opts: RunOptions,
+                optimizer: dict[str, Any] | None) -> dict[str, Any]:
+    """A task's entry in run.json (schema in docs/ARCHITECTURE.md)."""
+    spec = task.spec
+    history = state.history.get(task.name, []) if state else []
+    best = state.best.get(task.name) if state else None
+    return {
+        "split": task.split, "n": len(task.examples), "metrics": result.metrics,
+        "best_step": best["step"] if best else None, "finetuned": state is not None,
+        "weights_sha256": result.weights_sha256,
+        "task_def": {"name": spec.name, "t5_name": spec.t5_name, "version": spec.version,
+                     "sha256": spec.sha256, "path": spec.path},
+        "data_files": task.files, "data_source": task.source,
+        "decode": {"beam_size": task.decode_config.beam_size, "alpha": task.decode_config.alpha,
+                   "max_decode_len": task.decode_config.max_decode_len, "eval_inputs_truncated": False},
+        "metric_settings": metric_settings(spec, opts.protocol),
+        "train": train_block(state, spec, opts, optimizer),
+        "history": history,
+        "throughput": {
+            "train_tokens_per_s": round(state.tokens_per_s, 1) if state else 0.0,
+            "decode_tokens_per_s": round(task.stats.tokens_per_s, 1),
+            "decoded_examples": task.stats.decoded, "cached_examples": task.stats.cached,
+        },
+    }  # fmt: skip
+
+
+def train_block(state: TrainState | None, spec: TaskSpec, opts: RunOptions, optimizer: dict[str, Any] | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "steps": state.step, "train_tokens": state.train_tokens, "train_seconds": round(state.train_seconds, 2),
+        "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
+        "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
+        "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed,
+        "resumed_from_steps": list(state.resumed_from),
+        "selection": "metric_group_max (mean of the task's metrics; ties keep the earlier step)",
+    }  # fmt: skip
+
+
+def metric_settings(spec: TaskSpec, protocol: str) -> dict[str, Any]:
+    """How the metrics were computed: names, protocol, and each metric's definition/options/signature."""
+    from t5eval.metrics import metric_settings as settings_of
+
+    names = list(spec.metrics_for(protocol))
+    return {"protocol": protocol, "metrics": names, "settings": {n: settings_of(n) for n in names}}
+
+
+def benchmarks_record(registry: TaskRegistry, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Benchmark averages (T5's rules, spec §3) for every benchmark the run touched."""
+    from t5eval.tasks import benchmark_average
+
+    metrics = {name: rec["metrics"] for name, rec in records.items()}
+    out: dict[str, Any] = {}
+    for bench in sorted({registry.get(name).benchmark for name in records}):
+        try:
+            avg = benchmark_average(bench, metrics, registry=registry)
+        except T5evalError as err:
+            out[bench] = {"average": None, "complete": False, "note": str(err)}
+            continue
+        out[bench] = dict(avg)
+    return out
+
+
+def build_run_record(
+    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: T5Tokenizer,
+    records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Assemble run.json (schema 1)."""
+    loaded = model_info.get("loaded")
+    model = model_record(loaded, opts.init) if loaded else {"source": opts.model, "init": opts.init}
+    return {
+        "schema": SCHEMA_VERSION, "run_id": run_dir.name, "status": "complete",
+        "command": list(opts.command), "created": now_iso(),
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "model": model,
+        "vocab": {"path": str(tokenizer.path), "sha256": tokenizer.sha256},
+        "settings": settings_block(opts),
+        "env": env_block(opts),
+        "tasks": records,
+        "benchmarks": benchmarks_record(registry, records),
+    }  # fmt: skip
+
+
+def env_block(opts: RunOptions) -> dict[str, Any]:
+    """`env_record` plus the device and dtype the run used (GPU name from torch.cuda.get_device_name)."""
+    env = env_record(opts.device, opts.threads)
+    if opts.device.startswith("mps"):
+        env["device_name"] = "Apple GPU (MPS)"
+    env.update(device=opts.device, dtype=opts.dtype)
+    return env
+
+
+def settings_block(opts: RunOptions) -> dict[str, Any]:
+    finetune: dict[str, Any] = {"enabled": opts.finetune}
+    if opts.finetune:
+        finetune.update(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
+                        grad_accum=opts.grad_accum, max_input_len=opts.max_input_len, lr=1e-3,
+                        schedule="constant", dropout=0.1, optimizer="torch.optim.Adafactor",
+                        mixture=opts.mixture)
+    return {
+        "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
+        "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
+        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(),
+    }  # fmt: skip

@@ -1,0 +1,304 @@
+"""Fine-tuning as in the T5 paper (spec §8): Adafactor at a constant 1e-3, dropout 0.1, teacher forcing.
+
+`finetune` runs optimizer steps over a `TrainStream`, validates every `eval_every` steps and keeps,
+per task, the step with the best mean over the task's metric group (T5's `metric_group_max`). After
+each validation it saves a checkpoint (model + optimizer + stream + RNG + step + history) atomically,
+so a run killed at any point resumes from the last checkpoint with the same batches and RNG
+(one file, or sharded under FSDP: `t5eval.train.checkpoint`).
+
+Optimizer note (PITFALLS #9): `torch.optim.Adafactor(lr=1e-3)` matches Mesh TF's Adafactor except that
+torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and starts with fresh state
+(t = 1) because HF checkpoints carry no optimizer slots. `optimizer_record` states this in the results.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+
+from t5eval.batching import forward_precision
+from t5eval.distributed.context import DistContext
+from t5eval.distributed.parallel import BatchPlan, optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.train.checkpoint import (
+    ONE_FILE,
+    SHARDED,
+    load_one_file,
+    load_sharded,
+    resume_kind,
+    save_one_file,
+    save_sharded,
+)
+from t5eval.train.stream import TrainStream
+
+Metrics = dict[str, float]
+EvaluateFn = Callable[[int], dict[str, Metrics]]  # step -> {task: metrics}
+OnBestFn = Callable[[str, int], None]  # (task, step): save that task's best weights
+ProgressFn = Callable[[int, float], None]  # (steps done, last loss)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning settings; defaults are the paper's where it has one (spec §8)."""
+
+    steps: int = 1000
+    eval_every: int = 200
+    batch_tokens: int = 8192
+    grad_accum: int = 1
+    lr: float = 1e-3  # constant_0_001.gin
+    dropout: float = 0.1
+    seed: int = 0
+    dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
+    fsdp: bool = False  # under torchrun: shard the model in place with FSDP2 instead of DDP (docs/distributed.md)
+
+
+@dataclass
+class TrainState:
+    """Run state of one fine-tuning (saved in every checkpoint)."""
+
+    step: int = 0
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # task -> [{step, metrics}]
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> {step, score, metrics}
+    train_tokens: int = 0
+    train_seconds: float = 0.0
+    last_loss: float | None = None
+    resumed_from: list[int] = field(default_factory=list)  # steps this run was restarted from
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Training tokens (real input + target tokens) per second of training."""
+        return self.train_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+@dataclass
+class Snapshot:
+    """The weights under validation, as `finetune` hands them to the runner's callbacks.
+
+    One process and DDP: left empty (the callbacks hash, decode and save the model itself). FSDP:
+    the model's parameters are whole only while a validation runs, and its `state_dict()` gives
+    shards, so for the duration of each validation `finetune` sets the sha256 of the whole weights
+    (every rank) and a plain CPU copy of them (rank 0, to save as best weights); None otherwise.
+    """
+
+    sha256: str | None = None
+    plain: torch.nn.Module | None = None
+
+
+def group_score(metrics: Metrics) -> float:
+    """T5's `metric_group_max` criterion: the mean of the task's metric group."""
+    return sum(metrics.values()) / len(metrics) if metrics else float("-inf")
+
+
+def set_dropout(model: torch.nn.Module, rate: float) -> None:
+    """Set every dropout layer's rate (T5 fine-tunes with 0.1, v1.1 included: spec §8)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = rate
+
+
+def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """torch's Adafactor with T5's constant fine-tuning LR (other settings: torch defaults)."""
+    return torch.optim.Adafactor(model.parameters(), lr=lr)
+
+
+def optimizer_record(cfg: TrainConfig, resumed_from_pretraining_state: bool = False) -> dict[str, Any]:
+    """What the results record about the optimizer and its state (PITFALLS #9)."""
+    return {
+        "name": "torch.optim.Adafactor",
+        "lr": cfg.lr,
+        "schedule": "constant",
+        "beta2_decay": -0.8,
+        "eps": [None, 1e-3],
+        "initial_state": "pretraining slots" if resumed_from_pretraining_state else "fresh (t=1, empty)",
+        "differences_from_mesh_tf": [
+            "factors every >=2-D tensor (Mesh TF keeps relative_attention_bias unfactored)",
+            "clamps the second-moment estimate at eps^2 instead of adding 1e-30",
+            "fresh optimizer state instead of the pre-training step and accumulators",
+        ],
+    }
+
+
+class PrecisionLoss(torch.nn.Module):
+    """Wraps a T5 so that `loss` runs its forward pass under `forward_precision(device, dtype)`.
+
+    Only the forward pass is autocast (backward follows the dtypes autocast chose; the optimizer
+    step runs outside, on the fp32 master weights). `model.loss` takes cross-entropy on fp32 logits.
+    """
+
+    def __init__(self, model: torch.nn.Module, dtype: str) -> None:
+        super().__init__()
+        self.inner = model
+        self.dtype = dtype
+
+    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, S), (B, S), (B, T) -> scalar token-mean loss, forward in `self.dtype`."""
+        device = next(self.inner.parameters()).device
+        with forward_precision(device, self.dtype):
+            return cast(Any, self.inner).loss(input_ids, attention_mask, labels)
+
+
+@contextmanager
+def _defer_sigint() -> Iterator[list[bool]]:
+    """Hold Ctrl-C until the block ends (so an optimizer step is never cut in half); yields a flag."""
+    caught: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn) -> None:
+    """Validate at `state.step`, record history, and keep each task's best step (metric_group_max)."""
+    results = evaluate(state.step)
+    for task, metrics in results.items():
+        entry = {"step": state.step, "metrics": metrics, "train_loss": state.last_loss}
+        state.history.setdefault(task, []).append(entry)
+        score = group_score(metrics)
+        best = state.best.get(task)
+        if best is None or score > best["score"]:  # ties keep the earlier step
+            on_best(task, state.step)
+            state.best[task] = {"step": state.step, "score": score, "metrics": metrics}
+
+
+def finetune(
+    model: torch.nn.Module,
+    stream: TrainStream,
+    cfg: TrainConfig,
+    checkpoint_path: Path,
+    evaluate: EvaluateFn,
+    on_best: OnBestFn,
+    progress: ProgressFn | None = None,
+    dist: DistContext | None = None,
+    snapshot: Snapshot | None = None,
+) -> TrainState:
+    """Fine-tune `model` for `cfg.steps` steps, resuming from `checkpoint_path` when it exists.
+
+    Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
+    step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt` (resuming runs that
+    step's validation first if it was due). Under torchrun (`dist`) the model trains with DDP on the
+    same global batch (docs/distributed.md) and rank 0 writes the one-file checkpoint; with
+    `cfg.fsdp`, FSDP2 shards `model` in place, each validation sees the whole weights through
+    `snapshot`, and checkpoints are sharded (`t5eval.train.checkpoint`; either kind resumes the other).
+    Dropout masks come from a seed per micro-batch in one process too, so a plain run and a
+    torchrun run of the same command fine-tune identically.
+    """
+    dist = dist or DistContext()
+    set_dropout(model, cfg.dropout)
+    optimizer = make_optimizer(model, cfg.lr)
+    kind = resume_kind(checkpoint_path)
+    saved = load_one_file(checkpoint_path, model, optimizer, stream) if kind == ONE_FILE else None
+    if kind is None:
+        torch.manual_seed(cfg.seed)
+    trainer = _parallel(model, optimizer, stream, cfg, dist)
+    del optimizer  # under FSDP it still references the whole parameters, which the model gave up
+    if kind == SHARDED:  # DCP reshards onto FSDP, DDP or one process
+        saved = load_sharded(checkpoint_path, trainer.wrapped, trainer.optimizer, stream, dist)
+    state = TrainState(**saved) if saved is not None else TrainState()
+    if saved is not None:
+        state.resumed_from.append(state.step)
+    if progress:
+        progress(state.step, state.last_loss or 0.0)
+
+    def validate_and_save() -> None:
+        with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
+            _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
+        trainer.save(checkpoint_path, state)
+
+    if saved is not None and _validation_due(state.step, cfg) and not _validated(state):
+        validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
+    while state.step < cfg.steps:
+        with _defer_sigint() as interrupted:
+            start = time.perf_counter()
+            loss, tokens = trainer.step(state.step + 1)
+            state.train_seconds += time.perf_counter() - start
+            state.train_tokens += tokens
+            state.step += 1
+            state.last_loss = loss
+        if interrupted:  # Ctrl-C during the step: keep it, save, then stop
+            trainer.save(checkpoint_path, state)
+            raise KeyboardInterrupt
+        if progress:
+            progress(state.step, loss)
+        if _validation_due(state.step, cfg):
+            validate_and_save()
+    return state
+
+
+def _validation_due(step: int, cfg: TrainConfig) -> bool:
+    """Validation (and checkpoint) steps: every `eval_every` steps and the last one."""
+    return step % cfg.eval_every == 0 or step == cfg.steps
+
+
+def _validated(state: TrainState) -> bool:
+    """Whether the history already holds a validation at `state.step`."""
+    return any(entry["step"] == state.step for entries in state.history.values() for entry in entries)
+
+
+@dataclass
+class _Parallel:
+    """How `finetune` trains: one code path for one process, DDP and FSDP (from `_parallel`)."""
+
+    model: torch.nn.Module  # the caller's model; sharded in place under FSDP
+    wrapped: torch.nn.Module  # `wrap_model`'s loss module (DDP/FSDP root)
+    optimizer: torch.optim.Optimizer  # what steps: the Adafactor, or under FSDP a GatheredOptimizer
+    stream: TrainStream
+    plan: BatchPlan
+    cfg: TrainConfig
+    dist: DistContext
+    fsdp: bool
+
+    def step(self, step: int) -> tuple[float, int]:
+        """Optimizer step `step` (1-based) of the global batch -> (mean loss, tokens)."""
+        return train_step(self.wrapped, self.optimizer, self.stream, self.plan, self.dist, (self.cfg.seed, step))
+
+    def save(self, path: Path, state: TrainState) -> None:
+        """Checkpoint (all ranks call): sharded under FSDP, else rank 0's one file."""
+        save = save_sharded if self.fsdp else save_one_file
+        save(path, self.wrapped if self.fsdp else self.model, self.optimizer, self.stream, asdict(state), self.dist)
+
+    @contextmanager
+    def whole_weights(self, snapshot: Snapshot | None) -> Iterator[None]:
+        """FSDP: whole weights (and `snapshot`) for one validation, collectively; else nothing to do."""
+        if not self.fsdp:
+            yield
+            return
+        from t5eval.train.fsdp import whole_weights
+
+        snap = snapshot if snapshot is not None else Snapshot()
+        with whole_weights(self.wrapped, self.model, self.dist) as (snap.sha256, snap.plain):
+            try:
+                yield
+            finally:
+                snap.sha256, snap.plain = None, None
+
+
+def _parallel(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
+    dist: DistContext,
+) -> _Parallel:
+    """Wrap `model` for this run: as is in one process, DDP, or FSDP2 sharded in place (`cfg.fsdp`).
+
+    Each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)` (dist_train), so
+    a plain run and runs on any number of ranks agree to float rounding. DDP keeps the parameter
+    objects, so `optimizer` stays valid. FSDP replaces them by shards (no copy of the model is
+    kept), and the returned optimizer is a `GatheredOptimizer` carrying `optimizer`'s state.
+    """
+    if not dist.is_distributed:  # one process: train where the model is (`--device`)
+        dist = replace(dist, device=next(model.parameters()).device)
+    fsdp = cfg.fsdp and dist.is_distributed
+    net = model if cfg.dtype == "float32" else PrecisionLoss(model, cfg.dtype)
+    plan = plan_batches(cfg.grad_accum, dist.world_size)
+    wrapped = wrap_model(net, dist, fsdp=fsdp)
+    stepper = optimizer_for(optimizer, wrapped, fsdp)  # FSDP: Adafactor on gathered whole tensors
+    return _Parallel(model, wrapped, stepper, stream, plan, cfg, dist, fsdp)
