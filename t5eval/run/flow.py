@@ -153,11 +153,11 @@ def validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask], sn
 def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Callable[[str, int], None]:
     """The `on_best(task, step)` callback: keep that task's best weights in `<task>/best/` (FSDP: rank 0's
     plain copy in `snap`)."""
-    from t5eval.model import save_model
+    from t5eval.model import T5, save_model
 
     def on_best(task: str, step: int) -> None:
         if ctx.dist.is_main:
-            save_model(cast(Any, snap.plain or model), ctx.run_dir / task / "best")
+            save_model(cast(T5, snap.plain or model), ctx.run_dir / task / "best")
 
     return on_best
 
