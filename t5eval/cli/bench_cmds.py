@@ -36,6 +36,10 @@ def bench(
 
     from t5eval.bench.suite import BenchConfig, run_bench
     from t5eval.bench.table import markdown_table, rich_table
+    from t5eval.results import check_out_path
+
+    if json_out is not None:
+        check_out_path(json_out, "--json")
 
     cfg = BenchConfig(preset=preset, model=model, batch_size=batch_size, input_len=input_len,
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,

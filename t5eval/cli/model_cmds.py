@@ -21,6 +21,10 @@ def parity(
 ) -> None:
     """Compare the native T5 with transformers: max abs logit diff and share of identical greedy outputs."""
     from t5eval.parity.t5 import run_parity
+    from t5eval.results import check_out_path
+
+    if json_out is not None:
+        check_out_path(json_out, "--json")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")

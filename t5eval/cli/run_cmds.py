@@ -106,10 +106,12 @@ def register(app: typer.Typer) -> None:
                                           help="leave out tasks with no eval data (listed in run.json)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
+        from t5eval.results import check_out_path
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
         from t5eval.run.orchestrate import RunInterrupted, run
         from t5eval.run.progress import RunProgress
 
+        check_out_path(out or Path("results"), "--out" if out else "results folder", folder=True)
         device = check_device(device or default_device())
         check_dtype(dtype)
         _check_choice("--init", init, INITS)

@@ -51,9 +51,11 @@ def export(
 ) -> None:
     """Write one JSON line per example: task, split, index, inputs, targets and the fields T5 keeps."""
     from t5eval.io import atomic_write_jsonl
+    from t5eval.results import check_out_path
     from t5eval.tasks import TaskRegistry, load_examples
     from t5eval.tasks.files import export_rows
 
+    check_out_path(out)
     spec = TaskRegistry.default().get(task)
     split = split or spec.splits.get("eval") or spec.split_names[0]
     with _echo_warnings():
@@ -74,11 +76,14 @@ def score(
     """Score raw predictions with T5's postprocessing and metrics (×100); benchmarks also get the average."""
     from t5eval.errors import T5evalError
     from t5eval.io import atomic_write_text
+    from t5eval.results import check_out_path
     from t5eval.tasks import TaskRegistry
     from t5eval.tasks.files import score_benchmark, score_task
     from t5eval.tasks.spec import check_protocol
 
     check_protocol(protocol)
+    if out is not None:
+        check_out_path(out)
     reg = TaskRegistry.default()
     run: Callable[[], dict[str, Any]]
     if task in reg.benchmarks and (predictions_dir is not None or task not in reg.aliases):

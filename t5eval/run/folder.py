@@ -12,6 +12,7 @@ from typing import Any
 from t5eval.errors import T5evalError
 from t5eval.io import read_json
 from t5eval.results import (
+    check_out_path,
     check_settings,
     settings_fingerprint,
     write_settings,
@@ -84,6 +85,7 @@ def prepare_run_dir(
     if run_dir is None:
         run_dir = opts.results_root / default_run_id(opts)
     run_dir = Path(run_dir)
+    check_out_path(run_dir, "--out" if opts.out is not None else "results folder", folder=True)
     if run_dir.exists() and any(run_dir.iterdir()):
         if not (run_dir / "settings.json").exists():
             raise T5evalError(f"{run_dir} exists and is not a t5eval run (no settings.json); choose another --out")
