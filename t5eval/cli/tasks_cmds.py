@@ -71,6 +71,7 @@ def score(
     data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
     split: str = typer.Option(None, "--split", help="Split name (default: the task's eval split)."),
     protocol: str = typer.Option("current", "--protocol", help="current | paper (metric variants)."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N examples (as `run --limit N`)."),
     out: Path = typer.Option(None, "--out", help="Also write the result JSON here."),
 ) -> None:
     """Score raw predictions with T5's postprocessing and metrics (×100); benchmarks also get the average."""
@@ -89,13 +90,13 @@ def score(
     if task in reg.benchmarks and (predictions_dir is not None or task not in reg.aliases):
         if predictions_dir is None:
             raise T5evalError(f"scoring benchmark {task} needs --predictions-dir DIR holding <task>.jsonl files")
-        run = lambda: score_benchmark(reg, task, predictions_dir, data_dir, protocol, split)  # noqa: E731
+        run = lambda: score_benchmark(reg, task, predictions_dir, data_dir, protocol, split, limit)  # noqa: E731
     else:
         if predictions is None:
             raise T5evalError("give --predictions FILE.jsonl (or a benchmark name with --predictions-dir)")
         spec = reg.get(task)
         chosen = split or spec.splits.get("eval") or spec.split_names[0]
-        run = lambda: score_task(spec, chosen, predictions, data_dir, protocol)  # noqa: E731
+        run = lambda: score_task(spec, chosen, predictions, data_dir, protocol, limit)  # noqa: E731
     with _echo_warnings():
         result = run()
     text = json.dumps(result, indent=2)
