@@ -7,11 +7,15 @@ Commands parse arguments and call library functions; they hold no logic of their
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
+import typer.rich_utils
 
 from t5eval.errors import T5evalError
+
+HELP_WIDTH = 120  # --help written to a file or pipe: wide enough that no option name is cut with "…"
 
 app = typer.Typer(
     name="t5eval",
@@ -46,9 +50,15 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the app and turns `T5evalError` into a one-line error."""
+    """Console entry point: runs the app, shows warnings as `warning: …` lines (each once) and turns
+    `T5evalError` into a one-line error."""
+    from t5eval.cli.warn import one_line_warnings
+
+    if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
+        typer.rich_utils.MAX_WIDTH = HELP_WIDTH  # a terminal keeps its own width; rich wraps the help text
     try:
-        app(args=argv, standalone_mode=True)
+        with one_line_warnings():
+            app(args=argv, standalone_mode=True)
     except T5evalError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)

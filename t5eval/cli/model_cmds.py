@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import typer
 
 def parity(
     model: Path = typer.Option(..., "--model", help="Local HF T5 directory (config.json + weights)."),
-    vocab: Path = typer.Option(None, "--vocab", help="spiece.model (default: MODEL/spiece.model)."),
+    vocab: Path = typer.Option(None, "--vocab", help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
     n: int = typer.Option(64, "--n", help="Number of real texts to compare on."),
     tasks: str = typer.Option("rte", "--tasks", help="Tasks whose eval inputs/targets are used, e.g. rte,cola."),
@@ -21,13 +20,12 @@ def parity(
 ) -> None:
     """Compare the native T5 with transformers: max abs logit diff and share of identical greedy outputs."""
     from t5eval.parity.t5 import run_parity
+    from t5eval.results import check_out_path
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
-    for w in caught:
-        if not issubclass(w.category, DeprecationWarning):
-            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    if json_out is not None:
+        check_out_path(json_out, "--json")
+
+    result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
     typer.echo(json.dumps(asdict(result)))
 
 

@@ -22,9 +22,11 @@ def report(
     """Paper-style Markdown report (Table 14 layout) of one or more runs, with 95% intervals and deltas."""
     from t5eval.report.build import build_report
     from t5eval.report.paper import PAPER_SCORES
+    from t5eval.results import check_out_path
 
     if out.suffix != ".md":
         raise T5evalError(f"--out {out}: give a .md file, e.g. reports/{out.stem or 'report'}.md")
+    check_out_path(out)
     path = build_report(list(runs), out, n_boot=bootstrap, seed=seed, plots=plots, paper_path=paper or PAPER_SCORES)
     typer.echo(f"wrote {path}")
 
@@ -40,7 +42,19 @@ def diff(
     from t5eval.report.diff import diff_runs, render_diff
 
     a, b = load_run(run_a), load_run(run_b)
+    if task is not None and task not in a.tasks and task not in b.tasks:
+        task = _canonical_task(task)  # an alias such as sst2
     typer.echo(render_diff(diff_runs(a, b, task), a.run_id, b.run_id, show=show))
+
+
+def _canonical_task(name: str) -> str:
+    """The registry name of a task alias (`sst2` -> glue_sst2_v002); the name as is when unknown."""
+    from t5eval.tasks import TaskRegistry
+
+    try:
+        return TaskRegistry.default().get(name).name
+    except T5evalError:
+        return name
 
 
 def check(
@@ -56,7 +70,10 @@ def check(
     """Compare a run with a stored baseline; exit 1 on a regression or a missing task/metric."""
     from t5eval.report.bootstrap import load_run
     from t5eval.report.check import Tolerance, compare, failed, read_baseline, render_check, update_baseline
+    from t5eval.results import check_out_path
 
+    if update:
+        check_out_path(against, "--against")
     loaded = load_run(run)
     if update:
         for line in update_baseline(loaded, against, n_boot=bootstrap, seed=seed):

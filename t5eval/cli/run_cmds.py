@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from t5eval.errors import T5evalError
+from t5eval.results import is_subset
 
 INITS = ("pretrained", "random")
 PROTOCOLS = ("current", "paper")
@@ -46,7 +47,12 @@ def summary_table(record: dict[str, Any]) -> Any:
     """A one-screen rich table: task, n, metrics, best step, train and decode tokens/s, averages."""
     from rich.table import Table
 
-    table = Table(title=f"t5eval run {record['run_id']}", title_justify="left")
+    limit = (record.get("settings") or {}).get("limit")
+    subsets = {name for name, task in record["tasks"].items() if is_subset(task["n"], limit)}
+    caption = (f"* subset: the first {limit} examples of the split (--limit {limit}), not comparable with "
+               "full-split scores" if subsets else None)
+    table = Table(title=f"t5eval run {record['run_id']}", title_justify="left", caption=caption,
+                  caption_justify="left")
     table.add_column("task (split)", overflow="fold")
     table.add_column("n", justify="right")
     table.add_column("metrics", overflow="fold")
@@ -54,13 +60,24 @@ def summary_table(record: dict[str, Any]) -> Any:
     table.add_column("tok/s train/decode", justify="right")
     for name, task in record["tasks"].items():
         metrics = ", ".join(f"{k} {v:.2f}" for k, v in task["metrics"].items())
+        n = f"{task['n']}*" if name in subsets else str(task["n"])
         tput = task.get("throughput", {})
         best = task.get("best_step")
         speed = f"{tput.get('train_tokens_per_s', 0):.0f}/{tput.get('decode_tokens_per_s', 0):.0f}"
-        table.add_row(f"{name} ({task['split']})", str(task["n"]), metrics, "-" if best is None else str(best), speed)
+        table.add_row(f"{name} ({task['split']})", n, metrics, "-" if best is None else str(best), speed)
+    marked = _benchmarks_of(subsets)
     for bench, avg in record.get("benchmarks", {}).items():
-        table.add_row(f"{bench} average", "", _average_text(avg), "", "")
+        text = _average_text(avg) + (" * (subset)" if bench in marked and avg.get("average") is not None else "")
+        table.add_row(f"{bench} average", "", text, "", "")
     return table
+
+
+def _benchmarks_of(tasks: set[str]) -> set[str]:
+    """The benchmarks these tasks belong to."""
+    from t5eval.tasks import TaskRegistry
+
+    registry = TaskRegistry.default()
+    return {registry.get(name).benchmark for name in tasks if name in registry.tasks}
 
 
 def _average_text(avg: dict[str, Any]) -> str:
@@ -74,6 +91,17 @@ def _average_text(avg: dict[str, Any]) -> str:
     return f"{value:.2f} over {done} of {done + len(avg.get('missing', []))} groups (incomplete)"
 
 
+def _check_before_loading(target: str, out: Path | None, data_dir: Path | None) -> None:
+    """Refusals that need no torch (imported later, which takes seconds): the output folder, and the
+    hub when no --data-dir is given."""
+    from t5eval.results import check_out_path
+    from t5eval.run.options import require_data_source
+    from t5eval.tasks import TaskRegistry
+
+    check_out_path(out or Path("results"), "--out" if out else "results folder", folder=True)
+    require_data_source(TaskRegistry.default().resolve(target), data_dir)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
 
@@ -83,7 +111,7 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Argument(..., help="benchmark (glue, super_glue, squad, cnn_dailymail, wmt), task, or comma list"),
         model: str = typer.Option(..., "--model", "-m", help="hub id, local HF dir, or a preset with --init random"),
         init: str = typer.Option("pretrained", help="pretrained | random (seeded; presets)"),
-        vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model)"),
+        vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)"),
         data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
         out: Path | None = typer.Option(None, help="run folder (default results/<date-time>_<model>_<target>)"),
         limit: int | None = typer.Option(None, help="evaluate on the first N examples of each task"),
@@ -107,9 +135,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
-        from t5eval.run.orchestrate import RunInterrupted, run
-        from t5eval.run.progress import RunProgress
 
+        _check_before_loading(target, out, data_dir)
         device = check_device(device or default_device())
         check_dtype(dtype)
         _check_choice("--init", init, INITS)
@@ -130,6 +157,9 @@ def register(app: typer.Typer) -> None:
             skip_missing=skip_missing, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console
+
+        from t5eval.run.orchestrate import RunInterrupted, run
+        from t5eval.run.progress import RunProgress
 
         err_console = Console(stderr=True)
         try:

@@ -48,6 +48,7 @@ class TaskDiff:
     metrics_a: dict[str, float]
     metrics_b: dict[str, float]
     changes: list[ExampleChange] = field(default_factory=list)
+    shared_only: bool = False  # the runs scored different example sets: metrics are over the shared ones
 
     def count(self, kind: str) -> int:
         return sum(c.kind == kind for c in self.changes)
@@ -82,13 +83,18 @@ def diff_task(run_a: Run, run_b: Run, task: str, metric_fn: MetricFn | None = No
     """Compare one task's predictions in two runs (matched by example index)."""
     for run in (run_a, run_b):
         if task not in run.tasks:
-            raise T5evalError(f"task {task!r} is not in run {run.run_id}{did_you_mean(task, run.tasks)}")
+            both = [*run_a.tasks, *(t for t in run_b.tasks if t not in run_a.tasks)]
+            hint = "" if task in both else did_you_mean(task, both)  # a typo; else the runs' tasks say it
+            raise T5evalError(f"task {task!r} is not in run {run.run_id}{hint}; {_tasks_of(run_a, run_b)}")
     fn = metric_fn or task_metric_fn(task, run_a.protocol)
     rows_a = {r["index"]: r for r in read_predictions(run_a.tasks[task].predictions)}
     rows_b = {r["index"]: r for r in read_predictions(run_b.tasks[task].predictions)}
     common = sorted(set(rows_a) & set(rows_b))
     out = TaskDiff(task, len(common), len(set(rows_a) - set(rows_b)), len(set(rows_b) - set(rows_a)),
                    run_a.tasks[task].metrics, run_b.tasks[task].metrics)  # fmt: skip
+    if (out.only_a or out.only_b) and common and fn is not None:  # e.g. a --limit run: compare like with like
+        out.metrics_a, out.metrics_b = (_metrics_on(rows, common, fn) for rows in (rows_a, rows_b))
+        out.shared_only = True
     for i in common:
         a, b = rows_a[i], rows_b[i]
         if a["prediction_value"] == b["prediction_value"] and a["prediction"] == b["prediction"]:
@@ -101,6 +107,26 @@ def diff_task(run_a: Run, run_b: Run, task: str, metric_fn: MetricFn | None = No
     return out
 
 
+def _metrics_on(rows: dict[int, dict[str, Any]], indices: list[int], fn: MetricFn) -> dict[str, float]:
+    """The task's metrics recomputed over the examples `indices` from stored target/prediction values."""
+    return fn([rows[i]["target_value"] for i in indices], [rows[i]["prediction_value"] for i in indices])
+
+
+def _subset_note(d: TaskDiff) -> str:
+    """Says that the two runs scored different example sets, and what the metrics are computed over."""
+    sizes = f"A scored {d.n_common + d.only_a} examples, B {d.n_common + d.only_b} (a --limit run scores the first N)"
+    if d.shared_only:
+        return f"The runs scored different example sets ({sizes}): the metrics below are recomputed on the " \
+               f"{d.n_common} shared examples only."
+    return f"The runs scored different example sets ({sizes}): the metrics below are each run's own, over " \
+           "different examples, and are not comparable."
+
+
+def _tasks_of(*runs: Run) -> str:
+    """'run A has t1, t2; run B has t3': each run's scored tasks."""
+    return "; ".join(f"run {run.run_id} has {', '.join(run.tasks) or 'no task'}" for run in runs)
+
+
 def diff_runs(run_a: Run, run_b: Run, task: str | None = None) -> list[TaskDiff]:
     """Diffs of one task, or of every task both runs have predictions for."""
     if task is not None:
@@ -108,7 +134,8 @@ def diff_runs(run_a: Run, run_b: Run, task: str | None = None) -> list[TaskDiff]
     common = [t for t in run_a.tasks if t in run_b.tasks and run_a.tasks[t].predictions.exists()
               and run_b.tasks[t].predictions.exists()]  # fmt: skip
     if not common:
-        raise T5evalError(f"runs {run_a.run_id} and {run_b.run_id} share no task with predictions; pass --task")
+        raise T5evalError(f"runs {run_a.run_id} and {run_b.run_id} share no task with predictions; "
+                          f"{_tasks_of(run_a, run_b)}; diff compares a task both runs scored")
     return [diff_task(run_a, run_b, t) for t in common]
 
 
@@ -124,8 +151,10 @@ def render_diff(diffs: list[TaskDiff], label_a: str, label_b: str, show: int = 2
         out += [f"## {d.task}", "",
                 f"{d.n_common} examples in both runs; {d.only_a} only in A, {d.only_b} only in B. "
                 f"Changed predictions: {len(d.changes)} (fixed {d.count('fixed')}, broken {d.count('broken')}, "
-                f"other {d.count('changed')}).", "",
-                "| metric | A | B | B − A |", "|---|---|---|---|"]  # fmt: skip
+                f"other {d.count('changed')}).", ""]  # fmt: skip
+        if d.only_a or d.only_b:
+            out += [_subset_note(d), ""]
+        out += ["| metric | A | B | B − A |", "|---|---|---|---|"]
         for key in sorted(set(d.metrics_a) | set(d.metrics_b)):
             a, b = d.metrics_a.get(key), d.metrics_b.get(key)
             delta = f"{b - a:+.4f}" if a is not None and b is not None else "—"

@@ -18,11 +18,11 @@ from t5eval.distributed.context import barrier
 from t5eval.eval.cache import MemoryCache
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
-from t5eval.io import atomic_write_json, read_json
-from t5eval.results import write_metrics, write_predictions
+from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
+from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.options import eval_split, train_split
-from t5eval.run.record import task_record
+from t5eval.run.record import CHECKPOINT_ORIGIN, task_record
 from t5eval.tasks import ExampleSet, TaskSpec
 from t5eval.train.checkpoint import describe, drop_checkpoints
 from t5eval.train.loop import Snapshot, TrainState, finetune, optimizer_record
@@ -31,7 +31,8 @@ from t5eval.train.stream import TrainSource, TrainStream
 
 def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
     """Run every task (per task, or as one mixture) and return {task: run.json task entry}."""
-    done = {s.name: read_json(p) for s in specs if (p := ctx.run_dir / s.name / "result.json").exists()}
+    done = {s.name: task_entry_from_json(read_json(p)) for s in specs
+            if (p := ctx.run_dir / s.name / "result.json").exists()}
     for name in done:
         ctx.log(f"{name}: already finished in {ctx.run_dir}, reusing it")
     todo = [s for s in specs if s.name not in done]
@@ -152,12 +153,17 @@ def validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask], sn
 
 def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Callable[[str, int], None]:
     """The `on_best(task, step)` callback: keep that task's best weights in `<task>/best/` (FSDP: rank 0's
-    plain copy in `snap`)."""
+    plain copy in `snap`), with the run's `spiece.model` beside them, so `--model <task>/best` needs no --vocab."""
     from t5eval.model import T5, save_model
 
     def on_best(task: str, step: int) -> None:
         if ctx.dist.is_main:
-            save_model(cast(T5, snap.plain or model), ctx.run_dir / task / "best")
+            best = save_model(cast(T5, snap.plain or model), ctx.run_dir / task / "best")
+            atomic_write_bytes(best / "spiece.model", ctx.tokenizer.path.read_bytes())
+            atomic_write_json(best / CHECKPOINT_ORIGIN, {
+                "kind": "finetuned", "run_id": ctx.run_dir.name, "task": task, "step": step,
+                "base_model": ctx.opts.model, "base_init": ctx.opts.init, "seed": ctx.opts.seed,
+            })  # fmt: skip
 
     return on_best
 
@@ -233,7 +239,8 @@ def finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state: 
     write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
     atomic_write_json(task_dir / "result.json", entry)
     drop_checkpoints(task_dir / "checkpoint.pt")  # a finished task needs only its best weights
-    ctx.log(f"{task.name}: {fmt_metrics(result.metrics)} (n={len(task.examples)}, {task.split})")
+    subset = f"; subset: first {ctx.opts.limit} (--limit)" if is_subset(len(task.examples), ctx.opts.limit) else ""
+    ctx.log(f"{task.name}: {fmt_metrics(result.metrics)} (n={len(task.examples)}, {task.split}{subset})")
     return entry
 
 

@@ -12,7 +12,9 @@ from typing import Any
 from t5eval.errors import T5evalError
 from t5eval.io import read_json
 from t5eval.results import (
+    check_out_path,
     check_settings,
+    record_from_json,
     settings_fingerprint,
     write_settings,
 )
@@ -84,6 +86,7 @@ def prepare_run_dir(
     if run_dir is None:
         run_dir = opts.results_root / default_run_id(opts)
     run_dir = Path(run_dir)
+    check_out_path(run_dir, "--out" if opts.out is not None else "results folder", folder=True)
     if run_dir.exists() and any(run_dir.iterdir()):
         if not (run_dir / "settings.json").exists():
             raise T5evalError(f"{run_dir} exists and is not a t5eval run (no settings.json); choose another --out")
@@ -91,7 +94,7 @@ def prepare_run_dir(
             shutil.rmtree(run_dir)
         elif check_settings(run_dir, settings):
             if (run_dir / "run.json").exists():
-                return run_dir, read_json(run_dir / "run.json")
+                return run_dir, record_from_json(read_json(run_dir / "run.json"))
             log(f"resuming the unfinished run in {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_settings(run_dir, settings)

@@ -46,11 +46,15 @@ class ExampleSet:
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
-    """--data-dir wins, else $T5EVAL_DATA_DIR, else None (use the hub). A missing folder is an error."""
+    """--data-dir wins, else $T5EVAL_DATA_DIR, else None (use the hub). A missing folder is an error.
+
+    The folder is returned absolute, so run.json (data_files, data_source) and settings.json record
+    data paths the same way, whatever folder the command ran in.
+    """
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
     if chosen is None:
         return None
-    root = Path(chosen).expanduser()
+    root = Path(chosen).expanduser().resolve()
     if not root.is_dir():
         raise T5evalError(f"data dir {root} does not exist; pass --data-dir DIR (or set {DATA_DIR_ENV})")
     return root
@@ -93,13 +97,30 @@ def local_rows(spec: TaskSpec, split: str, root: Path) -> tuple[list[tuple[str, 
         raise T5evalError(f"task {spec.name}, split {split}: no local file; expected "
                           f"{_expected(spec, split, root)} (set --data-dir to the folder holding them)")
     if cand.warning:
-        warnings.warn(f"task {spec.name}, split {split}: {cand.warning}", DataWarning, stacklevel=2)
+        warnings.warn(f"task {spec.name}: {cand.warning}", DataWarning, stacklevel=2)  # same for each split
     paths = [root / f for f in cand.files]
     rows = READERS[cand.reader](paths, cand.reader_args)
     return rows, {str(p): _sha256(p) for p in paths}, cand.reader_args
 
 
 HubLoader = Callable[[str, str | None, str, str | None], Iterable[Mapping[str, Any]]]
+
+
+def require_hub(spec: TaskSpec) -> None:
+    """Refuse at once, in one line naming --data-dir, when the hub cannot be reached (`t5eval.tasks.hub`).
+
+    Raises:
+        T5evalError: the hub is offline or does not answer within a second or two.
+    """
+    from t5eval.tasks.hub import hub_unreachable_reason
+
+    hf = spec.hf
+    if hf is not None and Path(hf.path).is_dir():
+        return  # a local copy laid out as the hub's repo: no network needed
+    reason = hub_unreachable_reason()
+    if reason is not None:
+        raise T5evalError(f"task {spec.name}: no --data-dir given (nor ${DATA_DIR_ENV}) and the Hugging Face Hub "
+                          f"is unreachable ({reason}); pass --data-dir DIR (or set {DATA_DIR_ENV}) with the local files")
 
 
 def _datasets_loader(path: str, name: str | None, split: str, revision: str | None) -> Iterable[Mapping]:
@@ -114,6 +135,8 @@ def hub_rows(spec: TaskSpec, split: str, loader: HubLoader | None = None) -> lis
     if hf is None or split not in hf.splits:
         raise T5evalError(f"task {spec.name}, split {split}: no hub copy is declared; pass --data-dir DIR "
                           f"(or set {DATA_DIR_ENV}) with the local files (see docs/tasks.md)")
+    if loader is None:
+        require_hub(spec)
     try:
         data = (loader or _datasets_loader)(hf.path, hf.name, hf.splits[split], hf.revision)
         rows = [dict(r) for r in data]

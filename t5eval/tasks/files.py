@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
+from t5eval.results import with_undefined
 from t5eval.tasks.data import Example, load_examples
 from t5eval.tasks.readers import json_objects
 from t5eval.tasks.registry import TaskRegistry
@@ -45,8 +46,13 @@ def align(examples: list[Example], predictions: dict[int, str], path: Path) -> l
     missing = sorted(known - predictions.keys())
     extra = sorted(predictions.keys() - known)
     if missing:
+        given = len(predictions)
+        first_n = sorted(predictions) == list(range(given))
+        hint = (f"they cover the first {given} examples only, as a `run --limit {given}` writes them: "
+                f"pass --limit {given}" if first_n else
+                "to score the first N examples only (as `run --limit N`), pass --limit N")
         raise T5evalError(f"{path}: no prediction for {len(missing)} of {len(examples)} examples "
-                          f"(first missing index {missing[0]}); `t5eval export` lists the indices")
+                          f"(first missing index {missing[0]}); {hint}; `t5eval export` lists the indices")
     if extra:
         raise T5evalError(f"{path}: index {extra[0]} is not an example of this split "
                           f"({len(examples)} examples, indices 0..{len(examples) - 1})")
@@ -54,18 +60,24 @@ def align(examples: list[Example], predictions: dict[int, str], path: Path) -> l
 
 
 def score_task(spec: TaskSpec, split: str, predictions_path: Path, data_dir: str | Path | None,
-               protocol: str = "current") -> dict[str, Any]:
-    """Score raw prediction texts against a split: {"task", "split", "n", "metrics", "protocol"}."""
-    examples = load_examples(spec, split, data_dir, protocol=protocol).examples
+               protocol: str = "current", limit: int | None = None) -> dict[str, Any]:
+    """Score raw prediction texts against a split: {"task", "split", "n", "metrics", "protocol"}.
+
+    `limit`: only the split's first N examples, the rule of `t5eval run --limit N` (so a limited run's
+    predictions.jsonl rescores to its own metrics).
+    """
+    examples = load_examples(spec, split, data_dir, limit=limit, protocol=protocol).examples
     texts = align(examples, read_predictions(predictions_path), predictions_path)
     targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
     preds = [postprocess(spec, text, ex, is_target=False) for ex, text in zip(examples, texts, strict=True)]
     metrics = compute_metrics(spec, targets, preds, protocol)
-    return {"task": spec.name, "split": split, "n": len(examples), "metrics": metrics, "protocol": protocol}
+    result = with_undefined({"task": spec.name, "split": split, "n": len(examples), "metrics": metrics,
+                             "protocol": protocol}, metrics)
+    return result if limit is None else {**result, "limit": limit}
 
 
 def score_benchmark(reg: TaskRegistry, bench_name: str, predictions_dir: Path, data_dir: str | Path | None,
-                    protocol: str = "current", split: str | None = None) -> dict[str, Any]:
+                    protocol: str = "current", split: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Score every member with DIR/<task>.jsonl present, then T5's benchmark average."""
     bench = reg.benchmark(bench_name)
     if not predictions_dir.is_dir():
@@ -74,7 +86,7 @@ def score_benchmark(reg: TaskRegistry, bench_name: str, predictions_dir: Path, d
     for name in bench.members:
         path = predictions_dir / f"{name}.jsonl"
         if path.is_file():
-            results[name] = score_task(reg.get(name), split or bench.split, path, data_dir, protocol)
+            results[name] = score_task(reg.get(name), split or bench.split, path, data_dir, protocol, limit)
     if not results:
         expected = ", ".join(f"{m}.jsonl" for m in bench.members)
         raise T5evalError(f"no predictions found in {predictions_dir}; expected files named {expected}")
