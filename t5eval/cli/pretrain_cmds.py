@@ -29,6 +29,8 @@ def pretrain_cmd(
     mean_span_length: float = typer.Option(3.0, help="mean noise span length (span_corruption; paper: 3)"),
     mlm_keep: float = typer.Option(0.0, help="bert_mlm: share of noise tokens left unchanged "
                                              "(paper 0: 90% mask, 10% random; BERT: 0.1)"),
+    concat_docs: int = typer.Option(128, help="documents concatenated before splitting (T5: 128; 0 = the whole "
+                                              "corpus, so short documents fill whole sequences)"),
     dropout: float | None = typer.Option(None, help="dropout rate (default: 0.1 for v1.0 as the paper, 0 for v1.1)"),
     seed: int = typer.Option(0, help="seed for init, chunk order, noise and dropout"),
     out: Path | None = typer.Option(None, help="output folder: HF checkpoint + pretrain.json"),
@@ -52,12 +54,15 @@ def pretrain_cmd(
         raise T5evalError(f"--export {export[0]} must be at least 1")
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise T5evalError(f"--dropout {dropout} must be in [0, 1)")
+    if concat_docs < 0:
+        raise T5evalError(f"--concat-docs {concat_docs} must be 0 (whole corpus) or a positive count")
     if threads:
         torch.set_num_threads(threads)
     opts = PretrainOptions(
         model=model, corpus=corpus, objective=objective, init=init, vocab=vocab, steps=steps,
         batch_tokens=batch_tokens, inputs_length=inputs_length, targets_length=targets_length,
-        noise_density=noise_density, mean_span_length=mean_span_length, mlm_keep=mlm_keep, seed=seed,
+        noise_density=noise_density, mean_span_length=mean_span_length, mlm_keep=mlm_keep,
+        concat_docs=concat_docs, seed=seed,
         dropout=dropout, out=out, export_n=export[0] if export else None, export_path=export[1] if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
         command=canonical_command(ctx),

@@ -6,7 +6,8 @@ Sources (`--corpus`): a `.txt` file (one document per blank-line-separated block
 default `train`). Documents are tokenized with the T5 SentencePiece model without EOS, then cut as
 T5's span-corruption pipeline does: `select_random_chunk` (a random 65,536-token window of longer
 documents), `reduce_concat_tokens` (groups of 128 documents concatenated), `split_tokens` (slices of
-`tokens_per_chunk`; the last slice of each group may be shorter).
+`tokens_per_chunk`; the last slice of each group may be shorter). `--concat-docs 0` concatenates
+the whole corpus instead, so a corpus of short documents fills whole sequences (recorded).
 """
 
 from __future__ import annotations
@@ -133,7 +134,10 @@ def select_random_chunk(ids: np.ndarray, rng: np.random.Generator, max_length: i
 
 
 def reduce_concat_tokens(docs: Iterable[np.ndarray], batch_size: int = CONCAT_DOCS) -> Iterator[np.ndarray]:
-    """Concatenate every `batch_size` consecutive documents into one sequence (the last group may be smaller)."""
+    """Concatenate every `batch_size` consecutive documents into one sequence (the last group may be smaller).
+
+    batch_size 0 concatenates the whole corpus (only the very last chunk can then be short).
+    """
     group: list[np.ndarray] = []
     for doc in docs:
         group.append(doc)
@@ -160,20 +164,21 @@ def tokenized(texts: Iterable[str], tok: T5Tokenizer, seed: int, info: CorpusInf
         yield select_random_chunk(ids, np.random.default_rng([seed, 1, index]))
 
 
-def iter_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int,
-                info: CorpusInfo) -> Iterator[np.ndarray]:
+def iter_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int, info: CorpusInfo,
+                concat_docs: int = CONCAT_DOCS) -> Iterator[np.ndarray]:
     """The chunks of `source` in corpus order (lazy: a hub source is streamed)."""
-    for group in reduce_concat_tokens(tokenized(documents(source, info), tok, seed, info)):
+    for group in reduce_concat_tokens(tokenized(documents(source, info), tok, seed, info), concat_docs):
         for chunk in split_tokens(group, tokens_per_chunk):
             info.chunks += 1
             info.full_chunks += int(len(chunk) == tokens_per_chunk)
             yield chunk
 
 
-def load_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int) -> tuple[list[np.ndarray], CorpusInfo]:
+def load_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int,
+                concat_docs: int = CONCAT_DOCS) -> tuple[list[np.ndarray], CorpusInfo]:
     """Every chunk of a local corpus, with its record; one-line errors when it is empty or under one chunk."""
     info = CorpusInfo(source=source)
-    chunks = list(iter_chunks(source, tok, tokens_per_chunk, seed, info))
+    chunks = list(iter_chunks(source, tok, tokens_per_chunk, seed, info, concat_docs))
     if not chunks:
         raise T5evalError(f"--corpus {source}: empty corpus (no non-empty document); pass text to pre-train on")
     if info.full_chunks == 0:

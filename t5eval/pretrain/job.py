@@ -47,6 +47,7 @@ class PretrainOptions:
     noise_density: float | None = None
     mean_span_length: float = 3.0
     mlm_keep: float = 0.0
+    concat_docs: int = CONCAT_DOCS  # T5's reduce_concat_tokens batch; 0 = the whole corpus
     seed: int = 0
     dropout: float | None = None  # None: 0.1 for v1.0 models (paper), 0.0 for v1.1
     out: Path | None = None
@@ -70,10 +71,11 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
     source: ChunkSource
     if opts.corpus.startswith("hub:"):
         info = CorpusInfo(source=opts.corpus)
-        source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info))
+        source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
+                                                          opts.concat_docs))
         source.chunk(0)  # fails now (offline, empty) rather than mid-run
     else:
-        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed)
+        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, opts.concat_docs)
         source = LocalChunks(chunks, opts.seed)
     return ExampleStream(source, obj, opts.seed, rows), info
 
@@ -83,14 +85,16 @@ def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, ob
     """Everything that shapes the weights (a restart must match it)."""
     return {"model": opts.model, "init": opts.init, "initial_weights_sha256": loaded.weights_sha256,
             "vocab_sha256": tok.sha256, "corpus": {"source": info.source, "files": info.files},
-            "chunking": chunking_record(obj), "objective": obj.record(), "steps": cfg.steps, "seed": cfg.seed,
+            "chunking": chunking_record(obj, opts.concat_docs), "objective": obj.record(), "steps": cfg.steps,
+            "seed": cfg.seed,
             "dropout": cfg.dropout, "rows_per_step": rows, "batch_tokens": opts.batch_tokens,
             "save_every": cfg.save_every, "device": opts.device}
 
 
-def chunking_record(obj: Objective) -> dict[str, Any]:
+def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
     """How documents become chunks (T5's span_corruption pipeline), as recorded."""
-    return {"select_random_chunk_max_tokens": MAX_DOC_TOKENS, "reduce_concat_tokens_docs": CONCAT_DOCS,
+    return {"select_random_chunk_max_tokens": MAX_DOC_TOKENS,
+            "reduce_concat_tokens_docs": concat_docs or "all (whole corpus)",
             "tokens_per_chunk": obj.tokens_per_chunk, "eos_in_documents": False,
             "order": "seeded permutation of all chunks per epoch (local); corpus order, one pass (hub)"}
 

@@ -66,6 +66,8 @@ def test_concat_groups_of_documents_then_split() -> None:
     groups = list(reduce_concat_tokens(docs, batch_size=2))
     assert [g.tolist() for g in groups] == [[30, 31, 32, 40, 41, 42, 43], [50, 51, 52, 53, 54]]
     assert [c.tolist() for c in split_tokens(groups[0], 3)] == [[30, 31, 32], [40, 41, 42], [43]]
+    whole = list(reduce_concat_tokens(docs, batch_size=0))  # --concat-docs 0: one sequence
+    assert [g.tolist() for g in whole] == [[30, 31, 32, 40, 41, 42, 43, 50, 51, 52, 53, 54]]
 
 
 def test_select_random_chunk_windows() -> None:
