@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from t5eval.pretrain.corpus import load_chunks
 from t5eval.pretrain.noise import random_spans_helper
@@ -33,7 +34,7 @@ def reassemble(inputs: list[int], targets: list[int]) -> list[int]:
 def main(corpus: str, vocab: str, export: str, inputs_length: int, seed: int = 0) -> None:
     chunk_len, targets_len = random_spans_helper(inputs_length, 0.15, 3.0, 1, 1)
     chunks, info = load_chunks(corpus, T5Tokenizer(vocab), chunk_len, seed)
-    rows = [json.loads(line) for line in open(export, encoding="utf-8")]
+    rows = [json.loads(line) for line in Path(export).read_text(encoding="utf-8").splitlines()]
     full = [r for r in rows if r["chunk_tokens"] == chunk_len]
     checks = {"lengths": 0, "eos": 0, "sentinels_descending_same": 0, "first_not_sentinel": 0, "reassembles": 0}
     n_sentinels = set()

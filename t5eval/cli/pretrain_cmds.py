@@ -31,6 +31,8 @@ def pretrain_cmd(
                                              "(paper 0: 90% mask, 10% random; BERT: 0.1)"),
     concat_docs: int = typer.Option(128, help="documents concatenated before splitting (T5: 128; 0 = the whole "
                                               "corpus, so short documents fill whole sequences)"),
+    clean: str | None = typer.Option(None, help="c4: the paper's C4 cleaning rules (docs/pretrain.md), counts printed"),
+    bad_words: Path | None = typer.Option(None, help="with --clean c4: bad-words list, one per line (LDNOOBW)"),
     dropout: float | None = typer.Option(None, help="dropout rate (default: 0.1 for v1.0 as the paper, 0 for v1.1)"),
     seed: int = typer.Option(0, help="seed for init, chunk order, noise and dropout"),
     out: Path | None = typer.Option(None, help="output folder: HF checkpoint + pretrain.json"),
@@ -62,7 +64,7 @@ def pretrain_cmd(
         model=model, corpus=corpus, objective=objective, init=init, vocab=vocab, steps=steps,
         batch_tokens=batch_tokens, inputs_length=inputs_length, targets_length=targets_length,
         noise_density=noise_density, mean_span_length=mean_span_length, mlm_keep=mlm_keep,
-        concat_docs=concat_docs, seed=seed,
+        concat_docs=concat_docs, clean=clean, bad_words=bad_words, seed=seed,
         dropout=dropout, out=out, export_n=export[0] if export else None, export_path=export[1] if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
         command=canonical_command(ctx),

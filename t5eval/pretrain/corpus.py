@@ -13,9 +13,10 @@ the whole corpus instead, so a corpus of short documents fills whole sequences (
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ class CorpusInfo:
     tokens: int = 0
     chunks: int = 0
     full_chunks: int = 0
+    cleaning: dict[str, Any] | None = None  # `--clean c4`: rules and counts (clean.C4Cleaner.record)
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -164,21 +166,27 @@ def tokenized(texts: Iterable[str], tok: T5Tokenizer, seed: int, info: CorpusInf
         yield select_random_chunk(ids, np.random.default_rng([seed, 1, index]))
 
 
+Cleaner = Callable[[str], "str | None"]  # a page -> the cleaned page, or None to drop it
+
+
 def iter_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int, info: CorpusInfo,
-                concat_docs: int = CONCAT_DOCS) -> Iterator[np.ndarray]:
-    """The chunks of `source` in corpus order (lazy: a hub source is streamed)."""
-    for group in reduce_concat_tokens(tokenized(documents(source, info), tok, seed, info), concat_docs):
+                concat_docs: int = CONCAT_DOCS, clean: Cleaner | None = None) -> Iterator[np.ndarray]:
+    """The chunks of `source` in corpus order (lazy: a hub source is streamed); `clean` filters pages first."""
+    texts: Iterable[str] = documents(source, info)
+    if clean is not None:
+        texts = (page for page in map(clean, texts) if page is not None)
+    for group in reduce_concat_tokens(tokenized(texts, tok, seed, info), concat_docs):
         for chunk in split_tokens(group, tokens_per_chunk):
             info.chunks += 1
             info.full_chunks += int(len(chunk) == tokens_per_chunk)
             yield chunk
 
 
-def load_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int,
-                concat_docs: int = CONCAT_DOCS) -> tuple[list[np.ndarray], CorpusInfo]:
+def load_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int, concat_docs: int = CONCAT_DOCS,
+                clean: Cleaner | None = None) -> tuple[list[np.ndarray], CorpusInfo]:
     """Every chunk of a local corpus, with its record; one-line errors when it is empty or under one chunk."""
     info = CorpusInfo(source=source)
-    chunks = list(iter_chunks(source, tok, tokens_per_chunk, seed, info, concat_docs))
+    chunks = list(iter_chunks(source, tok, tokens_per_chunk, seed, info, concat_docs, clean))
     if not chunks:
         raise T5evalError(f"--corpus {source}: empty corpus (no non-empty document); pass text to pre-train on")
     if info.full_chunks == 0:

@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 
-from t5eval.errors import T5evalError
+from t5eval.errors import T5evalError, did_you_mean
 from t5eval.io import atomic_write_json, atomic_write_jsonl, read_json
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
+from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
 from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
 from t5eval.pretrain.objectives import Objective, make_objective
@@ -48,6 +49,8 @@ class PretrainOptions:
     mean_span_length: float = 3.0
     mlm_keep: float = 0.0
     concat_docs: int = CONCAT_DOCS  # T5's reduce_concat_tokens batch; 0 = the whole corpus
+    clean: str | None = None  # "c4": the paper's C4 rules (clean.py)
+    bad_words: Path | None = None
     seed: int = 0
     dropout: float | None = None  # None: 0.1 for v1.0 models (paper), 0.0 for v1.1
     out: Path | None = None
@@ -68,23 +71,50 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
     if rows < 1:
         raise T5evalError(f"--batch-tokens {opts.batch_tokens} is below one sequence of --inputs-length "
                           f"{opts.inputs_length}; use at least {opts.inputs_length}")
+    cleaner = make_cleaner(opts)
     source: ChunkSource
     if opts.corpus.startswith("hub:"):
         info = CorpusInfo(source=opts.corpus)
         source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
-                                                          opts.concat_docs))
+                                                    opts.concat_docs, cleaner.clean if cleaner else None))
         source.chunk(0)  # fails now (offline, empty) rather than mid-run
     else:
-        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, opts.concat_docs)
+        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, opts.concat_docs,
+                                   cleaner.clean if cleaner else None)
         source = LocalChunks(chunks, opts.seed)
+    if cleaner is not None:
+        info.cleaning = cleaner.record()  # a live view for a streamed corpus: counts grow as it is read
     return ExampleStream(source, obj, opts.seed, rows), info
+
+
+def make_cleaner(opts: PretrainOptions) -> C4Cleaner | None:
+    """The `--clean` filter (None without it); one-line errors for an unknown name or a bad word list."""
+    if opts.clean is None:
+        if opts.bad_words is not None:
+            raise T5evalError("--bad-words only applies with --clean c4; add --clean c4 or drop it")
+        return None
+    if opts.clean != "c4":
+        raise T5evalError(f"--clean {opts.clean!r} is not known{did_you_mean(opts.clean, ['c4'])}; use --clean c4")
+    return C4Cleaner(load_bad_words(opts.bad_words) if opts.bad_words else None)
+
+
+def cleaning_lines(info: CorpusInfo) -> list[str]:
+    """What `--clean c4` removed, one line per rule, for the log."""
+    if info.cleaning is None:
+        return []
+    counts = info.cleaning["counts"]
+    lines = [f"clean c4: {counts.get('pages_out', 0)} of {counts.get('pages_in', 0)} pages kept"]
+    lines += [f"  {rule}: {counts[rule]}" for rule in RULES]
+    lines += [f"  bad words: {info.cleaning['bad_words']}; language: {info.cleaning['language']}"]
+    return lines
 
 
 def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, obj: Objective,
                 info: CorpusInfo, cfg: PretrainConfig, rows: int) -> dict[str, Any]:
     """Everything that shapes the weights (a restart must match it)."""
     return {"model": opts.model, "init": opts.init, "initial_weights_sha256": loaded.weights_sha256,
-            "vocab_sha256": tok.sha256, "corpus": {"source": info.source, "files": info.files},
+            "vocab_sha256": tok.sha256, "corpus": {"source": info.source, "files": info.files, "clean": opts.clean,
+                                                             "bad_words": str(opts.bad_words or "")},
             "chunking": chunking_record(obj, opts.concat_docs), "objective": obj.record(), "steps": cfg.steps,
             "seed": cfg.seed,
             "dropout": cfg.dropout, "rows_per_step": rows, "batch_tokens": opts.batch_tokens,
@@ -104,6 +134,8 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tok = T5Tokenizer.find(model_dir, opts.vocab)
     stream, info = build_stream(opts, tok)
+    for line in cleaning_lines(info):
+        log(line)
     if opts.out is None and opts.export_n is None:
         raise T5evalError("nothing to do: pass --out DIR to pre-train, or --export N FILE to see the examples")
     loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device) if opts.out else None
