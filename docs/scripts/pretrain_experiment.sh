@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The small-scale analogue of the paper's Table 1 "no pre-training" row and of Table 4 (docs/pretrain.md).
 # Usage (from the repository root): bash docs/scripts/pretrain_experiment.sh OUT_DIR [PRETRAIN_STEPS] [FINETUNE_STEPS]
+# (defaults 150 and 600; a step is 32 sequences of 128 input tokens; rerunning skips finished runs)
 # Pre-trains `tiny` three times on the shared unlabeled train text (span corruption, prefix LM, BERT-style,
 # the same steps x 32 sequences of 128 input tokens), fine-tunes each and a random init on SST-2 with the
 # same settings, and writes a report with 95% bootstrap intervals. Two jobs at a time, one torch thread each.
 set -euo pipefail
 OUT=${1:?OUT_DIR}
-PT_STEPS=${2:-300}
+PT_STEPS=${2:-150}
 FT_STEPS=${3:-600}
 SHARED=${T5EVAL_SHARED:-../shared}
 VOCAB=$SHARED/vocab/t5_spiece.model
@@ -17,7 +18,7 @@ python docs/scripts/unlabeled_corpus.py "$SHARED/data" "$OUT/corpus.jsonl"
 pretrain() {  # objective
   python -m t5eval pretrain --model tiny --init random --corpus "$OUT/corpus.jsonl" --vocab "$VOCAB" \
     --objective "$1" --steps "$PT_STEPS" --inputs-length 128 --batch-tokens 4096 --concat-docs 0 \
-    --save-every 50 --log-every 25 --threads 1 --out "$OUT/pt_$1" > "$OUT/pt_$1.log" 2>&1
+    --save-every 25 --log-every 25 --threads 1 --out "$OUT/pt_$1" > "$OUT/pt_$1.log" 2>&1
 }
 finetune() {  # name model [extra flags]
   local name=$1 model=$2

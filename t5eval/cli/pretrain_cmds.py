@@ -46,7 +46,7 @@ def pretrain_cmd(
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
     import torch
 
-    from t5eval.cli.run_cmds import _check_choice, _check_positive, canonical_command
+    from t5eval.cli.run_cmds import _check_choice, _check_positive
     from t5eval.pretrain.job import PretrainOptions, pretrain
 
     _check_choice("--init", init, INITS)
@@ -67,9 +67,20 @@ def pretrain_cmd(
         concat_docs=concat_docs, clean=clean, bad_words=bad_words, seed=seed,
         dropout=dropout, out=out, export_n=export[0] if export else None, export_path=export[1] if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
-        command=canonical_command(ctx),
+        command=_command(ctx, export),
     )  # fmt: skip
     pretrain(opts, log=lambda msg: typer.echo(msg, err=True))
+
+
+def _command(ctx: typer.Context, export: tuple[int, Path] | None) -> tuple[str, ...]:
+    """The invocation as argv (`canonical_command`), with `--export N FILE` as two arguments."""
+    from t5eval.cli.run_cmds import canonical_command
+
+    argv = list(canonical_command(ctx))
+    if export is not None:
+        at = argv.index("--export")
+        argv[at + 1: at + 2] = [str(export[0]), str(export[1])]
+    return tuple(argv)
 
 
 def register(app: typer.Typer) -> None:

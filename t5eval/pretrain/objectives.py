@@ -8,8 +8,8 @@ so the corrupted inputs are exactly `inputs_length` long; every other objective 
 
 | name | T5 / paper | inputs | targets |
 |---|---|---|---|
-| span_corruption | `span_corruption`, Table 5 "Replace spans", the baseline | spans -> unique sentinels | sentinels + noise spans |
-| iid_replace_spans | `iid_denoising`, Table 4 "Replace corrupted spans" | i.i.d. noise runs -> sentinels | sentinels + noise |
+| span_corruption | `span_corruption`, the baseline (Table 5) | spans -> unique sentinels | sentinels + spans |
+| iid_replace_spans | `iid_denoising`, Table 4 "Replace corrupted spans" | noise runs -> sentinels | sentinels + noise |
 | iid_drop | Table 4 "Drop corrupted tokens" | noise dropped | the dropped tokens |
 | bert_mlm | Table 3/4 "BERT-style" | noise -> mask (or random / unchanged) | the original chunk |
 | mass | Table 4 "MASS-style" | noise -> mask token | the original chunk |

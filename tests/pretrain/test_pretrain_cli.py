@@ -23,7 +23,8 @@ from t5eval.tokenizer import T5Tokenizer
 from tests.pretrain.test_objectives import reassemble, sentinels
 
 REPO = Path(__file__).resolve().parents[2]
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "tall", "people", "watch", "from", "an", "old", "red", "barn", ",", "and"]
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "tall", "people",
+         "watch", "from", "an", "old", "red", "barn", ",", "and"]
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,10 @@ TRAIN = ["--model", "tiny", "--inputs-length", "64", "--batch-tokens", "256", "-
 
 
 def test_output_folder_loads_and_is_recorded(corpus: Path, vocab_path: Path, tmp_path: Path) -> None:
-    out = tmp_path / "pt"
+    out, ex = tmp_path / "pt", tmp_path / "ex.jsonl"
     assert pretrain(*TRAIN, "--steps", "3", "--corpus", str(corpus), "--vocab", str(vocab_path), "--out",
-                    str(out)) == 0
+                    str(out), "--export", "2", str(ex)) == 0
+    assert len(ex.read_text().splitlines()) == 2
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "spiece.model",
                                                "pretrain.json", "settings.json"}
     loaded = load_model(out)  # what `t5eval run --model DIR` does
@@ -113,6 +115,8 @@ def test_output_folder_loads_and_is_recorded(corpus: Path, vocab_path: Path, tmp
         str(corpus): record["corpus"]["files"][str(corpus)]}
     assert record["tokens_seen"] == record["padding"]["real_tokens"] > 0
     assert [h["step"] for h in record["loss_history"]] == [2, 3]
+    at = record["command"].index("--export")
+    assert record["command"][at:at + 3] == ["--export", "2", str(ex)] and record["command"][1] == "pretrain"
     assert T5Tokenizer.find(out, None).sha256 == T5Tokenizer(vocab_path).sha256
 
 
