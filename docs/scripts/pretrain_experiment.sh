@@ -28,10 +28,10 @@ finetune() {  # name model [extra flags]
 }
 
 start=$(date +%s)
-for objective in span_corruption prefix_lm bert_mlm; do pretrain $objective & done
 finetune random tiny --init random --vocab "$VOCAB" &
-wait
-for objective in span_corruption prefix_lm bert_mlm; do finetune $objective "$OUT/pt_$objective" & done
+for objective in span_corruption prefix_lm bert_mlm; do
+  (pretrain $objective && finetune $objective "$OUT/pt_$objective") &
+done
 wait
 python -m t5eval report "$OUT/ft_random" "$OUT/ft_span_corruption" "$OUT/ft_prefix_lm" "$OUT/ft_bert_mlm" \
   --out "$OUT/report.md"
