@@ -118,6 +118,13 @@ def test_output_folder_loads_and_is_recorded(corpus: Path, vocab_path: Path, tmp
     at = record["command"].index("--export")
     assert record["command"][at:at + 3] == ["--export", "2", str(ex)] and record["command"][1] == "pretrain"
     assert T5Tokenizer.find(out, None).sha256 == T5Tokenizer(vocab_path).sha256
+    # continue from the folder (its own spiece.model, no --vocab)
+    more = tmp_path / "more"
+    assert pretrain("--model", str(out), "--init", "pretrained", "--corpus", str(corpus), "--steps", "1",
+                    "--inputs-length", "64", "--batch-tokens", "256", "--threads", "1", "--out", str(more)) == 0
+    continued = json.loads((more / "pretrain.json").read_text())
+    assert continued["model"]["initial_weights_sha256"] == loaded.weights_sha256
+    assert continued["vocab"]["path"] == str(out / "spiece.model")
 
 
 def same_weights(a: Path, b: Path) -> bool:
