@@ -1,7 +1,7 @@
 """The `t5eval` command line. Each area registers its commands from its own module.
 
 Modules (one owner each): `tasks_cmds` (tasks, export, score), `model_cmds` (parity),
-`run_cmds` (run), `report_cmds` (report, diff, check), `bench_cmds` (bench).
+`run_cmds` (run), `pretrain_cmds` (pretrain), `report_cmds` (report, diff, check), `bench_cmds` (bench).
 Commands parse arguments and call library functions; they hold no logic of their own.
 """
 
@@ -40,9 +40,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from t5eval.cli import bench_cmds, model_cmds, report_cmds, run_cmds, tasks_cmds
+    from t5eval.cli import bench_cmds, model_cmds, pretrain_cmds, report_cmds, run_cmds, tasks_cmds
 
-    for module in (tasks_cmds, model_cmds, run_cmds, report_cmds, bench_cmds):
+    for module in (tasks_cmds, model_cmds, run_cmds, pretrain_cmds, report_cmds, bench_cmds):
         module.register(app)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -25,9 +25,16 @@ from torch import nn
 from t5eval.distributed.checkpoint import latest_step, load_checkpoint, load_extra, save_checkpoint
 from t5eval.distributed.context import DistContext, barrier
 from t5eval.io import atomic_torch_save
-from t5eval.train.stream import TrainStream
 
 ONE_FILE, SHARDED = "one-file", "sharded"
+
+
+class Resumable(Protocol):
+    """A batch stream a checkpoint can restore (`TrainStream`, the pre-training `ExampleStream`)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def sharded_root(path: Path) -> Path:
@@ -64,18 +71,18 @@ def drop_checkpoints(path: Path) -> None:
     shutil.rmtree(sharded_root(path), ignore_errors=True)
 
 
-def trainer_extra(stream: TrainStream, state: dict[str, Any]) -> dict[str, Any]:
+def trainer_extra(stream: Resumable, state: dict[str, Any]) -> dict[str, Any]:
     """What a checkpoint holds besides model and optimizer: stream, RNG and run state."""
     return {"stream": stream.state_dict(), "torch_rng": torch.get_rng_state(), "state": state}
 
 
-def _restore_extra(extra: dict[str, Any], stream: TrainStream) -> dict[str, Any]:
+def _restore_extra(extra: dict[str, Any], stream: Resumable) -> dict[str, Any]:
     stream.load_state_dict(extra["stream"])
     torch.set_rng_state(extra["torch_rng"])
     return dict(extra["state"])
 
 
-def save_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream,
+def save_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, stream: Resumable,
                   state: dict[str, Any], ctx: DistContext) -> None:
     """Rank 0 writes the one-file checkpoint (and drops a sharded one); every rank must call it."""
     if ctx.is_main:
@@ -86,7 +93,7 @@ def save_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
 
 
 def load_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                  stream: TrainStream) -> dict[str, Any]:
+                  stream: Resumable) -> dict[str, Any]:
     """Restore model, optimizer, stream and RNG from a one-file checkpoint; returns the run state."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)  # our own file
     model.load_state_dict(ckpt["model"])
@@ -94,7 +101,7 @@ def load_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
     return _restore_extra(ckpt, stream)
 
 
-def save_sharded(path: Path, wrapped: nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream,
+def save_sharded(path: Path, wrapped: nn.Module, optimizer: torch.optim.Optimizer, stream: Resumable,
                  state: dict[str, Any], ctx: DistContext) -> None:
     """Every rank saves its shards at `state["step"]`; rank 0 then drops a one-file checkpoint."""
     extra = trainer_extra(stream, state) if ctx.is_main else None
@@ -104,7 +111,7 @@ def save_sharded(path: Path, wrapped: nn.Module, optimizer: torch.optim.Optimize
     barrier(ctx)
 
 
-def load_sharded(path: Path, wrapped: nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream,
+def load_sharded(path: Path, wrapped: nn.Module, optimizer: torch.optim.Optimizer, stream: Resumable,
                  ctx: DistContext) -> dict[str, Any]:
     """Load the newest complete sharded step into a `wrap_model` result (FSDP, DDP or one process)."""
     root = sharded_root(path)

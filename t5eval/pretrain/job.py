@@ -1,0 +1,213 @@
+"""`t5eval pretrain` end to end: check every input, export examples, train, write the HF folder and the record.
+
+Output folder (`--out DIR`): `config.json`, `model.safetensors`, `spiece.model` (what `t5eval run
+--model DIR` loads), `pretrain.json` (the run record, written last: its presence marks a finished
+run), `settings.json` (fingerprint a restart must match) and, while training, `checkpoint.pt`.
+Every check runs before anything is written, so a refused command leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t5eval.errors import T5evalError, did_you_mean
+from t5eval.io import atomic_write_json, atomic_write_jsonl, read_json
+from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
+from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
+from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
+from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
+from t5eval.pretrain.objectives import Objective, make_objective
+from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
+from t5eval.results import check_settings, env_record, now_iso, write_settings
+from t5eval.tokenizer import T5Tokenizer
+
+Log = Callable[[str], None]
+RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """What `t5eval pretrain` was asked (CLI flags, already parsed)."""
+
+    model: str
+    corpus: str
+    objective: str = "span_corruption"
+    init: str = "random"
+    vocab: Path | None = None
+    steps: int = 2**19
+    batch_tokens: int = 65536
+    inputs_length: int = 512
+    targets_length: int | None = None
+    noise_density: float | None = None
+    mean_span_length: float = 3.0
+    mlm_keep: float = 0.0
+    concat_docs: int = CONCAT_DOCS  # T5's reduce_concat_tokens batch; 0 = the whole corpus
+    clean: str | None = None  # "c4": the paper's C4 rules (clean.py)
+    bad_words: Path | None = None
+    seed: int = 0
+    dropout: float | None = None  # None: 0.1 for v1.0 models (paper), 0.0 for v1.1
+    out: Path | None = None
+    export_n: int | None = None
+    export_path: Path | None = None
+    save_every: int = 1000
+    log_every: int = 100
+    device: str = "cpu"
+    overwrite: bool = False
+    command: tuple[str, ...] = ()
+
+
+def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
+    """Objective, chunks and the example stream (every data error surfaces here)."""
+    obj = make_objective(opts.objective, opts.inputs_length, opts.noise_density, opts.mean_span_length,
+                         tok.vocab_size, opts.targets_length, opts.mlm_keep)
+    rows = opts.batch_tokens // opts.inputs_length
+    if rows < 1:
+        raise T5evalError(f"--batch-tokens {opts.batch_tokens} is below one sequence of --inputs-length "
+                          f"{opts.inputs_length}; use at least {opts.inputs_length}")
+    cleaner = make_cleaner(opts)
+    source: ChunkSource
+    if opts.corpus.startswith("hub:"):
+        info = CorpusInfo(source=opts.corpus)
+        source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
+                                                    opts.concat_docs, cleaner.clean if cleaner else None))
+        source.chunk(0)  # fails now (offline, empty) rather than mid-run
+    else:
+        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, opts.concat_docs,
+                                   cleaner.clean if cleaner else None)
+        source = LocalChunks(chunks, opts.seed)
+    if cleaner is not None:
+        info.cleaning = cleaner.record()  # a live view for a streamed corpus: counts grow as it is read
+    return ExampleStream(source, obj, opts.seed, rows), info
+
+
+def make_cleaner(opts: PretrainOptions) -> C4Cleaner | None:
+    """The `--clean` filter (None without it); one-line errors for an unknown name or a bad word list."""
+    if opts.clean is None:
+        if opts.bad_words is not None:
+            raise T5evalError("--bad-words only applies with --clean c4; add --clean c4 or drop it")
+        return None
+    if opts.clean != "c4":
+        raise T5evalError(f"--clean {opts.clean!r} is not known{did_you_mean(opts.clean, ['c4'])}; use --clean c4")
+    return C4Cleaner(load_bad_words(opts.bad_words) if opts.bad_words else None)
+
+
+def cleaning_lines(info: CorpusInfo) -> list[str]:
+    """What `--clean c4` removed, one line per rule, for the log."""
+    if info.cleaning is None:
+        return []
+    counts = info.cleaning["counts"]
+    lines = [f"clean c4: {counts.get('pages_out', 0)} of {counts.get('pages_in', 0)} pages kept"]
+    lines += [f"  {rule}: {counts[rule]}" for rule in RULES]
+    lines += [f"  bad words: {info.cleaning['bad_words']}; language: {info.cleaning['language']}"]
+    return lines
+
+
+def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, obj: Objective,
+                info: CorpusInfo, cfg: PretrainConfig, rows: int) -> dict[str, Any]:
+    """Everything that shapes the weights (a restart must match it)."""
+    return {"model": opts.model, "init": opts.init, "initial_weights_sha256": loaded.weights_sha256,
+            "vocab_sha256": tok.sha256, "corpus": {"source": info.source, "files": info.files, "clean": opts.clean,
+                                                             "bad_words": str(opts.bad_words or "")},
+            "chunking": chunking_record(obj, opts.concat_docs), "objective": obj.record(), "steps": cfg.steps,
+            "seed": cfg.seed,
+            "dropout": cfg.dropout, "rows_per_step": rows, "batch_tokens": opts.batch_tokens,
+            "save_every": cfg.save_every, "device": opts.device}
+
+
+def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
+    """How documents become chunks (T5's span_corruption pipeline), as recorded."""
+    return {"select_random_chunk_max_tokens": MAX_DOC_TOKENS,
+            "reduce_concat_tokens_docs": concat_docs or "all (whole corpus)",
+            "tokens_per_chunk": obj.tokens_per_chunk, "eos_in_documents": False,
+            "order": "seeded permutation of all chunks per epoch (local); corpus order, one pass (hub)"}
+
+
+def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
+    """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only)."""
+    model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
+    tok = T5Tokenizer.find(model_dir, opts.vocab)
+    stream, info = build_stream(opts, tok)
+    for line in cleaning_lines(info):
+        log(line)
+    if opts.out is None and opts.export_n is None:
+        raise T5evalError("nothing to do: pass --out DIR to pre-train, or --export N FILE to see the examples")
+    loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device) if opts.out else None
+    if loaded is not None:
+        tok.check_fits(loaded.config.vocab_size)
+    if opts.export_n is not None and opts.export_path is not None:
+        atomic_write_jsonl(opts.export_path, export_rows(stream, opts.export_n, tok))
+        log(f"wrote the first {opts.export_n} examples to {opts.export_path}")
+    if opts.out is None or loaded is None:
+        return None
+    dropout = opts.dropout if opts.dropout is not None else (0.1 if loaded.config.variant == "v1.0" else 0.0)
+    cfg = PretrainConfig(opts.steps, opts.seed, dropout, min(opts.save_every, opts.steps), opts.log_every)
+    settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
+    return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+
+
+def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """Refuse another run's folder (unless --overwrite); return the record of this run if it is finished."""
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    if out.exists() and any(out.iterdir()) and not (out / "settings.json").exists():
+        raise T5evalError(f"--out {out} exists and holds no pre-training run; choose an empty folder")
+    if check_settings(out, settings) and (out / RECORD).is_file():
+        return dict(read_json(out / RECORD))
+    write_settings(out, settings)
+    return None
+
+
+def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream: ExampleStream,
+           info: CorpusInfo, cfg: PretrainConfig, settings: dict[str, Any], log: Log) -> dict[str, Any]:
+    out = Path(opts.out or ".")
+    done = _prepare_out(out, settings, opts.overwrite)
+    if done is not None:
+        log(f"{out} already holds this finished run; nothing to do")
+        return done
+    checkpoint = out / CHECKPOINT
+    if checkpoint.is_file():
+        log(f"resuming from {checkpoint}")
+    started = time.perf_counter()
+
+    def progress(step: int, loss: float, tokens_per_s: float) -> None:
+        log(f"step {step}/{cfg.steps}  loss {loss:.4f}  {tokens_per_s:.0f} tok/s")
+
+    state = pretrain_loop(loaded.model, stream, cfg, checkpoint, torch.device(opts.device), progress)
+    save_model(loaded.model, out)
+    shutil.copyfile(tok.path, out / "spiece.model")
+    record = _record(opts, loaded, tok, stream, info, cfg, state, settings, time.perf_counter() - started)
+    atomic_write_json(out / RECORD, record)
+    checkpoint.unlink(missing_ok=True)
+    log(f"pre-trained model: {out} (t5eval run TASK --model {out})")
+    return record
+
+
+def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream: ExampleStream,
+            info: CorpusInfo, cfg: PretrainConfig, state: PretrainState, settings: dict[str, Any],
+            wall: float) -> dict[str, Any]:
+    """The run record (`pretrain.json`)."""
+    return {
+        "schema": 1, "status": "complete", "command": list(opts.command), "created": now_iso(),
+        "wall_time_s": wall,
+        "model": {"source": opts.model, "init": opts.init, "variant": loaded.config.variant,
+                  "initial_weights_sha256": loaded.weights_sha256,
+                  "weights_sha256": state_dict_sha256(loaded.model), "config": loaded.config.to_hf()},
+        "vocab": {"path": str(tok.path), "sha256": tok.sha256},
+        "corpus": asdict(info), "chunking": settings["chunking"], "objective": settings["objective"],
+        "settings": {"steps": cfg.steps, "seed": cfg.seed, "dropout": cfg.dropout, "rows_per_step": stream.rows,
+                     "batch_tokens": opts.batch_tokens, "save_every": cfg.save_every, "device": opts.device,
+                     "optimizer": schedule_record(cfg)},
+        "steps": state.step, "tokens_seen": state.train_tokens, "train_seconds": state.train_seconds,
+        "examples_seen": stream.position,
+        "padding": {"real_tokens": stream.real_tokens, "padded_tokens": stream.padded_tokens,
+                    "fill": stream.real_tokens / max(stream.padded_tokens, 1)},
+        "loss_history": state.loss_history, "resumed_from": state.resumed_from,
+        "env": env_record(opts.device, torch.get_num_threads()),
+    }  # fmt: skip
