@@ -74,6 +74,17 @@ def _average_text(avg: dict[str, Any]) -> str:
     return f"{value:.2f} over {done} of {done + len(avg.get('missing', []))} groups (incomplete)"
 
 
+def _check_before_loading(target: str, out: Path | None, data_dir: Path | None) -> None:
+    """Refusals that need no torch (imported later, which takes seconds): the output folder, and the
+    hub when no --data-dir is given."""
+    from t5eval.results import check_out_path
+    from t5eval.run.options import require_data_source
+    from t5eval.tasks import TaskRegistry
+
+    check_out_path(out or Path("results"), "--out" if out else "results folder", folder=True)
+    require_data_source(TaskRegistry.default().resolve(target), data_dir)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
 
@@ -106,12 +117,9 @@ def register(app: typer.Typer) -> None:
                                           help="leave out tasks with no eval data (listed in run.json)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
-        from t5eval.results import check_out_path
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
-        from t5eval.run.orchestrate import RunInterrupted, run
-        from t5eval.run.progress import RunProgress
 
-        check_out_path(out or Path("results"), "--out" if out else "results folder", folder=True)
+        _check_before_loading(target, out, data_dir)
         device = check_device(device or default_device())
         check_dtype(dtype)
         _check_choice("--init", init, INITS)
@@ -132,6 +140,9 @@ def register(app: typer.Typer) -> None:
             skip_missing=skip_missing, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console
+
+        from t5eval.run.orchestrate import RunInterrupted, run
+        from t5eval.run.progress import RunProgress
 
         err_console = Console(stderr=True)
         try:

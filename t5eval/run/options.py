@@ -126,6 +126,20 @@ def train_split(spec: TaskSpec, data_dir: Path | None) -> str | None:
     return str(split) if has_split(spec, split, data_dir) else None
 
 
+def require_data_source(specs: list[TaskSpec], data_dir: Path | None) -> None:
+    """Without --data-dir (nor $T5EVAL_DATA_DIR) the hub must answer: else one line naming --data-dir,
+    in a second or two (before torch is imported, any model loaded or any folder written).
+
+    Raises:
+        T5evalError: no data dir and the hub is offline or does not answer.
+    """
+    from t5eval.tasks import require_hub, resolve_data_dir
+
+    if resolve_data_dir(data_dir) is None:
+        for spec in specs:
+            require_hub(spec)
+
+
 def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | None = None,
                     skip_missing: bool = False) -> list[TaskSpec]:
     """The tasks to run: refuse up front (before any training) when a task's eval split is not in the
@@ -136,6 +150,7 @@ def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | N
     """
     from t5eval.tasks import has_split
 
+    require_data_source(specs, data_dir)
     missing = [s.name for s in specs if not has_split(s, eval_split(s, split), data_dir)]
     ready = [s for s in specs if s.name not in missing]
     if not missing or (skip_missing and ready):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from t5eval.tasks.data import Example, ExampleSet, has_split, load_examples, resolve_data_dir
+from t5eval.tasks.data import Example, ExampleSet, has_split, load_examples, require_hub, resolve_data_dir
 from t5eval.tasks.registry import TaskRegistry
 from t5eval.tasks.rows import DataWarning
 from t5eval.tasks.scoring import benchmark_average as _benchmark_average
@@ -32,5 +32,6 @@ def benchmark_average(bench: str | BenchmarkSpec, scores: Mapping[str, Mapping[s
 
 __all__ = [
     "PROTOCOLS", "BenchmarkSpec", "DataWarning", "Example", "ExampleSet", "TaskRegistry", "TaskSpec",
-    "benchmark_average", "compute_metrics", "has_split", "load_examples", "postprocess", "resolve_data_dir",
+    "benchmark_average", "compute_metrics", "has_split", "load_examples", "postprocess", "require_hub",
+    "resolve_data_dir",
 ]

@@ -102,6 +102,23 @@ def local_rows(spec: TaskSpec, split: str, root: Path) -> tuple[list[tuple[str, 
 HubLoader = Callable[[str, str | None, str, str | None], Iterable[Mapping[str, Any]]]
 
 
+def require_hub(spec: TaskSpec) -> None:
+    """Refuse at once, in one line naming --data-dir, when the hub cannot be reached (`t5eval.tasks.hub`).
+
+    Raises:
+        T5evalError: the hub is offline or does not answer within a second or two.
+    """
+    from t5eval.tasks.hub import hub_unreachable_reason
+
+    hf = spec.hf
+    if hf is not None and Path(hf.path).is_dir():
+        return  # a local copy laid out as the hub's repo: no network needed
+    reason = hub_unreachable_reason()
+    if reason is not None:
+        raise T5evalError(f"task {spec.name}: no --data-dir given (nor ${DATA_DIR_ENV}) and the Hugging Face Hub "
+                          f"is unreachable ({reason}); pass --data-dir DIR (or set {DATA_DIR_ENV}) with the local files")
+
+
 def _datasets_loader(path: str, name: str | None, split: str, revision: str | None) -> Iterable[Mapping]:
     import datasets
 
@@ -114,6 +131,8 @@ def hub_rows(spec: TaskSpec, split: str, loader: HubLoader | None = None) -> lis
     if hf is None or split not in hf.splits:
         raise T5evalError(f"task {spec.name}, split {split}: no hub copy is declared; pass --data-dir DIR "
                           f"(or set {DATA_DIR_ENV}) with the local files (see docs/tasks.md)")
+    if loader is None:
+        require_hub(spec)
     try:
         data = (loader or _datasets_loader)(hf.path, hf.name, hf.splits[split], hf.revision)
         rows = [dict(r) for r in data]
