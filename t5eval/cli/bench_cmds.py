@@ -25,7 +25,7 @@ def bench(
     e2e_repeats: int = typer.Option(1, min=1, help="Timed repeats of the end-to-end measure."),
     e2e_max_decode_len: int | None = typer.Option(None, min=1, help="Cap the task's max_decode_len."),
     data_dir: Path | None = typer.Option(None, help="Data folder (default: $T5EVAL_DATA_DIR)."),
-    vocab: Path | None = typer.Option(None, help="SentencePiece model (default: the checkpoint's)."),
+    vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report here."),
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
     int8: bool = typer.Option(False, "--int8", help="Also time an int8-quantized native copy (CPU; not exact: "

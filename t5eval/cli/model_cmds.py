@@ -12,7 +12,7 @@ import typer
 
 def parity(
     model: Path = typer.Option(..., "--model", help="Local HF T5 directory (config.json + weights)."),
-    vocab: Path = typer.Option(None, "--vocab", help="spiece.model (default: MODEL/spiece.model)."),
+    vocab: Path = typer.Option(None, "--vocab", help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
     n: int = typer.Option(64, "--n", help="Number of real texts to compare on."),
     tasks: str = typer.Option("rte", "--tasks", help="Tasks whose eval inputs/targets are used, e.g. rte,cola."),

@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Argument(..., help="benchmark (glue, super_glue, squad, cnn_dailymail, wmt), task, or comma list"),
         model: str = typer.Option(..., "--model", "-m", help="hub id, local HF dir, or a preset with --init random"),
         init: str = typer.Option("pretrained", help="pretrained | random (seeded; presets)"),
-        vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model)"),
+        vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)"),
         data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
         out: Path | None = typer.Option(None, help="run folder (default results/<date-time>_<model>_<target>)"),
         limit: int | None = typer.Option(None, help="evaluate on the first N examples of each task"),

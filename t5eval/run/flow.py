@@ -18,7 +18,7 @@ from t5eval.distributed.context import barrier
 from t5eval.eval.cache import MemoryCache
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
-from t5eval.io import atomic_write_json, read_json
+from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
 from t5eval.results import write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.options import eval_split, train_split
@@ -152,12 +152,13 @@ def validator(ctx: RunContext, model: torch.nn.Module, tasks: list[EvalTask], sn
 
 def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Callable[[str, int], None]:
     """The `on_best(task, step)` callback: keep that task's best weights in `<task>/best/` (FSDP: rank 0's
-    plain copy in `snap`)."""
+    plain copy in `snap`), with the run's `spiece.model` beside them, so `--model <task>/best` needs no --vocab."""
     from t5eval.model import save_model
 
     def on_best(task: str, step: int) -> None:
         if ctx.dist.is_main:
-            save_model(cast(Any, snap.plain or model), ctx.run_dir / task / "best")
+            best = save_model(cast(Any, snap.plain or model), ctx.run_dir / task / "best")
+            atomic_write_bytes(best / "spiece.model", ctx.tokenizer.path.read_bytes())
 
     return on_best
 

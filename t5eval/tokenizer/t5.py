@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import sentencepiece as spm
@@ -11,6 +12,7 @@ from t5eval.errors import T5evalError
 
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 NUM_SENTINELS = 100
+VOCAB_ENV = "T5EVAL_VOCAB"  # the vocabulary used when neither --vocab nor the model folder gives one
 
 
 class T5Tokenizer:
@@ -31,13 +33,16 @@ class T5Tokenizer:
 
     @classmethod
     def find(cls, model_dir: Path | None, vocab: Path | None) -> T5Tokenizer:
-        """`--vocab` wins; else `model_dir/spiece.model`; else a one-line error asking for --vocab."""
+        """`--vocab` wins; else `model_dir/spiece.model` (the model's own, as checkpoints written by
+        `t5eval run` carry it); else `$T5EVAL_VOCAB`; else a one-line error asking for --vocab."""
         if vocab is not None:
             return cls(vocab)
         if model_dir is not None and (Path(model_dir) / "spiece.model").is_file():
             return cls(Path(model_dir) / "spiece.model")
+        if os.environ.get(VOCAB_ENV):
+            return cls(os.environ[VOCAB_ENV])
         where = f"{model_dir}/spiece.model not found" if model_dir is not None else "no model directory given"
-        raise T5evalError(f"no vocabulary: {where}; pass --vocab PATH/spiece.model")
+        raise T5evalError(f"no vocabulary: {where}; pass --vocab PATH/spiece.model (or set {VOCAB_ENV})")
 
     def sentinel(self, n: int) -> int:
         """Id of `<extra_id_n>`: 32099 for n=0, counting down."""
