@@ -46,9 +46,13 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the app and turns `T5evalError` into a one-line error."""
+    """Console entry point: runs the app, shows warnings as `warning: …` lines (each once) and turns
+    `T5evalError` into a one-line error."""
+    from t5eval.cli.warn import one_line_warnings
+
     try:
-        app(args=argv, standalone_mode=True)
+        with one_line_warnings():
+            app(args=argv, standalone_mode=True)
     except T5evalError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)

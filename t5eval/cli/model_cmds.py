@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,12 +25,7 @@ def parity(
     if json_out is not None:
         check_out_path(json_out, "--json")
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
-    for w in caught:
-        if not issubclass(w.category, DeprecationWarning):
-            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
     typer.echo(json.dumps(asdict(result)))
 
 

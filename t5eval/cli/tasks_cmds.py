@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
-
-
-@contextmanager
-def _echo_warnings() -> Iterator[None]:
-    """Show data warnings as one `warning: …` line each on stderr (not Python's warning format)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        yield
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
 
 
 def _task_rows() -> list[dict[str, Any]]:
@@ -58,8 +46,7 @@ def export(
     check_out_path(out)
     spec = TaskRegistry.default().get(task)
     split = split or spec.splits.get("eval") or spec.split_names[0]
-    with _echo_warnings():
-        loaded = load_examples(spec, split, data_dir, limit=limit, protocol=protocol)
+    loaded = load_examples(spec, split, data_dir, limit=limit, protocol=protocol)
     atomic_write_jsonl(out, export_rows(spec, split, loaded.examples))
     typer.echo(f"{spec.name} {split}: {len(loaded.examples)} examples -> {out}")
 
@@ -97,8 +84,7 @@ def score(
         spec = reg.get(task)
         chosen = split or spec.splits.get("eval") or spec.split_names[0]
         run = lambda: score_task(spec, chosen, predictions, data_dir, protocol, limit)  # noqa: E731
-    with _echo_warnings():
-        result = run()
+    result = run()
     text = json.dumps(result, indent=2)
     typer.echo(text)
     if out is not None:

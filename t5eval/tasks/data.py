@@ -93,7 +93,7 @@ def local_rows(spec: TaskSpec, split: str, root: Path) -> tuple[list[tuple[str, 
         raise T5evalError(f"task {spec.name}, split {split}: no local file; expected "
                           f"{_expected(spec, split, root)} (set --data-dir to the folder holding them)")
     if cand.warning:
-        warnings.warn(f"task {spec.name}, split {split}: {cand.warning}", DataWarning, stacklevel=2)
+        warnings.warn(f"task {spec.name}: {cand.warning}", DataWarning, stacklevel=2)  # same for each split
     paths = [root / f for f in cand.files]
     rows = READERS[cand.reader](paths, cand.reader_args)
     return rows, {str(p): _sha256(p) for p in paths}, cand.reader_args
