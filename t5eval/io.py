@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -55,6 +56,26 @@ def _atomic_target(path: Path) -> Iterator[str]:
     _fsync_dir(path.parent)
 
 
+def finite_json(obj: Any) -> Any:
+    """`obj` with every NaN / ±inf float replaced by None, so that it dumps as strict JSON (`null`).
+
+    Python's json writes the non-standard tokens NaN and Infinity, which jq, JavaScript and Go refuse;
+    every file t5eval writes goes through this (writers of metrics add the reason beside the null).
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite_json(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(value) for value in obj]
+    return obj
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON text of `obj` (non-finite floats as null; UTF-8 kept; keys in insertion order)."""
+    return json.dumps(finite_json(obj), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same folder, fsync, then `os.replace`."""
     with _atomic_target(path) as tmp:
@@ -68,12 +89,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     """Atomically write `obj` as indented JSON (UTF-8, keys in insertion order, final newline)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json_text(obj) + "\n")
 
 
 def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     """Atomically write one compact JSON object per line."""
-    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]
+    lines = [json_text(row, indent=None) + "\n" for row in rows]
     atomic_write_text(path, "".join(lines))
 
 
@@ -157,7 +178,7 @@ class JsonlAppender:
 
     def append_many(self, rows: Iterable[Any]) -> None:
         """Append rows as lines, then flush and fsync once."""
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        text = "".join(json_text(row, indent=None) + "\n" for row in rows)
         if not text:
             return
         self._fh.write(text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import math
 import platform
 import subprocess
 import sys
@@ -135,9 +136,48 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def undefined_metrics(metrics: dict[str, float]) -> dict[str, str]:
+    """{metric: why it is not a number} for the NaN metrics, which files store as null."""
+    reasons = {}
+    for key, value in metrics.items():
+        if isinstance(value, float) and math.isnan(value):
+            reasons[key] = ("not a number: a correlation is undefined when the predictions (or targets) are "
+                            "constant" if "corrcoef" in key else "not a number on these predictions")
+    return reasons
+
+
+def with_undefined(block: dict[str, Any], metrics: dict[str, float]) -> dict[str, Any]:
+    """`block` plus `undefined_metrics` (after its metrics) when some metric is NaN, else `block` as is."""
+    reasons = undefined_metrics(metrics)
+    return {**block, "undefined_metrics": reasons} if reasons else block
+
+
+def metrics_from_json(metrics: dict[str, Any]) -> dict[str, float]:
+    """Metrics as read from a file: null (a NaN written as strict JSON) back to NaN; old files' NaN kept."""
+    return {key: math.nan if value is None else float(value) for key, value in metrics.items()}
+
+
+def task_entry_from_json(entry: dict[str, Any]) -> dict[str, Any]:
+    """A run.json task entry (or result.json) with its metrics and history metrics as floats (NaN for null)."""
+    out = dict(entry)
+    if isinstance(out.get("metrics"), dict):
+        out["metrics"] = metrics_from_json(out["metrics"])
+    out["history"] = [{**h, "metrics": metrics_from_json(h["metrics"])} if isinstance(h.get("metrics"), dict)
+                      else h for h in out.get("history") or []]
+    return out
+
+
+def record_from_json(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record as read from run.json, its task metrics as floats (`task_entry_from_json`)."""
+    tasks = record.get("tasks")
+    if not isinstance(tasks, dict):
+        return record
+    return {**record, "tasks": {name: task_entry_from_json(entry) for name, entry in tasks.items()}}
+
+
 def write_metrics(path: Path, task: str, split: str, n: int, metrics: dict[str, float]) -> None:
     """Atomically write a task's `metrics.json` (same shape as `t5eval score` writes)."""
-    atomic_write_json(path, {"task": task, "split": split, "n": n, "metrics": metrics})
+    atomic_write_json(path, with_undefined({"task": task, "split": split, "n": n, "metrics": metrics}, metrics))
 
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
@@ -189,7 +229,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     record = read_json(path)
     if record.get("schema") != SCHEMA_VERSION:
         raise T5evalError(f"{path}: schema {record.get('schema')!r}, this t5eval reads {SCHEMA_VERSION}")
-    return record
+    return record_from_json(record)
 
 
 def write_run(run_dir: Path, record: dict[str, Any]) -> None:

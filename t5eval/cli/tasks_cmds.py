@@ -63,7 +63,7 @@ def score(
 ) -> None:
     """Score raw predictions with T5's postprocessing and metrics (×100); benchmarks also get the average."""
     from t5eval.errors import T5evalError
-    from t5eval.io import atomic_write_text
+    from t5eval.io import atomic_write_text, json_text
     from t5eval.results import check_out_path
     from t5eval.tasks import TaskRegistry
     from t5eval.tasks.files import score_benchmark, score_task
@@ -85,7 +85,7 @@ def score(
         chosen = split or spec.splits.get("eval") or spec.split_names[0]
         run = lambda: score_task(spec, chosen, predictions, data_dir, protocol, limit)  # noqa: E731
     result = run()
-    text = json.dumps(result, indent=2)
+    text = json_text(result)
     typer.echo(text)
     if out is not None:
         atomic_write_text(out, text + "\n")

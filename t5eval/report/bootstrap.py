@@ -316,7 +316,7 @@ def load_run(path: str | Path) -> Run:
             raise T5evalError(f"{run_dir / 'run.json'}: task {name!r} has no 'metrics'; re-run or remove it")
         tasks[name] = TaskResult(
             name=name, split=str(entry.get("split", "validation")),
-            n=int(entry.get("n", 0)), metrics={k: float(v) for k, v in entry["metrics"].items()},
+            n=int(entry.get("n", 0)), metrics=dict(entry["metrics"]),  # floats, NaN for null (read_run)
             history=list(entry.get("history") or []), predictions=run_dir / name / "predictions.jsonl",
         )  # fmt: skip
     return Run(path=run_dir, record=record, tasks=tasks, label=str(record.get("run_id") or run_dir.name))

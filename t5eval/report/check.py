@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_json, read_json
 from t5eval.report.bootstrap import BootstrapResult, Run, task_intervals
-from t5eval.results import now_iso, read_predictions
+from t5eval.results import metrics_from_json, now_iso, read_predictions
 
 BASELINE_SCHEMA = 1
 FAILING = ("regressed", "missing", "changed")
@@ -97,6 +98,10 @@ def read_baseline(path: Path) -> dict[str, Any]:
     data = read_json(path)
     if data.get("schema") != BASELINE_SCHEMA or "tasks" not in data:
         raise T5evalError(f"{path}: not a t5eval baseline (schema {BASELINE_SCHEMA}); recreate it with --update")
+    for base in data["tasks"].values():  # null (a NaN in strict JSON) back to NaN
+        base["metrics"] = metrics_from_json(base.get("metrics") or {})
+        if base.get("ci"):
+            base["ci"] = {k: [math.nan if x is None else x for x in v] for k, v in base["ci"].items()}
     return dict(data)
 
 

@@ -19,7 +19,7 @@ from t5eval.eval.cache import MemoryCache
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
 from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
-from t5eval.results import write_metrics, write_predictions
+from t5eval.results import task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.options import eval_split, train_split
 from t5eval.run.record import task_record
@@ -31,7 +31,8 @@ from t5eval.train.stream import TrainSource, TrainStream
 
 def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
     """Run every task (per task, or as one mixture) and return {task: run.json task entry}."""
-    done = {s.name: read_json(p) for s in specs if (p := ctx.run_dir / s.name / "result.json").exists()}
+    done = {s.name: task_entry_from_json(read_json(p)) for s in specs
+            if (p := ctx.run_dir / s.name / "result.json").exists()}
     for name in done:
         ctx.log(f"{name}: already finished in {ctx.run_dir}, reusing it")
     todo = [s for s in specs if s.name not in done]

@@ -14,6 +14,7 @@ from t5eval.io import read_json
 from t5eval.results import (
     check_out_path,
     check_settings,
+    record_from_json,
     settings_fingerprint,
     write_settings,
 )
@@ -93,7 +94,7 @@ def prepare_run_dir(
             shutil.rmtree(run_dir)
         elif check_settings(run_dir, settings):
             if (run_dir / "run.json").exists():
-                return run_dir, read_json(run_dir / "run.json")
+                return run_dir, record_from_json(read_json(run_dir / "run.json"))
             log(f"resuming the unfinished run in {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_settings(run_dir, settings)

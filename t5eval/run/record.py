@@ -13,6 +13,7 @@ from t5eval.results import (
     SCHEMA_VERSION,
     env_record,
     now_iso,
+    with_undefined,
 )
 from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskRegistry, TaskSpec
@@ -42,7 +43,7 @@ def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, op
     spec = task.spec
     history = state.history.get(task.name, []) if state else []
     best = state.best.get(task.name) if state else None
-    return {
+    return with_undefined({
         "split": task.split, "n": len(task.examples), "metrics": result.metrics,
         "best_step": best["step"] if best else None, "finetuned": state is not None,
         "weights_sha256": result.weights_sha256,
@@ -59,7 +60,7 @@ def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, op
             "decode_tokens_per_s": round(task.stats.tokens_per_s, 1),
             "decoded_examples": task.stats.decoded, "cached_examples": task.stats.cached,
         },
-    }  # fmt: skip
+    }, result.metrics)  # fmt: skip
 
 
 def train_block(state: TrainState | None, spec: TaskSpec, opts: RunOptions, optimizer: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
+from t5eval.results import with_undefined
 from t5eval.tasks.data import Example, load_examples
 from t5eval.tasks.readers import json_objects
 from t5eval.tasks.registry import TaskRegistry
@@ -70,7 +71,8 @@ def score_task(spec: TaskSpec, split: str, predictions_path: Path, data_dir: str
     targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
     preds = [postprocess(spec, text, ex, is_target=False) for ex, text in zip(examples, texts, strict=True)]
     metrics = compute_metrics(spec, targets, preds, protocol)
-    result = {"task": spec.name, "split": split, "n": len(examples), "metrics": metrics, "protocol": protocol}
+    result = with_undefined({"task": spec.name, "split": split, "n": len(examples), "metrics": metrics,
+                             "protocol": protocol}, metrics)
     return result if limit is None else {**result, "limit": limit}
 
 
