@@ -136,6 +136,12 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def is_subset(n: int, limit: int | None) -> bool:
+    """Whether a task's `n` scored examples are a --limit cut of its split (a split smaller than the
+    limit was scored whole)."""
+    return limit is not None and n == int(limit)
+
+
 def undefined_metrics(metrics: dict[str, float]) -> dict[str, str]:
     """{metric: why it is not a number} for the NaN metrics, which files store as null."""
     reasons = {}

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from t5eval.errors import T5evalError
+from t5eval.results import is_subset
 
 INITS = ("pretrained", "random")
 PROTOCOLS = ("current", "paper")
@@ -46,7 +47,12 @@ def summary_table(record: dict[str, Any]) -> Any:
     """A one-screen rich table: task, n, metrics, best step, train and decode tokens/s, averages."""
     from rich.table import Table
 
-    table = Table(title=f"t5eval run {record['run_id']}", title_justify="left")
+    limit = (record.get("settings") or {}).get("limit")
+    subsets = {name for name, task in record["tasks"].items() if is_subset(task["n"], limit)}
+    caption = (f"* subset: the first {limit} examples of the split (--limit {limit}), not comparable with "
+               "full-split scores" if subsets else None)
+    table = Table(title=f"t5eval run {record['run_id']}", title_justify="left", caption=caption,
+                  caption_justify="left")
     table.add_column("task (split)", overflow="fold")
     table.add_column("n", justify="right")
     table.add_column("metrics", overflow="fold")
@@ -54,13 +60,24 @@ def summary_table(record: dict[str, Any]) -> Any:
     table.add_column("tok/s train/decode", justify="right")
     for name, task in record["tasks"].items():
         metrics = ", ".join(f"{k} {v:.2f}" for k, v in task["metrics"].items())
+        n = f"{task['n']}*" if name in subsets else str(task["n"])
         tput = task.get("throughput", {})
         best = task.get("best_step")
         speed = f"{tput.get('train_tokens_per_s', 0):.0f}/{tput.get('decode_tokens_per_s', 0):.0f}"
-        table.add_row(f"{name} ({task['split']})", str(task["n"]), metrics, "-" if best is None else str(best), speed)
+        table.add_row(f"{name} ({task['split']})", n, metrics, "-" if best is None else str(best), speed)
+    marked = _benchmarks_of(subsets)
     for bench, avg in record.get("benchmarks", {}).items():
-        table.add_row(f"{bench} average", "", _average_text(avg), "", "")
+        text = _average_text(avg) + (" * (subset)" if bench in marked and avg.get("average") is not None else "")
+        table.add_row(f"{bench} average", "", text, "", "")
     return table
+
+
+def _benchmarks_of(tasks: set[str]) -> set[str]:
+    """The benchmarks these tasks belong to."""
+    from t5eval.tasks import TaskRegistry
+
+    registry = TaskRegistry.default()
+    return {registry.get(name).benchmark for name in tasks if name in registry.tasks}
 
 
 def _average_text(avg: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from t5eval.report.bootstrap import (
     interval_of_average,
 )
 from t5eval.report.paper import COLUMNS, Column, PaperTable, average_groups
+from t5eval.results import is_subset
 
 
 def metric_key(task: TaskResult, col: Column) -> str | None:
@@ -84,7 +85,7 @@ def run_cells(run: Run, intervals: dict[str, BootstrapResult | str]) -> dict[str
         boot = intervals.get(task.name)
         interval = boot.intervals.get(key) if isinstance(boot, BootstrapResult) and key else None
         draws = boot.draws.get(key) if isinstance(boot, BootstrapResult) and key else None
-        partial = limit is not None and task.n == int(limit)  # --limit cut the split (a smaller split is whole)
+        partial = is_subset(task.n, limit)
         cells[col.id] = Cell(value, interval, draws, task.split, partial=partial)
     for avg, groups in average_groups("validation").items():
         cell = average_cell(cells, groups)

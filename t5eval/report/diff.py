@@ -48,6 +48,7 @@ class TaskDiff:
     metrics_a: dict[str, float]
     metrics_b: dict[str, float]
     changes: list[ExampleChange] = field(default_factory=list)
+    shared_only: bool = False  # the runs scored different example sets: metrics are over the shared ones
 
     def count(self, kind: str) -> int:
         return sum(c.kind == kind for c in self.changes)
@@ -89,6 +90,9 @@ def diff_task(run_a: Run, run_b: Run, task: str, metric_fn: MetricFn | None = No
     common = sorted(set(rows_a) & set(rows_b))
     out = TaskDiff(task, len(common), len(set(rows_a) - set(rows_b)), len(set(rows_b) - set(rows_a)),
                    run_a.tasks[task].metrics, run_b.tasks[task].metrics)  # fmt: skip
+    if (out.only_a or out.only_b) and common and fn is not None:  # e.g. a --limit run: compare like with like
+        out.metrics_a, out.metrics_b = (_metrics_on(rows, common, fn) for rows in (rows_a, rows_b))
+        out.shared_only = True
     for i in common:
         a, b = rows_a[i], rows_b[i]
         if a["prediction_value"] == b["prediction_value"] and a["prediction"] == b["prediction"]:
@@ -99,6 +103,21 @@ def diff_task(run_a: Run, run_b: Run, task: str, metric_fn: MetricFn | None = No
             _correct(b["target_value"], b["prediction_value"], fn),
         ))  # fmt: skip
     return out
+
+
+def _metrics_on(rows: dict[int, dict[str, Any]], indices: list[int], fn: MetricFn) -> dict[str, float]:
+    """The task's metrics recomputed over the examples `indices` from stored target/prediction values."""
+    return fn([rows[i]["target_value"] for i in indices], [rows[i]["prediction_value"] for i in indices])
+
+
+def _subset_note(d: TaskDiff) -> str:
+    """Says that the two runs scored different example sets, and what the metrics are computed over."""
+    sizes = f"A scored {d.n_common + d.only_a} examples, B {d.n_common + d.only_b} (a --limit run scores the first N)"
+    if d.shared_only:
+        return f"The runs scored different example sets ({sizes}): the metrics below are recomputed on the " \
+               f"{d.n_common} shared examples only."
+    return f"The runs scored different example sets ({sizes}): the metrics below are each run's own, over " \
+           "different examples, and are not comparable."
 
 
 def diff_runs(run_a: Run, run_b: Run, task: str | None = None) -> list[TaskDiff]:
@@ -124,8 +143,10 @@ def render_diff(diffs: list[TaskDiff], label_a: str, label_b: str, show: int = 2
         out += [f"## {d.task}", "",
                 f"{d.n_common} examples in both runs; {d.only_a} only in A, {d.only_b} only in B. "
                 f"Changed predictions: {len(d.changes)} (fixed {d.count('fixed')}, broken {d.count('broken')}, "
-                f"other {d.count('changed')}).", "",
-                "| metric | A | B | B − A |", "|---|---|---|---|"]  # fmt: skip
+                f"other {d.count('changed')}).", ""]  # fmt: skip
+        if d.only_a or d.only_b:
+            out += [_subset_note(d), ""]
+        out += ["| metric | A | B | B − A |", "|---|---|---|---|"]
         for key in sorted(set(d.metrics_a) | set(d.metrics_b)):
             a, b = d.metrics_a.get(key), d.metrics_b.get(key)
             delta = f"{b - a:+.4f}" if a is not None and b is not None else "—"

@@ -19,7 +19,7 @@ from t5eval.eval.cache import MemoryCache
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
 from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
-from t5eval.results import task_entry_from_json, write_metrics, write_predictions
+from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.options import eval_split, train_split
 from t5eval.run.record import task_record
@@ -235,7 +235,8 @@ def finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state: 
     write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
     atomic_write_json(task_dir / "result.json", entry)
     drop_checkpoints(task_dir / "checkpoint.pt")  # a finished task needs only its best weights
-    ctx.log(f"{task.name}: {fmt_metrics(result.metrics)} (n={len(task.examples)}, {task.split})")
+    subset = f"; subset: first {ctx.opts.limit} (--limit)" if is_subset(len(task.examples), ctx.opts.limit) else ""
+    ctx.log(f"{task.name}: {fmt_metrics(result.metrics)} (n={len(task.examples)}, {task.split}{subset})")
     return entry
 
 
