@@ -7,11 +7,15 @@ Commands parse arguments and call library functions; they hold no logic of their
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
+import typer.rich_utils
 
 from t5eval.errors import T5evalError
+
+HELP_WIDTH = 120  # --help written to a file or pipe: wide enough that no option name is cut with "…"
 
 app = typer.Typer(
     name="t5eval",
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     `T5evalError` into a one-line error."""
     from t5eval.cli.warn import one_line_warnings
 
+    if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
+        typer.rich_utils.MAX_WIDTH = HELP_WIDTH  # a terminal keeps its own width; rich wraps the help text
     try:
         with one_line_warnings():
             app(args=argv, standalone_mode=True)

@@ -42,7 +42,19 @@ def diff(
     from t5eval.report.diff import diff_runs, render_diff
 
     a, b = load_run(run_a), load_run(run_b)
+    if task is not None and task not in a.tasks and task not in b.tasks:
+        task = _canonical_task(task)  # an alias such as sst2
     typer.echo(render_diff(diff_runs(a, b, task), a.run_id, b.run_id, show=show))
+
+
+def _canonical_task(name: str) -> str:
+    """The registry name of a task alias (`sst2` -> glue_sst2_v002); the name as is when unknown."""
+    from t5eval.tasks import TaskRegistry
+
+    try:
+        return TaskRegistry.default().get(name).name
+    except T5evalError:
+        return name
 
 
 def check(

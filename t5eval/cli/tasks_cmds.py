@@ -25,8 +25,12 @@ def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        typer.echo(f"{r['task']:36} {r['benchmark']:14} {','.join(r['splits']):45} {','.join(r['metrics'])}")
+    table = [["TASK", "BENCHMARK", "ALIASES (also accepted)", "SPLITS", "METRICS"]]
+    table += [[r["task"], r["benchmark"], ",".join(r["aliases"]), ",".join(r["splits"]), ",".join(r["metrics"])]
+              for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
 
 
 def export(

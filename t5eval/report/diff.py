@@ -83,7 +83,9 @@ def diff_task(run_a: Run, run_b: Run, task: str, metric_fn: MetricFn | None = No
     """Compare one task's predictions in two runs (matched by example index)."""
     for run in (run_a, run_b):
         if task not in run.tasks:
-            raise T5evalError(f"task {task!r} is not in run {run.run_id}{did_you_mean(task, run.tasks)}")
+            both = [*run_a.tasks, *(t for t in run_b.tasks if t not in run_a.tasks)]
+            hint = "" if task in both else did_you_mean(task, both)  # a typo; else the runs' tasks say it
+            raise T5evalError(f"task {task!r} is not in run {run.run_id}{hint}; {_tasks_of(run_a, run_b)}")
     fn = metric_fn or task_metric_fn(task, run_a.protocol)
     rows_a = {r["index"]: r for r in read_predictions(run_a.tasks[task].predictions)}
     rows_b = {r["index"]: r for r in read_predictions(run_b.tasks[task].predictions)}
@@ -120,6 +122,11 @@ def _subset_note(d: TaskDiff) -> str:
            "different examples, and are not comparable."
 
 
+def _tasks_of(*runs: Run) -> str:
+    """'run A has t1, t2; run B has t3': each run's scored tasks."""
+    return "; ".join(f"run {run.run_id} has {', '.join(run.tasks) or 'no task'}" for run in runs)
+
+
 def diff_runs(run_a: Run, run_b: Run, task: str | None = None) -> list[TaskDiff]:
     """Diffs of one task, or of every task both runs have predictions for."""
     if task is not None:
@@ -127,7 +134,8 @@ def diff_runs(run_a: Run, run_b: Run, task: str | None = None) -> list[TaskDiff]
     common = [t for t in run_a.tasks if t in run_b.tasks and run_a.tasks[t].predictions.exists()
               and run_b.tasks[t].predictions.exists()]  # fmt: skip
     if not common:
-        raise T5evalError(f"runs {run_a.run_id} and {run_b.run_id} share no task with predictions; pass --task")
+        raise T5evalError(f"runs {run_a.run_id} and {run_b.run_id} share no task with predictions; "
+                          f"{_tasks_of(run_a, run_b)}; diff compares a task both runs scored")
     return [diff_task(run_a, run_b, t) for t in common]
 
 

@@ -22,7 +22,7 @@ from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
 from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.options import eval_split, train_split
-from t5eval.run.record import task_record
+from t5eval.run.record import CHECKPOINT_ORIGIN, task_record
 from t5eval.tasks import ExampleSet, TaskSpec
 from t5eval.train.checkpoint import describe, drop_checkpoints
 from t5eval.train.loop import Snapshot, TrainState, finetune, optimizer_record
@@ -160,6 +160,10 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
         if ctx.dist.is_main:
             best = save_model(cast(Any, snap.plain or model), ctx.run_dir / task / "best")
             atomic_write_bytes(best / "spiece.model", ctx.tokenizer.path.read_bytes())
+            atomic_write_json(best / CHECKPOINT_ORIGIN, {
+                "kind": "finetuned", "run_id": ctx.run_dir.name, "task": task, "step": step,
+                "base_model": ctx.opts.model, "base_init": ctx.opts.init, "seed": ctx.opts.seed,
+            })  # fmt: skip
 
     return on_best
 

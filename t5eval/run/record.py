@@ -8,6 +8,7 @@ from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.eval.task import EvalTask, Evaluation
+from t5eval.io import read_json
 from t5eval.model import LoadedModel
 from t5eval.results import (
     SCHEMA_VERSION,
@@ -20,9 +21,33 @@ from t5eval.tasks import TaskRegistry, TaskSpec
 from t5eval.tokenizer import T5Tokenizer
 from t5eval.train.loop import TrainState
 
+CHECKPOINT_ORIGIN = "t5eval_checkpoint.json"  # written beside the weights of a run's <task>/best/
+
+
+def checkpoint_origin(source: str) -> dict[str, Any] | None:
+    """What a local checkpoint written by `t5eval run` is: its `t5eval_checkpoint.json`, or for an older
+    `<run>/<task>/best/` without one, what the run.json beside it says; None for anything else."""
+    folder = Path(source)
+    if (folder / CHECKPOINT_ORIGIN).is_file():
+        return dict(read_json(folder / CHECKPOINT_ORIGIN))
+    run_json = folder.parent.parent / "run.json"
+    if folder.name != "best" or not run_json.is_file():
+        return None
+    record = read_json(run_json)
+    task = (record.get("tasks") or {}).get(folder.parent.name) or {}
+    if not task.get("finetuned"):
+        return None
+    model = record.get("model") or {}
+    return {"kind": "finetuned", "run_id": record.get("run_id"), "task": folder.parent.name,
+            "step": task.get("best_step"), "base_model": model.get("source"), "base_init": model.get("init")}
+
 
 def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
-    """The `model` block: source, init, size/variant (from the config's shape), weights hash, config."""
+    """The `model` block: source, init, size/variant (from the config's shape), weights hash, config.
+
+    A checkpoint fine-tuned by `t5eval run` (its `<task>/best/`) is labelled init `finetuned`, with
+    `finetuned_from` saying which run, task and step it is.
+    """
     from t5eval.model import PRESETS
 
     cfg = loaded.config
@@ -31,10 +56,12 @@ def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
         (n.split("-")[-1] for n, p in PRESETS.items() if all(getattr(p, k) == getattr(cfg, k) for k in shape)),
         None,
     )
-    return {
-        "source": str(loaded.source), "init": init, "size": size, "variant": cfg.variant,
-        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+    origin = checkpoint_origin(str(loaded.source)) if init == "pretrained" else None
+    block = {
+        "source": str(loaded.source), "init": init if origin is None else "finetuned", "size": size,
+        "variant": cfg.variant, "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
     }  # fmt: skip
+    return block if origin is None else {**block, "finetuned_from": origin}
 
 
 def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, opts: RunOptions,

@@ -46,11 +46,15 @@ class ExampleSet:
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
-    """--data-dir wins, else $T5EVAL_DATA_DIR, else None (use the hub). A missing folder is an error."""
+    """--data-dir wins, else $T5EVAL_DATA_DIR, else None (use the hub). A missing folder is an error.
+
+    The folder is returned absolute, so run.json (data_files, data_source) and settings.json record
+    data paths the same way, whatever folder the command ran in.
+    """
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
     if chosen is None:
         return None
-    root = Path(chosen).expanduser()
+    root = Path(chosen).expanduser().resolve()
     if not root.is_dir():
         raise T5evalError(f"data dir {root} does not exist; pass --data-dir DIR (or set {DATA_DIR_ENV})")
     return root

@@ -33,7 +33,7 @@ def test_run_writes_a_recomputable_record(finetuned, vocab_path, data_dir):
     assert run["model"]["variant"] == "v1.0" and run["model"]["config"]["d_model"] == 64
     assert len(run["model"]["weights_sha256"]) == 64
     assert run["vocab"]["sha256"] == _sha(vocab_path)
-    val = data_dir / "superglue" / "CB" / "val.jsonl"
+    val = (data_dir / "superglue" / "CB" / "val.jsonl").resolve()  # absolute, as settings.json's data_dir
     assert task["data_files"] == {str(val): _sha(val)}
     assert task["task_def"]["sha256"] == _sha(REPO / "task_defs" / "super_glue" / "cb.yaml")
     assert task["decode"] == {"beam_size": 1, "alpha": 0.6, "max_decode_len": 128, "eval_inputs_truncated": False}

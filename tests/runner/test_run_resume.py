@@ -147,8 +147,8 @@ def test_split_evaluates_the_test_set_with_the_task_decode_settings(tmp_path, vo
     assert cli([*args, "--no-finetune"]) == 0
     task = read_json(out / "run.json")["tasks"]["wmt14_ende_v003"]
     assert task["split"] == "test" and task["n"] == 1
-    assert sorted(task["data_files"]) == [str(data_dir / "wmt/en-de/newstest2014.de"),
-                                          str(data_dir / "wmt/en-de/newstest2014.en")]
+    assert sorted(task["data_files"]) == [str(data_dir.resolve() / "wmt/en-de/newstest2014.de"),
+                                          str(data_dir.resolve() / "wmt/en-de/newstest2014.en")]
     assert (task["decode"]["beam_size"], task["decode"]["alpha"]) == (4, 0.6)  # spec §0: beam 4 for WMT
     assert "tok:intl" in task["metric_settings"]["settings"]["bleu"]["signature"]
     typo = ["run", "wmt14_ende", "--split", "tset", "--no-finetune", *base_args(vocab_path, data_dir)]
