@@ -5,13 +5,28 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from t5eval.errors import T5evalError
+
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
+
+
+@dataclass
+class LoadedModel(Generic[ModelT]):
+    """A model ready for use (any family), with its config, where it came from and a hash of its weights."""
+
+    model: ModelT
+    config: Any  # the family's config dataclass (T5Config, BertConfig, ...)
+    source: str
+    weights_sha256: str
+
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -71,7 +86,7 @@ def download(hub_id: str) -> Path:
         raise T5evalError(f"cannot load hub id {hub_id!r}: huggingface_hub is not installed; "
                           "pass a local directory") from err
     try:
-        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "spiece.model"])
+        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "spiece.model", "vocab.txt"])
     except Exception as err:  # offline, unknown repo, auth: all mean "use a local copy"
         raise T5evalError(f"cannot fetch {hub_id!r} from the Hugging Face Hub ({err.__class__.__name__}); "
                           "pass a local model directory instead") from err
