@@ -11,20 +11,24 @@ import typer
 
 
 def parity(
-    model: Path = typer.Option(..., "--model", help="Local HF T5 directory (config.json + weights)."),
-    vocab: Path = typer.Option(None, "--vocab", help="spiece.model (default: MODEL/spiece.model)."),
+    model: Path = typer.Option(..., "--model", help="Local HF T5 or BERT directory (config.json + weights)."),
+    vocab: Path = typer.Option(None, "--vocab", help="spiece.model / vocab.txt (default: the one in MODEL)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
     n: int = typer.Option(64, "--n", help="Number of real texts to compare on."),
     tasks: str = typer.Option("rte", "--tasks", help="Tasks whose eval inputs/targets are used, e.g. rte,cola."),
     max_decode_len: int = typer.Option(32, "--max-decode-len", help="Greedy decode length for the id check."),
     json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON here."),
 ) -> None:
-    """Compare the native T5 with transformers: max abs logit diff and share of identical greedy outputs."""
+    """Compare a native model with transformers: max abs logit (BERT: hidden-state) diff and, for T5, the share
+    of identical greedy outputs (null for BERT, which generates nothing)."""
+    from t5eval.model.load import model_type
+    from t5eval.parity.bert import run_bert_parity
     from t5eval.parity.t5 import run_parity
 
+    runner = run_bert_parity if model_type(model) == "bert" else run_parity
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        result = run_parity(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
+        result = runner(model, vocab, data_dir, n, tasks, max_decode_len, json_out)
     for w in caught:
         if not issubclass(w.category, DeprecationWarning):
             typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
