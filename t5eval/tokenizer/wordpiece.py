@@ -61,7 +61,7 @@ class WordPieceTokenizer:
         self.tok = BertWordPieceTokenizer(str(self.path), lowercase=lowercase, strip_accents=strip_accents,
                                           clean_text=True, handle_chinese_chars=True)
         self.vocab_size = self.tok.get_vocab_size()
-        self.pad_id = self.tok.token_to_id("[PAD]")
+        self.pad_id = tokens.index("[PAD]")
         self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     @classmethod
