@@ -136,7 +136,8 @@ def run_head_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head
     result = evaluate_head(task, model, tokenizer.pad_id, opts.protocol, sha, device=opts.device)
     task_dir = run_dir / spec.name
     save_model(model.body, task_dir / "best")
-    torch.save({k: v for k, v in model.state_dict().items() if k.startswith("out.")}, task_dir / "best" / "head.pt")
+    extra = {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k}
+    torch.save(extra, task_dir / "best" / "head.pt")  # the head (and adapters): not part of the HF layout
     entry = head_task_record(task, result, training, opts)
     write_predictions(task_dir / "predictions.jsonl", result.rows)
     write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
@@ -168,5 +169,5 @@ def train_task(opts: RunOptions, task: HeadTask, model: HeadModel, data: tuple[l
                              bars.training(task.name, steps))
     bars.done_training()
     log(f"{task.name}: {training.steps} steps in {time.perf_counter() - start:.0f}s, "
-        f"{training.trainable_parameters:,} trainable parameters, best epoch {training.best and training.best['epoch']}")
+        f"{training.trainable_parameters:,} trainable parameters ({recipe.transfer}), best epoch {training.best and training.best['epoch']}")
     return training

@@ -38,7 +38,8 @@ def head_task_record(task: HeadTask, result: Evaluation, training: HeadTraining 
         "train": None if training is None else {
             "steps": training.steps, "train_tokens": training.train_tokens,
             "train_seconds": round(training.train_seconds, 2), "recipe": recipe.record(), "seed": opts.seed,
-            "trainable_parameters": training.trainable_parameters,
+            "transfer": recipe.transfer, "trainable_parameters": training.trainable_parameters,
+            "trainable_parameters_last": training.trainable_parameters_last,
             "best_epoch": best["epoch"] if best else None, "selection": recipe.record()["selection"]},
         "history": training.history if training else [],
         "throughput": {"train_tokens_per_s": round(training.train_tokens / seconds, 1) if training and seconds else 0.0,

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from t5eval.errors import T5evalError
-
-TRANSFERS = ("all",)
+from t5eval.model.heads import HeadModel
+from t5eval.train.transfer import Transfer, apply_transfer, trainable_count
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class HeadRecipe:
     dropout: float = 0.1
     weight_decay: float = 0.01  # not on biases and LayerNorm weights
     adam_eps: float = 1e-6
-    transfer: str = "all"
+    transfer: str = "all"  # all | frozen | adapters:D | gradual-unfreezing (t5eval.train.transfer)
     train_limit: int | None = None  # first N training examples only (quick CPU checks; None: all, as BERT)
 
     def __post_init__(self) -> None:
@@ -44,6 +44,7 @@ class HeadRecipe:
             raise T5evalError("--lr must be > 0, --epochs and --batch-size at least 1, --max-len at least 3")
         if self.train_limit is not None and self.train_limit < 1:
             raise T5evalError(f"--train-limit must be at least 1, got {self.train_limit}")
+        Transfer.parse(self.transfer)
         if not 0 <= self.warmup < 1 or not 0 <= self.dropout < 1:
             raise T5evalError(f"--warmup {self.warmup} and --dropout {self.dropout} must be in [0, 1)")
 
@@ -66,15 +67,17 @@ class HeadTraining:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     best_state: dict[str, torch.Tensor] | None = None
-    trainable_parameters: int = 0
+    trainable_parameters: int = 0  # at the first step (gradual unfreezing: grows to all by the last episode)
+    trainable_parameters_last: int = 0
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Trainable parameters, split into decayed (matrices) and not decayed (biases, LayerNorm, embeddings' norms)."""
+def param_groups(model: torch.nn.Module, weight_decay: float, every: bool = False) -> list[dict[str, Any]]:
+    """Trainable parameters (`every`: all, for schedules that unfreeze later), split into decayed (matrices)
+    and not decayed (biases, LayerNorm weights), as BERT's AdamWeightDecay."""
     decay: list[torch.nn.Parameter] = []
     plain: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
-        if param.requires_grad:
+        if param.requires_grad or every:
             (plain if name.endswith("bias") or "norm" in name else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
@@ -94,7 +97,7 @@ def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
 BatchLoss = Callable[[torch.nn.Module, list[int], bool], tuple[torch.Tensor, int]]
 
 
-def finetune_head(model: torch.nn.Module, n_items: int, batch_loss: BatchLoss, recipe: HeadRecipe, seed: int,
+def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe: HeadRecipe, seed: int,
                   validate: Callable[[int], dict[str, float]], progress: Callable[[int, float], None] | None = None,
                   ) -> HeadTraining:
     """Train `model` for recipe.epochs over n_items (shuffled per epoch); validate after each epoch.
@@ -103,16 +106,20 @@ def finetune_head(model: torch.nn.Module, n_items: int, batch_loss: BatchLoss, r
     """
     steps_per_epoch = math.ceil(n_items / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
-    optimizer = torch.optim.AdamW(param_groups(model, recipe.weight_decay), lr=recipe.lr, eps=recipe.adam_eps)
+    unfreeze = apply_transfer(model, Transfer.parse(recipe.transfer), seed)  # frozen parts get no gradient
+    groups = param_groups(model, recipe.weight_decay, every=unfreeze is not None)
+    optimizer = torch.optim.AdamW(groups, lr=recipe.lr, eps=recipe.adam_eps)  # skips params without a grad
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, recipe.warmup))
     gen = torch.Generator().manual_seed(seed)
-    state = HeadTraining(trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    state = HeadTraining(trainable_parameters=trainable_count(model))
     torch.manual_seed(seed)  # dropout masks
     for epoch in range(1, recipe.epochs + 1):
         model.train()
         order = torch.randperm(n_items, generator=gen).tolist()
         start, losses = time.perf_counter(), []
         for first in range(0, n_items, recipe.batch_size):
+            if unfreeze is not None:
+                unfreeze(state.steps, total)
             loss, tokens = batch_loss(model, order[first:first + recipe.batch_size], True)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -124,6 +131,7 @@ def finetune_head(model: torch.nn.Module, n_items: int, batch_loss: BatchLoss, r
             if progress is not None:
                 progress(state.steps, losses[-1])
         state.train_seconds += time.perf_counter() - start
+        state.trainable_parameters_last = trainable_count(model)
         metrics = validate(state.steps)
         entry = {"step": state.steps, "epoch": epoch, "metrics": metrics, "train_loss": sum(losses) / len(losses)}
         state.history.append(entry)

@@ -127,9 +127,11 @@ def test_bert_run_refuses_tasks_without_a_head_and_bad_lengths(wordpiece_vocab: 
                           (["run", "rte", *base, "--max-len", "600", "--out", str(tmp_path / "b")],
                            "--max-len 600 exceeds the model's position table (512)"),
                           (["run", "rte", "--model", "tiny", "--init", "random", "--lr", "1e-3",
-                            "--out", str(tmp_path / "c")], "task-head recipe of encoder-only models")):
+                            "--out", str(tmp_path / "c")], "task-head recipe of encoder-only models"),
+                          (["run", "rte", *base, "--transfer", "adapters:0", "--out", str(tmp_path / "d")],
+                           "--transfer adapters:0: the adapter size must be a positive integer")):
         with pytest.raises(SystemExit) as info:
             main(args)
         err = capsys.readouterr().err.strip()
         assert info.value.code == 2 and message in err and len(err.splitlines()) == 1, err
-    assert not any((tmp_path / d).exists() for d in "abc")
+    assert not any((tmp_path / d).exists() for d in "abcd")

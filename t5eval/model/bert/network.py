@@ -63,9 +63,11 @@ class Block(nn.Module):
         self.ff_out = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
         self.ff_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
+        self.adapter: nn.Module | None = None  # the T5 paper's adapter layer (--transfer adapters:D)
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, D) -> (B, S, D), before the residual
-        return self.dropout(self.ff_out(F.gelu(self.ff_in(x))))  # GELU, erf form
+        out = self.dropout(self.ff_out(F.gelu(self.ff_in(x))))  # GELU, erf form
+        return out if self.adapter is None else self.adapter(out)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         x = self.attn(x, bias)
