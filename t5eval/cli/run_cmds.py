@@ -120,6 +120,7 @@ def register(app: typer.Typer) -> None:
         dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
         transfer: str | None = typer.Option(None, help="task heads: all | frozen | adapters:D | gradual-unfreezing"),
+        head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
@@ -144,7 +145,7 @@ def register(app: typer.Typer) -> None:
             max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
             skip_missing=skip_missing, command=canonical_command(ctx),
-            recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
+            head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
                                dropout=dropout, train_limit=train_limit,
                                transfer=transfer),
         )  # fmt: skip

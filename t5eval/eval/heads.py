@@ -16,7 +16,7 @@ from t5eval.model.heads import pad_rows
 from t5eval.results import prediction_row
 from t5eval.tasks import Example, ExampleSet, TaskSpec
 from t5eval.tasks.heads import HeadSpec
-from t5eval.tokenizer.wordpiece import Encoded, WordPieceTokenizer
+from t5eval.tokenizer.pairs import Encoded, PairTokenizer
 
 
 @dataclass
@@ -37,7 +37,7 @@ class HeadTask:
         return str(self.spec.name)
 
 
-def encode_items(head: HeadSpec, rows: list[dict[str, Any]], tokenizer: WordPieceTokenizer,
+def encode_items(head: HeadSpec, rows: list[dict[str, Any]], tokenizer: PairTokenizer,
                  max_len: int) -> list[list[Encoded]]:
     """Each row's segments, `[CLS] A [SEP] B [SEP]`, cut longest-first to max_len tokens."""
     segments = [head.segments(row) for row in rows]
@@ -50,7 +50,7 @@ def encode_items(head: HeadSpec, rows: list[dict[str, Any]], tokenizer: WordPiec
 
 
 def prepare_head_task(spec: TaskSpec, head: HeadSpec, split: str, example_set: ExampleSet,
-                      rows: list[dict[str, Any]], tokenizer: WordPieceTokenizer, max_len: int) -> HeadTask:
+                      rows: list[dict[str, Any]], tokenizer: PairTokenizer, max_len: int) -> HeadTask:
     """Encode the eval inputs and postprocess the targets as T5 does (seqio scores the target text)."""
     from t5eval.tasks import postprocess
 

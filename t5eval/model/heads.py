@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from t5eval.model.t5.network import T5
+
 
 class HeadModel(nn.Module):
     """body -> pooled (N, D) -> dropout -> linear (N, num_outputs)."""
@@ -29,6 +31,31 @@ class HeadModel(nn.Module):
         """ids, mask, types (N, S) -> outputs (N, num_outputs)."""
         _, pooled = self.body(ids, mask, types)
         return self.out(self.dropout(pooled))
+
+
+class T5EncoderBody(nn.Module):
+    """T5's encoder stack as a task-head body (`--head classify`): hidden (N,S,D) after the final norm, and
+    pooled = the mean over real (non-pad) positions (N,D); T5 has no [CLS] token nor a pooler. Token types
+    are ignored (T5 has no segment embeddings). The decoder is left out."""
+
+    def __init__(self, t5: T5) -> None:
+        super().__init__()
+        self.embeddings = t5.shared
+        self.relative_bias = t5.encoder_bias
+        self.layers = t5.encoder_layers
+        self.norm = t5.encoder_norm
+        self.dropout = nn.Dropout(t5.config.dropout_rate)
+        self.config = t5.config
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.dropout(self.embeddings(ids))  # (N, S, D)
+        bias = self.relative_bias(ids.shape[1], ids.shape[1]) + (
+            (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min)  # (N, H, S, S)
+        for layer in self.layers:
+            x = layer(x, bias)
+        x = self.dropout(self.norm(x))
+        keep = mask[..., None].to(x.dtype)  # (N, S, 1)
+        return x, (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
 
 
 def pad_rows(ids: list[list[int]], types: list[list[int]], pad_id: int,

@@ -9,12 +9,12 @@ from typing import Any
 
 from t5eval.eval.heads import HeadTask
 from t5eval.eval.task import Evaluation
-from t5eval.model import BERT_PRESETS, LoadedModel
+from t5eval.model import BERT_PRESETS, BertConfig, LoadedModel
 from t5eval.results import SCHEMA_VERSION, now_iso
 from t5eval.run.options import RunOptions
-from t5eval.run.record import benchmarks_record, env_block, metric_settings
+from t5eval.run.record import benchmarks_record, env_block, metric_settings, model_record
 from t5eval.tasks import TaskRegistry
-from t5eval.tokenizer import WordPieceTokenizer
+from t5eval.tokenizer.pairs import PairTokenizer
 from t5eval.train.heads import HeadRecipe, HeadTraining
 
 
@@ -50,13 +50,16 @@ def head_task_record(task: HeadTask, result: Evaluation, training: HeadTraining 
 def head_model_record(loaded: LoadedModel[Any], init: str) -> dict[str, Any]:
     """The `model` block: family, size (preset whose shape matches), weights hash, config."""
     cfg = loaded.config
+    if not isinstance(cfg, BertConfig):  # T5 with --head classify
+        out = model_record(loaded, init)
+        return out | {"family": "t5", "architecture": "T5 encoder (mean-pooled) + task head"}
     shape = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
     size = next((n for n, p in BERT_PRESETS.items() if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     return {"source": str(loaded.source), "init": init, "size": size, "variant": None, "family": "bert",
             "architecture": "encoder + task head", "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf()}
 
 
-def head_run_record(opts: RunOptions, run_dir: Path, loaded: LoadedModel[Any], tokenizer: WordPieceTokenizer,
+def head_run_record(opts: RunOptions, run_dir: Path, loaded: LoadedModel[Any], tokenizer: PairTokenizer,
                     records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
                     skipped: list[str]) -> dict[str, Any]:
     """run.json (schema 1) of a task-head run."""

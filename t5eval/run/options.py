@@ -58,6 +58,7 @@ class RunOptions:
     skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
     command: tuple[str, ...] = ()
     recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
+    head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)
 
     def resolved_data_dir(self) -> str | None:
         """--data-dir, else $T5EVAL_DATA_DIR, else None (the hub copy)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,9 @@ from tokenizers import Encoding
 from tokenizers.implementations import BertWordPieceTokenizer
 
 from t5eval.errors import T5evalError
+from t5eval.tokenizer.pairs import Encoded
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """One encoded input: ids and token types (segment ids), same length."""
-
-    ids: list[int]
-    type_ids: list[int]
 
 
 def _json_or_empty(path: Path) -> dict[str, Any]:

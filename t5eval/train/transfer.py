@@ -60,8 +60,6 @@ def apply_transfer(model: HeadModel, transfer: Transfer, seed: int) -> Callable[
 
     Returns, for gradual unfreezing, `at_step(step, total)` to call before each optimizer step; else None.
     """
-    from t5eval.model.adapters import Adapter
-
     body: Any = model.body
     for param in model.parameters():
         param.requires_grad_(True)
@@ -72,21 +70,38 @@ def apply_transfer(model: HeadModel, transfer: Transfer, seed: int) -> Callable[
         return None
     blocks = _blocks(body)
     if transfer.kind == "adapters":
-        width = body.config.hidden_size
-        for i, block in enumerate(blocks):
-            block.adapter = Adapter(width, transfer.adapter_dim, seed + 1 + i).to(next(block.parameters()).device)
+        add_adapters(blocks, model.out.in_features, transfer.adapter_dim, seed)
         for name, param in body.named_parameters():
             param.requires_grad_(".adapter." in name or "norm" in name)
         return None
+    bottom = [m for m in (getattr(body, "embeddings", None), getattr(body, "relative_bias", None)) if m is not None]
 
     def at_step(step: int, total: int) -> None:
         episode = min(len(blocks), step * len(blocks) // max(total, 1) + 1)  # 1 … L
         for i, block in enumerate(blocks):
             block.requires_grad_(i >= len(blocks) - episode)
-        body.embeddings.requires_grad_(episode == len(blocks))
+        for module in bottom:  # embeddings (and T5's relative position bias) join with the bottom block
+            module.requires_grad_(episode == len(blocks))
 
     at_step(0, 1)
     return at_step
+
+
+def add_adapters(blocks: nn.ModuleList, width: int, inner: int, seed: int) -> None:
+    """An adapter after each block's feed-forward output: BERT blocks apply `block.adapter` themselves; for
+    other blocks (T5's encoder layers) a forward hook on `block.ff` applies it, before dropout and residual."""
+    from t5eval.model.adapters import Adapter
+
+    for i, block in enumerate(blocks):
+        adapter = Adapter(width, inner, seed + 1 + i).to(next(block.parameters()).device)
+        if hasattr(block, "adapter"):
+            block.adapter = adapter
+            continue
+        feed_forward = getattr(block, "ff", None)
+        if not isinstance(feed_forward, nn.Module):
+            raise T5evalError(f"--transfer adapters: {type(block).__name__} has no feed-forward block to follow")
+        block.add_module("adapter", adapter)
+        feed_forward.register_forward_hook(lambda _m, _i, out, a=adapter: a(out))
 
 
 def trainable_count(model: nn.Module) -> int:

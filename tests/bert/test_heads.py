@@ -135,3 +135,15 @@ def test_bert_run_refuses_tasks_without_a_head_and_bad_lengths(wordpiece_vocab: 
         err = capsys.readouterr().err.strip()
         assert info.value.code == 2 and message in err and len(err.splitlines()) == 1, err
     assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_t5_encoder_with_head_classify_runs_and_rescores(data_dir: Path, vocab_path: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "t5head"
+    _run(["run", "cb", "--model", "tiny", "--init", "random", "--head", "classify", "--vocab", str(vocab_path),
+          "--data-dir", str(data_dir), "--out", str(out), "--threads", "1", "--device", "cpu", "--lr", "1e-3",
+          "--epochs", "1", "--batch-size", "16", "--train-limit", "32", "--transfer", "frozen"])
+    record = _check_run(out, {"super_glue_cb_v102": ["mean_3class_f1", "accuracy"]}, 1, 2, data_dir, capsys)
+    assert record["model"]["family"] == "t5" and record["vocab"]["kind"] == "sentencepiece"
+    train = record["tasks"]["super_glue_cb_v102"]["train"]
+    assert train["transfer"] == "frozen" and train["trainable_parameters"] == 64 * 3 + 3  # the head alone

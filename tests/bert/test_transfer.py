@@ -96,3 +96,18 @@ def test_bad_transfer_values_are_one_line_errors() -> None:
         Transfer.parse("frozn")
     with pytest.raises(T5evalError, match="adapter size"):
         HeadRecipe(transfer="adapters:x")
+
+
+def test_adapters_and_unfreezing_on_t5s_encoder_body() -> None:
+    from t5eval.model import T5, T5Config
+    from t5eval.model.heads import T5EncoderBody
+
+    t5 = T5(replace(T5Config.preset("tiny"), vocab_size=50))
+    model = HeadModel(T5EncoderBody(t5), 64, 2, 0.0, 0)
+    assert not any(n.startswith("body.decoder") or "lm_head" in n for n, _ in model.named_parameters())
+    apply_transfer(model, Transfer.parse("adapters:4"), seed=0)
+    groups = _groups_with_gradients(model)
+    assert groups == {"layers.0.adapter", "layers.1.adapter", "layers.0.norms", "layers.1.norms", "norm.norms", "out"}
+    fresh = HeadModel(T5EncoderBody(T5(replace(T5Config.preset("tiny"), vocab_size=50))), 64, 2, 0.0, 0)
+    apply_transfer(fresh, Transfer.parse("gradual-unfreezing"), seed=0)
+    assert _groups_with_gradients(fresh) == {"layers.1", "layers.1.norms", "norm.norms", "out"}
