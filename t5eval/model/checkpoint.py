@@ -35,6 +35,21 @@ WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_mo
                  "pytorch_model.bin")
 
 
+def read_config_json(path: Path) -> dict[str, Any]:
+    """A checkpoint's config.json as a dict (a folder means its config.json); one-line errors (any family)."""
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise T5evalError(f"{path}: config file not found; pass a directory holding config.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
+    if not isinstance(data, dict):
+        raise T5evalError(f"{path}: expected a JSON object in config.json")
+    return data
+
+
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":

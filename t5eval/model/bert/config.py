@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.model.checkpoint import read_config_json
 
 _REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 _ACTIVATIONS = ("gelu",)  # the erf form, as BERT's TF code and HF's "gelu"
@@ -83,21 +83,6 @@ class BertConfig:
         out: dict[str, Any] = dataclasses.asdict(self)
         out.update(architectures=["BertModel"], model_type="bert", position_embedding_type="absolute")
         return out
-
-
-def read_config_json(path: Path) -> dict[str, Any]:
-    """A checkpoint's config.json as a dict (a folder means its config.json); one-line errors."""
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise T5evalError(f"{path}: config file not found; pass a directory holding config.json")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
-    if not isinstance(data, dict):
-        raise T5evalError(f"{path}: expected a JSON object in config.json")
-    return data
 
 
 BERT_PRESETS: dict[str, BertConfig] = {
