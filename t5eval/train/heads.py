@@ -127,7 +127,7 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
             schedule.step()
             state.steps += 1
             state.train_tokens += tokens
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if progress is not None:
                 progress(state.steps, losses[-1])
         state.train_seconds += time.perf_counter() - start
