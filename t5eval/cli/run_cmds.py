@@ -43,6 +43,14 @@ def canonical_command(ctx: typer.Context) -> tuple[str, ...]:
     return tuple(argv)
 
 
+def head_recipe(**given: Any) -> Any:
+    """BERT's recipe with the options given on the command line (None when none was: the defaults apply)."""
+    from t5eval.train.heads import HeadRecipe
+
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return HeadRecipe(**chosen) if chosen else None
+
+
 def summary_table(record: dict[str, Any]) -> Any:
     """A one-screen rich table: task, n, metrics, best step, train and decode tokens/s, averages."""
     from rich.table import Table
@@ -132,6 +140,15 @@ def register(app: typer.Typer) -> None:
         fsdp: bool = typer.Option(False, "--fsdp", help="under torchrun (>= 2 processes): shard fine-tuning with FSDP2"),
         skip_missing: bool = typer.Option(False, "--skip-missing",
                                           help="leave out tasks with no eval data (listed in run.json)"),
+        lr: float | None = typer.Option(None, help="task heads (BERT): learning rate (default 2e-5)"),
+        epochs: int | None = typer.Option(None, help="task heads: epochs (default 3)"),
+        batch_size: int | None = typer.Option(None, help="task heads: examples per batch (default 32)"),
+        max_len: int | None = typer.Option(None, help="task heads: tokens per input, cut longest-first (default 128)"),
+        warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
+        dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
+        train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
+        transfer: str | None = typer.Option(None, help="task heads: all | frozen | adapters:D | gradual-unfreezing"),
+        head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
@@ -155,6 +172,9 @@ def register(app: typer.Typer) -> None:
             max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
             skip_missing=skip_missing, command=canonical_command(ctx),
+            head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
+                               dropout=dropout, train_limit=train_limit,
+                               transfer=transfer),
         )  # fmt: skip
         from rich.console import Console
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -13,11 +15,39 @@ from safetensors.torch import load_file
 
 from t5eval.errors import T5evalError
 
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
+
+
+@dataclass
+class LoadedModel(Generic[ModelT]):
+    """A model ready for use (any family), with its config, where it came from and a hash of its weights."""
+
+    model: ModelT
+    config: Any  # the family's config dataclass (T5Config, BertConfig, ...)
+    source: str
+    weights_sha256: str
+
+
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json",
                  "pytorch_model.bin")
+
+
+def read_config_json(path: Path) -> dict[str, Any]:
+    """A checkpoint's config.json as a dict (a folder means its config.json); one-line errors (any family)."""
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise T5evalError(f"{path}: config file not found; pass a directory holding config.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
+    if not isinstance(data, dict):
+        raise T5evalError(f"{path}: expected a JSON object in config.json")
+    return data
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -71,7 +101,7 @@ def download(hub_id: str) -> Path:
         raise T5evalError(f"cannot load hub id {hub_id!r}: huggingface_hub is not installed; "
                           "pass a local directory") from err
     try:
-        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "spiece.model"])
+        path = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "spiece.model", "vocab.txt"])
     except Exception as err:  # offline, unknown repo, auth: all mean "use a local copy"
         raise T5evalError(f"cannot fetch {hub_id!r} from the Hugging Face Hub ({err.__class__.__name__}); "
                           "pass a local model directory instead") from err

@@ -298,6 +298,11 @@ class Run:
             f"created {self.record.get('created', '?')}",
             f"git {str((self.record.get('env') or {}).get('git_commit', '?'))[:12]}", f"path `{self.path}`",
         ]  # fmt: skip
+        if model.get("architecture"):  # task-head runs (t5eval.run.heads): family, head, transfer, recipe
+            ft = settings.get("finetune") or {}
+            parts[1] = (f"{model.get('family')} {model['architecture']}, transfer {ft.get('transfer', 'all')}, "
+                        f"lr {ft.get('lr')}, epochs {ft.get('epochs')}, batch {ft.get('batch_size')}, "
+                        f"train limit {ft.get('train_limit')}")
         if self.record.get("skipped_tasks"):  # `t5eval run --skip-missing`
             parts.append(f"left out for lack of eval data: {', '.join(self.record['skipped_tasks'])}")
         return parts

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.tasks import TaskSpec
+from t5eval.train.heads import HeadRecipe
 
 PAPER_STEPS = 2**18  # fine-tuning steps of the paper's baseline (spec §8)
 
@@ -56,6 +57,8 @@ class RunOptions:
     fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
     skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
     command: tuple[str, ...] = ()
+    recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
+    head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)
 
     def resolved_data_dir(self) -> str | None:
         """--data-dir, else $T5EVAL_DATA_DIR, else None (the hub copy)."""

@@ -158,20 +158,44 @@ def reader_args(spec: TaskSpec, split: str) -> dict[str, Any]:
 def build_examples(spec: TaskSpec, raw: list[tuple[str, dict]], args: Mapping[str, Any],
                    protocol: str = "current", limit: int | None = None, from_hub: bool = False) -> list[Example]:
     """Normalise raw rows (local or hub) and apply the task's preprocessor; number examples in order."""
+    return [ex for ex, _ in cast_rows(spec, raw, args, protocol, limit, from_hub)]
+
+
+def cast_rows(spec: TaskSpec, raw: list[tuple[str, dict]], args: Mapping[str, Any], protocol: str = "current",
+              limit: int | None = None, from_hub: bool = False) -> list[tuple[Example, dict[str, Any]]]:
+    """`build_examples`, each example with the normalised row it came from (its raw text fields)."""
     pre = PREPROCESSORS[spec.preprocessor]
     pre_args = spec.preprocessor_args_for(protocol)
     if spec.preprocessor == "glue":
         pre_args = {"label_names": list(spec.labels or []), **pre_args}
-    examples: list[Example] = []
+    out: list[tuple[Example, dict[str, Any]]] = []
     for position, (where, row) in enumerate(raw):
         if from_hub:
             row = hf_to_raw(row, args)
         norm = normalize_row(row, args, spec.labels, where, position)
         for cast in pre(norm, **pre_args):
-            examples.append(Example(len(examples), cast.inputs, cast.targets, cast.fields))
-            if limit is not None and len(examples) >= limit:
-                return examples
-    return examples
+            out.append((Example(len(out), cast.inputs, cast.targets, cast.fields), norm))
+            if limit is not None and len(out) >= limit:
+                return out
+    return out
+
+
+def load_examples_with_rows(spec: TaskSpec, split: str, data_dir: str | Path | None = None,
+                            limit: int | None = None, protocol: str = "current"
+                            ) -> tuple[ExampleSet, list[dict[str, Any]]]:
+    """`load_examples` plus, per example, the normalised row it came from (task heads read its fields)."""
+    check_protocol(protocol)
+    _check_split(spec, split)
+    root = resolve_data_dir(data_dir)
+    if root is not None:
+        raw, files, args = local_rows(spec, split, root)
+        pairs = cast_rows(spec, raw, args, protocol, limit)
+        source = f"local:{root}"
+    else:
+        raw, files, args = hub_rows(spec, split), {}, reader_args(spec, split)
+        pairs = cast_rows(spec, raw, args, protocol, limit, from_hub=True)
+        source = f"hub:{spec.hf.path}" if spec.hf else "hub"
+    return ExampleSet([ex for ex, _ in pairs], files, source), [row for _, row in pairs]
 
 
 def load_examples(spec: TaskSpec, split: str, data_dir: str | Path | None = None, limit: int | None = None,

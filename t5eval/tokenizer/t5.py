@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
 from t5eval.errors import T5evalError
+from t5eval.tokenizer.pairs import Encoded, longest_first
 
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 NUM_SENTINELS = 100
@@ -54,6 +56,24 @@ class T5Tokenizer:
         if max_len is not None:
             ids = ids[: max_len - 1]
         return [*ids, EOS_ID]
+
+    pad_id = PAD_ID
+
+    def encode_batch(self, rows: list[tuple[str, str | None]], max_len: int | None = None) -> list[Encoded]:
+        """Task-head inputs for T5's encoder: `A </s>` or `A </s> B </s>` (no [CLS]/[SEP] in T5's vocabulary),
+        cut longest-first to max_len tokens; token types all 0 (T5 has no segment embeddings)."""
+        out = []
+        for first, second in rows:
+            a, b = list(self.sp.EncodeAsIds(first)), list(self.sp.EncodeAsIds(second)) if second is not None else []
+            if max_len is not None:
+                a, b = longest_first(a, b, max_len - (1 if second is None else 2))
+            ids = [*a, EOS_ID] + ([*b, EOS_ID] if second is not None else [])
+            out.append(Encoded(ids, [0] * len(ids)))
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        """What run.json records about the vocabulary."""
+        return {"path": str(self.path), "sha256": self.sha256, "kind": "sentencepiece", "size": self.vocab_size}
 
     def decode(self, ids: list[int]) -> str:
         """As seqio: ids >= piece count -> unk, cut at the first EOS, drop pad, SentencePiece-decode."""

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import save, save_file
 
 from t5eval.errors import T5evalError
-from t5eval.model.checkpoint import files_sha256, first_keys, read_weights, weight_files
+from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
 from t5eval.model.t5.config import T5Config
 from t5eval.model.t5.network import T5
 
 _ATTN = ("q", "k", "v", "o")
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for use, with where it came from and a hash of its weights."""
-
-    model: T5
-    config: T5Config
-    source: str
-    weights_sha256: str
 
 
 def _ff_names(cfg: T5Config) -> tuple[str, ...]:
@@ -108,7 +98,7 @@ def build(cfg: T5Config, state: dict[str, torch.Tensor], where: str, dtype: torc
     return model.eval()
 
 
-def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel:
+def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[T5]:
     """Load an HF T5 directory (config.json + weights)."""
     if not model_dir.is_dir():
         raise T5evalError(f"model directory {model_dir} not found; pass an existing HF T5 directory")
@@ -156,7 +146,7 @@ def _init_(model: T5, seed: int) -> None:
                 param.copy_(torch.randn(param.shape, generator=gen) * stds[leaf])
 
 
-def random_model(cfg: T5Config, seed: int, dtype: torch.dtype, device: str, source: str) -> LoadedModel:
+def random_model(cfg: T5Config, seed: int, dtype: torch.dtype, device: str, source: str) -> LoadedModel[T5]:
     """A model with fresh seeded weights; its hash is that of the serialized HF-keyed state dict."""
     model = T5(cfg)
     _init_(model, seed)

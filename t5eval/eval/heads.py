@@ -1,0 +1,97 @@
+"""Score a task-head model on a task's eval split: outputs -> T5 label words -> T5 postprocess and metrics.
+
+Predictions are written as the text T5 would have produced (a label word, or an STS-B number), so
+`score`, `report`, `diff` and `check` read them unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from t5eval.eval.task import Evaluation
+from t5eval.model.heads import pad_rows
+from t5eval.results import prediction_row
+from t5eval.tasks import Example, ExampleSet, TaskSpec
+from t5eval.tasks.heads import HeadSpec
+from t5eval.tokenizer.pairs import Encoded, PairTokenizer
+
+
+@dataclass
+class HeadTask:
+    """A task's eval split encoded for a head: one list of encodings per example (COPA: one per choice)."""
+
+    spec: TaskSpec
+    head: HeadSpec
+    split: str
+    examples: list[Example]
+    files: dict[str, str]
+    source: str
+    inputs: list[list[Encoded]]
+    target_values: list[Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.name)
+
+
+def encode_items(head: HeadSpec, rows: list[dict[str, Any]], tokenizer: PairTokenizer,
+                 max_len: int) -> list[list[Encoded]]:
+    """Each row's segments, `[CLS] A [SEP] B [SEP]`, cut longest-first to max_len tokens."""
+    segments = [head.segments(row) for row in rows]
+    flat = tokenizer.encode_batch([s for segs in segments for s in segs], max_len)
+    out, at = [], 0
+    for segs in segments:
+        out.append(flat[at:at + len(segs)])
+        at += len(segs)
+    return out
+
+
+def prepare_head_task(spec: TaskSpec, head: HeadSpec, split: str, example_set: ExampleSet,
+                      rows: list[dict[str, Any]], tokenizer: PairTokenizer, max_len: int) -> HeadTask:
+    """Encode the eval inputs and postprocess the targets as T5 does (seqio scores the target text)."""
+    from t5eval.tasks import postprocess
+
+    examples = list(example_set.examples)
+    targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
+    return HeadTask(spec, head, split, examples, dict(example_set.files), str(example_set.source),
+                    encode_items(head, rows, tokenizer, max_len), targets)
+
+
+def head_outputs(model: torch.nn.Module, items: list[list[Encoded]], pad_id: int,
+                 device: str = "cpu") -> torch.Tensor:
+    """Outputs of a batch of items: (B, num_outputs), or (B, choices) when each item has several inputs."""
+    flat = [e for item in items for e in item]
+    ids, mask, types = pad_rows([e.ids for e in flat], [e.type_ids for e in flat], pad_id, device)
+    out = model(ids, mask, types)  # (B*C, num_outputs)
+    per_item = len(items[0])
+    return out.view(len(items), per_item) if per_item > 1 else out
+
+
+def predict(task: HeadTask, model: torch.nn.Module, pad_id: int, batch_size: int = 64,
+            device: str = "cpu") -> list[int | float]:
+    """Class index (argmax), choice index, or regression value per example."""
+    outputs: list[int | float] = []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(task.inputs), batch_size):
+            out = head_outputs(model, task.inputs[start:start + batch_size], pad_id, device).float().cpu()
+            outputs += out[:, 0].tolist() if task.head.kind == "regress" else out.argmax(-1).tolist()
+    model.train(was_training)
+    return outputs
+
+
+def evaluate_head(task: HeadTask, model: torch.nn.Module, pad_id: int, protocol: str, weights_sha256: str,
+                  batch_size: int = 64, device: str = "cpu") -> Evaluation:
+    """Predict, write as T5 text, postprocess and score with the T5 metrics; prediction rows as `evaluate`."""
+    from t5eval.tasks import compute_metrics, postprocess
+
+    texts = [task.head.prediction_text(o) for o in predict(task, model, pad_id, batch_size, device)]
+    values = [postprocess(task.spec, t, ex, is_target=False) for t, ex in zip(texts, task.examples, strict=True)]
+    metrics = compute_metrics(task.spec, task.target_values, values, protocol=protocol)
+    rows = [prediction_row(ex.index, ex.inputs, ex.targets, text, tv, pv)
+            for ex, text, tv, pv in zip(task.examples, texts, task.target_values, values, strict=True)]
+    return Evaluation({k: float(v) for k, v in metrics.items()}, rows, weights_sha256)
