@@ -126,7 +126,7 @@ def test_bert_run_refuses_tasks_without_a_head_and_bad_lengths(wordpiece_vocab: 
                            "super_glue_wsc_v102_simple_eval has no task head"),
                           (["run", "rte", *base, "--max-len", "600", "--out", str(tmp_path / "b")],
                            "--max-len 600 exceeds the model's position table (512)"),
-                          (["run", "rte", "--model", "tiny", "--init", "random", "--lr", "1e-3",
+                          (["run", "rte", "--model", "tiny", "--init", "random", "--lr", "1e-3", "--data-dir", str(data_dir),
                             "--out", str(tmp_path / "c")], "task-head recipe of encoder-only models"),
                           (["run", "rte", *base, "--transfer", "adapters:0", "--out", str(tmp_path / "d")],
                            "--transfer adapters:0: the adapter size must be a positive integer")):
