@@ -105,8 +105,9 @@ class TrainReporter:
         if not self._announced and (steps >= ETA_WINDOW_STEPS or seconds >= ETA_WINDOW_S
                                     or state.step >= self.plan.steps):
             self._announced = True
-            self.emit(self.plan_line(steps, tok_s, seconds_per_step))
-            if (hint := eta_hint(self.plan.steps * seconds_per_step, self.plan.device, seconds_per_step,
+            to_run = self.plan.steps - self._start[0]  # a resumed run does not redo the steps before
+            self.emit(self.plan_line(steps, tok_s, seconds_per_step, to_run))
+            if (hint := eta_hint(to_run * seconds_per_step, self.plan.device, seconds_per_step,
                                  self.plan.tokens_per_step)) is not None:
                 self.emit(hint)
         now = self.clock()
@@ -116,13 +117,14 @@ class TrainReporter:
             self.emit(f"train {self.plan.label}: step {state.step:,}/{self.plan.steps:,} loss {loss} "
                       f"tok/s {tok_s:,.0f} ETA {format_duration(eta_s)}")
 
-    def plan_line(self, steps: int, tok_s: float, seconds_per_step: float) -> str:
-        """'train X: planned N steps x T tokens = M tokens; measured over the first S steps: ... ETA ...'."""
+    def plan_line(self, steps: int, tok_s: float, seconds_per_step: float, to_run: int) -> str:
+        """'train X: planned N steps x T tokens = M tokens; over the first S steps ...; training ETA ...'."""
         plan = self.plan
+        left = "in all" if to_run == plan.steps else f"for the {to_run:,} steps left after resuming"
         return (f"train {plan.label}: planned {plan.steps:,} steps x {plan.tokens_per_step:,} tokens "
                 f"= {plan.steps * plan.tokens_per_step:,} tokens; over the first {steps:,} steps "
                 f"{seconds_per_step:.3g} s/step, {tok_s:,.0f} tok/s, training ETA "
-                f"{format_duration(plan.steps * seconds_per_step)} in all")
+                f"{format_duration(to_run * seconds_per_step)} {left}")
 
 
 class RunProgress:
