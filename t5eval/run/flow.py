@@ -22,6 +22,7 @@ from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
 from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.options import eval_split, train_split
+from t5eval.run.progress import TrainPlan
 from t5eval.run.record import CHECKPOINT_ORIGIN, task_record
 from t5eval.tasks import ExampleSet, TaskSpec
 from t5eval.train.checkpoint import describe, drop_checkpoints
@@ -173,7 +174,9 @@ def finetune_tasks(ctx: RunContext, model: torch.nn.Module, sources: list[TrainS
     stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed)
     if (source := describe(ckpt)) is not None:
         ctx.log(f"{label}: resuming fine-tuning from {source}")
-    advance, snap = ctx.progress.training(label, ctx.train_cfg.steps), Snapshot()
+    cfg = ctx.train_cfg
+    plan = TrainPlan(label, cfg.steps, cfg.batch_tokens * cfg.grad_accum, ctx.opts.device)
+    advance, snap = ctx.progress.training(plan), Snapshot()
     state = finetune(model, stream, ctx.train_cfg, ckpt, validator(ctx, model, tasks, snap),
                      best_saver(ctx, model, snap), progress=advance, dist=ctx.dist, snapshot=snap)
     ctx.progress.done_training()

@@ -41,7 +41,6 @@ from t5eval.train.stream import TrainStream
 Metrics = dict[str, float]
 EvaluateFn = Callable[[int], dict[str, Metrics]]  # step -> {task: metrics}
 OnBestFn = Callable[[str, int], None]  # (task, step): save that task's best weights
-ProgressFn = Callable[[int, float], None]  # (steps done, last loss)
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,9 @@ class TrainState:
     def tokens_per_s(self) -> float:
         """Training tokens (real input + target tokens) per second of training."""
         return self.train_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[TrainState], None]  # called before the first step and after every step
 
 
 @dataclass
@@ -208,7 +210,7 @@ def finetune(
     if saved is not None:
         state.resumed_from.append(state.step)
     if progress:
-        progress(state.step, state.last_loss or 0.0)
+        progress(state)
 
     def validate_and_save() -> None:
         with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
@@ -229,7 +231,7 @@ def finetune(
             trainer.save(checkpoint_path, state)
             raise KeyboardInterrupt
         if progress:
-            progress(state.step, loss)
+            progress(state)
         if _validation_due(state.step, cfg):
             validate_and_save()
     return state

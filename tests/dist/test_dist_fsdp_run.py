@@ -20,14 +20,14 @@ import pytest
 import torch
 from torch.distributed.tensor import DTensor
 
-from t5eval.train.stream import TrainSource, TrainStream
 from t5eval.batching import pad_ids
-from t5eval.model.checkpoint import state_dict_sha256
-from t5eval.distributed.parallel import wrap_model
 from t5eval.distributed.context import DistContext, init_distributed, shutdown
+from t5eval.distributed.parallel import wrap_model
 from t5eval.model import DecodeConfig, generate, load_model
-from t5eval.train.loop import Snapshot, TrainConfig, finetune
+from t5eval.model.checkpoint import state_dict_sha256
 from t5eval.train.fsdp import whole_weights
+from t5eval.train.loop import Snapshot, TrainConfig, TrainState, finetune
+from t5eval.train.stream import TrainSource, TrainStream
 
 CFG = TrainConfig(steps=4, eval_every=2, batch_tokens=96, grad_accum=2, seed=5, fsdp=True)
 PROBE = DecodeConfig(beam_size=1, max_decode_len=6)
@@ -82,7 +82,7 @@ class _Probe:
         self.sha_of_plain_copy.append(None if plain is None else state_dict_sha256(plain) == self.snap.sha256)
         return {"toy": {"score": float(sum(map(sum, self.preds[step])) % 101)}}
 
-    def progress(self, step: int, loss: float) -> None:
+    def progress(self, state: TrainState) -> None:
         params = list(self.model.parameters())
         sharded = all(isinstance(p, DTensor) for p in params)
         ratio = max(p.to_local().numel() / p.numel() for p in params) if sharded else 1.0
