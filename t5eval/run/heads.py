@@ -27,7 +27,7 @@ from t5eval.run.context import Log
 from t5eval.run.folder import prepare_run_dir, run_settings
 from t5eval.run.heads_record import head_run_record, head_task_record
 from t5eval.run.options import RunOptions, check_eval_data, eval_split, train_split
-from t5eval.run.progress import RunProgress
+from t5eval.run.progress import RunProgress, TrainPlan
 from t5eval.tasks import TaskRegistry, TaskSpec
 from t5eval.tasks.data import load_examples_with_rows
 from t5eval.tasks.heads import HeadRegistry, HeadSpec
@@ -204,7 +204,7 @@ def train_task(opts: RunOptions, task: HeadTask, model: HeadModel, data: tuple[l
     steps = -(-len(items) // recipe.batch_size) * recipe.epochs
     start = time.perf_counter()
     training = finetune_head(model, len(items), batch_loss, recipe, opts.seed, validate,
-                             bars.training(task.name, steps))
+                             bars.training(TrainPlan(task.name, steps, recipe.batch_size * recipe.max_len, opts.device)))
     bars.done_training()
     log(f"{task.name}: {training.steps} steps in {time.perf_counter() - start:.0f}s, "
         f"{training.trainable_parameters:,} trainable parameters ({recipe.transfer}), best epoch {training.best and training.best['epoch']}")

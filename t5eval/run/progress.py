@@ -14,12 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from t5eval.errors import T5evalError
-
-if TYPE_CHECKING:
-    from t5eval.train.loop import TrainState
 
 PROGRESS_EVERY_ENV = "T5EVAL_PROGRESS_EVERY_S"
 DEFAULT_PROGRESS_EVERY_S = 30.0
@@ -76,10 +73,23 @@ def eta_hint(eta_s: float, device: str, seconds_per_step: float, tokens_per_step
             f"lower --steps, or --batch-tokens (now {tokens_per_step:,} per step), or use a GPU (--device cuda)")
 
 
+class TrainingState(Protocol):
+    """What the display reads after each step: `train.loop.TrainState` and `train.heads.HeadProgress` have it."""
+
+    @property
+    def step(self) -> int: ...
+    @property
+    def train_tokens(self) -> int: ...
+    @property
+    def train_seconds(self) -> float: ...
+    @property
+    def last_loss(self) -> float | None: ...
+
+
 class TrainReporter:
     """The training callback: the plan-and-ETA line once, then (if `every_s` is set) plain lines.
 
-    Called with the `TrainState` before the first step and after every step; speeds are measured over
+    Called with the training state before the first step and after every step; speeds are measured over
     the steps this process ran (a resumed run does not count the steps it did not redo).
     """
 
@@ -90,7 +100,7 @@ class TrainReporter:
         self._announced = False
         self._last_line = 0.0
 
-    def __call__(self, state: TrainState) -> None:
+    def __call__(self, state: TrainingState) -> None:
         if self._start is None:
             self._start = (state.step, state.train_tokens, state.train_seconds)
             self._last_line = self.clock()
@@ -163,7 +173,7 @@ class RunProgress:
         if self._console is not None:
             self._console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-    def training(self, plan: TrainPlan) -> Callable[[TrainState], None]:
+    def training(self, plan: TrainPlan) -> Callable[[TrainingState], None]:
         """The fine-tuning callback: the ETA line, and a bar (terminal) or plain lines (no terminal)."""
         if self._console is None:
             return lambda state: None
@@ -173,7 +183,7 @@ class RunProgress:
         progress = self._progress
         bar = self._train_id = progress.add_task(f"train {plan.label}", total=plan.steps, info="")
 
-        def update(state: TrainState) -> None:
+        def update(state: TrainingState) -> None:
             reporter(state)
             progress.update(bar, completed=state.step, info=f"loss {state.last_loss or 0.0:.3f}")
 

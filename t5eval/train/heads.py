@@ -94,11 +94,22 @@ def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
     return factor
 
 
+
+@dataclass(frozen=True)
+class HeadProgress:
+    """What the progress display reads after each step (the fields `run.progress.TrainReporter` uses)."""
+
+    step: int
+    train_tokens: int
+    train_seconds: float
+    last_loss: float | None
+
+
 BatchLoss = Callable[[torch.nn.Module, list[int], bool], tuple[torch.Tensor, int]]
 
 
 def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe: HeadRecipe, seed: int,
-                  validate: Callable[[int], dict[str, float]], progress: Callable[[int, float], None] | None = None,
+                  validate: Callable[[int], dict[str, float]], progress: Callable[[HeadProgress], None] | None = None,
                   ) -> HeadTraining:
     """Train `model` for recipe.epochs over n_items (shuffled per epoch); validate after each epoch.
 
@@ -129,7 +140,8 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
             state.train_tokens += tokens
             losses.append(float(loss.detach()))
             if progress is not None:
-                progress(state.steps, losses[-1])
+                progress(HeadProgress(state.steps, state.train_tokens,
+                                      state.train_seconds + time.perf_counter() - start, losses[-1]))
         state.train_seconds += time.perf_counter() - start
         state.trainable_parameters_last = trainable_count(model)
         metrics = validate(state.steps)
