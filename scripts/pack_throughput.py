@@ -4,8 +4,8 @@ Same model, same data (SST-2's train split tokenized as `t5eval run` does), same
 micro-batch, same optimizer; the two streams are timed in alternation after one warm-up step each.
 "Useful" tokens are real input + target tokens (`TrainBatch.n_tokens`), padding excluded.
 
-    PYTHONPATH=$PWD python scripts/pack_throughput.py --preset t5-small --batch-tokens 4096 --steps 4 \
-        --threads 2 --data-dir ../shared/data --vocab ../shared/vocab/t5_spiece.model --json pack.json
+    PYTHONPATH=$PWD python scripts/pack_throughput.py --preset t5-small --batch-tokens 4096 --steps 3 \
+        --pack-length 512 128 --threads 2 --data-dir ../shared/data --vocab ../shared/vocab/t5_spiece.model --json pack.json
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="t5-small")
     ap.add_argument("--batch-tokens", type=int, default=4096)
-    ap.add_argument("--pack-length", type=int, default=512)
+    ap.add_argument("--pack-length", type=int, nargs="+", default=[512], help="one packed mode per length")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=20000)
@@ -56,7 +56,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     source = sst2_source(args.data_dir, args.vocab, args.limit)
-    modes = {"padded": None, "packed": args.pack_length}
+    modes: dict[str, int | None] = {"padded": None, **{f"packed_{n}": n for n in args.pack_length}}
     runs: dict[str, dict[str, Any]] = {}
     for name, pack in modes.items():
         model = load_model(args.preset, init="random", seed=0).model
@@ -81,7 +81,10 @@ def main() -> None:
         report[name] = {"useful_tokens_per_s": sum(run["tokens"]) / sum(run["times"]),
                         "median_step_s": statistics.median(run["times"]), "useful_tokens_per_step":
                         statistics.mean(run["tokens"]), "real_token_share": statistics.mean(run["fill"][1:])}
-    report["packed_over_padded"] = report["packed"]["useful_tokens_per_s"] / report["padded"]["useful_tokens_per_s"]
+    for name in modes:
+        if name != "padded":
+            report[f"{name}_over_padded"] = (report[name]["useful_tokens_per_s"]
+                                             / report["padded"]["useful_tokens_per_s"])
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
