@@ -90,12 +90,28 @@ def pad_ids(seqs: Sequence[Sequence[int]], pad: int = PAD_ID) -> tuple[torch.Ten
 
 @dataclass
 class TrainBatch:
-    """One micro-batch: encoder ids/mask (B, S) and labels (B, T) with -100 on padding."""
+    """One micro-batch: encoder ids/mask (B, S) and labels (B, T) with -100 on padding.
+
+    Packed (`pack_rows`): several examples per row, told apart by `packing` = (input segments (B, S),
+    target segments (B, T), target positions (B, T)), segments numbered 1, 2, … per row and 0 on
+    padding, positions restarting at 0 for each example (seqio's `*_segment_ids` / `*_positions`).
+    """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
     n_tokens: int  # real (unpadded) input + target tokens, for throughput
+    packing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    input_positions: torch.Tensor | None = None  # (B, S), packed only (kept for the record; see T5.encode)
+
+    @property
+    def n_target_tokens(self) -> int:
+        """Real target tokens: the denominator of the step's loss (`train_step`)."""
+        return int((self.labels != IGNORE_INDEX).sum())
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """What the loss module takes: ids, mask, labels, then the packing tensors when packed."""
+        return (self.input_ids, self.attention_mask, self.labels, *(self.packing or ()))
 
 
 def make_train_batch(inputs: Sequence[Sequence[int]], targets: Sequence[Sequence[int]]) -> TrainBatch:
@@ -105,3 +121,48 @@ def make_train_batch(inputs: Sequence[Sequence[int]], targets: Sequence[Sequence
     labels = labels.masked_fill(label_mask == 0, IGNORE_INDEX)
     n_tokens = int(attention_mask.sum() + label_mask.sum())
     return TrainBatch(input_ids, attention_mask, labels, n_tokens)
+
+
+Example = tuple[Sequence[int], Sequence[int]]  # (input ids, target ids)
+
+
+def pack_greedy(costs: Sequence[tuple[int, int]], length: int) -> list[list[int]]:
+    """seqio-style greedy packing: examples in order, a new row when the next one's inputs or targets
+    would pass `length` tokens. costs: (input length, target length) per example; an example longer
+    than `length` gets a row of its own (nothing is cut). Returns the example indices of each row."""
+    rows: list[list[int]] = []
+    used_in = used_tgt = length + 1  # forces a first row
+    for i, (n_in, n_tgt) in enumerate(costs):
+        if used_in + n_in > length or used_tgt + n_tgt > length:
+            rows.append([])
+            used_in = used_tgt = 0
+        rows[-1].append(i)
+        used_in, used_tgt = used_in + n_in, used_tgt + n_tgt
+    return rows
+
+
+def _packed_side(rows: Sequence[Sequence[Sequence[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Concatenate each row's sequences: ids, segments and positions, each (B, L), right-padded with 0."""
+    width = max((sum(len(s) for s in row) for row in rows), default=0)
+    ids, segments, positions = (torch.zeros((len(rows), width), dtype=torch.long) for _ in range(3))
+    for r, row in enumerate(rows):
+        at = 0
+        for k, seq in enumerate(row, start=1):
+            n = len(seq)
+            ids[r, at:at + n] = torch.tensor(seq, dtype=torch.long)
+            segments[r, at:at + n] = k
+            positions[r, at:at + n] = torch.arange(n)
+            at += n
+    return ids, segments, positions
+
+
+def pack_rows(rows: Sequence[Sequence[Example]]) -> TrainBatch:
+    """A packed micro-batch: row r holds the examples rows[r] one after another (inputs and targets
+    packed separately, as seqio does). Padding: id 0, segment 0, position 0; labels -100."""
+    input_ids, input_segments, input_positions = _packed_side([[ex[0] for ex in row] for row in rows])
+    labels, target_segments, target_positions = _packed_side([[ex[1] for ex in row] for row in rows])
+    labels = labels.masked_fill(target_segments == 0, IGNORE_INDEX)
+    mask = (input_segments > 0).long()
+    n_tokens = int(mask.sum() + (target_segments > 0).sum())
+    return TrainBatch(input_ids, mask, labels, n_tokens, (input_segments, target_segments, target_positions),
+                      input_positions)

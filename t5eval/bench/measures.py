@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from t5eval.bench.ct2 import CT2, CT2_INT8
 from t5eval.bench.impls import INT8, Impl
 from t5eval.bench.timing import alternate, time_call
 from t5eval.model import DecodeConfig
@@ -81,9 +82,14 @@ def _report(run: dict[str, Any], work: float, flops: float, peak_gflops: float, 
         summary["share_of_peak"] = flops / summary["median_s"] / 1e9 / peak_gflops
         summary["memory"] = run["memory"][name]
         out[name] = summary
-    out["ratio"] = out["native"]["rate_median"] / out["transformers"]["rate_median"]
-    if INT8 in out:
-        out["ratio_int8"] = out[INT8]["rate_median"] / out["transformers"]["rate_median"]
+    if "transformers" in out:
+        out["ratio"] = out["native"]["rate_median"] / out["transformers"]["rate_median"]
+        if INT8 in out:
+            out["ratio_int8"] = out[INT8]["rate_median"] / out["transformers"]["rate_median"]
+    if CT2 in out:  # native / CTranslate2, fp32 against fp32 and int8 against int8
+        out["ratio_ct2"] = out["native"]["rate_median"] / out[CT2]["rate_median"]
+        if INT8 in out and CT2_INT8 in out:
+            out["ratio_ct2_int8"] = out[INT8]["rate_median"] / out[CT2_INT8]["rate_median"]
     return out
 
 
@@ -91,8 +97,9 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
                     peak: float) -> dict[str, Any]:
     """Encoder forward tokens/s; outputs compared with `allclose` (atol 1e-4 relative to scale)."""
     ids, mask = batch
-    fns = {impl.name: (lambda impl=impl: impl.encode(ids, mask)) for impl in impls}
-    run = _run(impls, fns, repeats, device)
+    encoders = [impl for impl in impls if impl.name not in (CT2, CT2_INT8)]
+    fns = {impl.name: (lambda impl=impl: impl.encode(ids, mask)) for impl in encoders}
+    run = _run(encoders, fns, repeats, device)
     out = _report(run, shape.batch * shape.input_len, encoder_flops(cfg, shape.batch, shape.input_len), peak,
                   "input tokens/s")
     a, b = run["results"]["native"], run["results"]["transformers"]
@@ -102,6 +109,37 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
         q = run["results"][INT8]
         out["int8_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
                                "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
+    if any(impl.name == CT2 for impl in impls):
+        out["first_step"] = measure_first_step(impls, cfg, shape, batch, repeats, device, peak)
+    return out
+
+
+def measure_first_step(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,
+                       peak: float) -> dict[str, Any]:
+    """The encoder row against CTranslate2: its `Translator` has no encoder-only call (`encode` is not
+    public; `forward_batch` belongs to its encoder-only `Encoder` class), so both sides generate exactly
+    one token: encoder + cross-attention K/V + one decoder step, input tokens/s. Not against transformers."""
+    ids, mask = batch
+    decode = DecodeConfig(beam_size=1, max_decode_len=1)
+    sides = [impl for impl in impls if impl.name in ("native", INT8, CT2, CT2_INT8)]
+    fns = {impl.name: (lambda impl=impl: impl.generate(ids, mask, decode, True)) for impl in sides}
+    run = _run(sides, fns, repeats, device)
+    flops = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(cfg, shape.batch, shape.input_len, 1)
+    out = _report(run, shape.batch * shape.input_len, flops, peak, "input tokens/s (encoder + first step)")
+    out.update(_ct2_agreement(run["results"]))
+    return out
+
+
+def _ct2_agreement(results: dict[str, Any]) -> dict[str, Any]:
+    """CTranslate2's outputs against native fp32: fp32 exactly (row by row), int8 as token agreement."""
+    out: dict[str, Any] = {}
+    if CT2 in results:
+        out["ct2_vs_native"] = {**compare_outputs(results["native"], results[CT2]),
+                                **token_agreement(results["native"], results[CT2])}
+    if CT2_INT8 in results:
+        out["ct2_int8_vs_fp32"] = token_agreement(results["native"], results[CT2_INT8])
+        if INT8 in results:
+            out["int8_vs_fp32"] = token_agreement(results["native"], results[INT8])
     return out
 
 
@@ -122,6 +160,7 @@ def measure_decode(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeat
     out.update(compare_outputs(run["results"]["native"], run["results"]["transformers"]))
     if INT8 in run["results"]:  # reported apart: int8 is not exact, so count what it keeps of fp32's output
         out["int8_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][INT8])
+    out.update(_ct2_agreement(run["results"]))
     out["lengths_forced"] = all(len(r) == shape.new_tokens for r in run["results"]["native"])
     out["beam_size"] = beam
     return out

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from t5eval.bench.ct2 import CT2, CT2_INT8
 from t5eval.bench.e2e import E2EConfig, measure_e2e
 from t5eval.bench.impls import INT8, HFImpl, Impl, NativeImpl, hf_twin
 from t5eval.bench.measures import Shape, measure_decode, measure_encoder, measure_train, synthetic_batch
@@ -25,6 +26,7 @@ from t5eval.bench.timing import load_average, matmul_peak_gflops
 from t5eval.errors import T5evalError, did_you_mean
 
 MEASURES = ("encoder", "greedy", "beam", "train", "e2e")
+AGAINST = ("transformers", "ctranslate2")
 SCHEMA = 1
 
 
@@ -51,6 +53,7 @@ class BenchConfig:
     vocab: Path | None = None
     matmul_size: int = 2048
     int8: bool = False  # also time native with int8 dynamic quantization (CPU; reported apart, outputs compared)
+    against: str = "transformers"  # "ctranslate2": CTranslate2 joins as a third implementation (fp32; int8 too)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def measures(self) -> list[str]:
@@ -68,11 +71,17 @@ def _check_device(cfg: BenchConfig) -> None:
         raise T5evalError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
     if cfg.int8 and cfg.device != "cpu":
         raise T5evalError(f"--int8 uses CPU kernels (fbgemm); drop it or use --device cpu (got {cfg.device})")
+    if cfg.against not in AGAINST:
+        raise T5evalError(f"--against {cfg.against}: unknown implementation{did_you_mean(cfg.against, AGAINST)}; "
+                          f"choose from {', '.join(AGAINST)}")
+    if cfg.against == "ctranslate2" and cfg.device != "cpu":
+        raise T5evalError(f"--against ctranslate2 is measured on the CPU only; use --device cpu (got {cfg.device})")
 
 
 def build_models(cfg: BenchConfig) -> list[Impl]:
-    """The native model (preset + seeded random init, or `cfg.model`), its transformers twin and,
-    with `cfg.int8`, an int8-quantized copy of the native model (`INT8`)."""
+    """The native model (preset + seeded random init, or `cfg.model`), its transformers twin,
+    with `cfg.int8` an int8-quantized copy of the native model (`INT8`), and with
+    `--against ctranslate2` CTranslate2 twins converted from the same weights (fp32, and int8 with `cfg.int8`)."""
     from t5eval.model import load_model
 
     if cfg.model is not None:
@@ -85,13 +94,17 @@ def build_models(cfg: BenchConfig) -> list[Impl]:
         from t5eval.model.quant import quantize_int8
 
         impls.append(NativeImpl(quantize_int8(native), name=INT8))
+    if cfg.against == "ctranslate2":
+        from t5eval.bench.ct2 import ct2_impls
+
+        impls.extend(ct2_impls(native, torch.get_num_threads(), cfg.int8))
     return impls
 
 
 def _package_versions() -> dict[str, str]:
     """Versions of the packages that decide the figures."""
     out = {}
-    for pkg in ("torch", "transformers", "numpy", "t5eval"):
+    for pkg in ("torch", "transformers", "numpy", "t5eval", "ctranslate2"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -148,6 +161,9 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     torch.manual_seed(cfg.seed)
     say("building models")
     impls = build_models(cfg)
+    ct2 = [impl.provenance for impl in impls if impl.name in (CT2, CT2_INT8)]  # type: ignore[attr-defined]
+    if ct2:
+        report["ctranslate2"] = ct2
     model_cfg = impls[0].model.config  # type: ignore[attr-defined]
     report["model_config"] = {k: getattr(model_cfg, k) for k in ("d_model", "d_ff", "num_layers", "num_heads",
                                                                    "d_kv", "vocab_size") if hasattr(model_cfg, k)}
@@ -173,9 +189,12 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
 
 def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: Any, cfg: BenchConfig,
              peak: float) -> dict[str, Any]:
-    """Dispatch one measure by name; the int8 copy joins the encoder and decode measures only."""
-    if name in ("train", "e2e"):
-        impls = [impl for impl in impls if impl.name != INT8]
+    """Dispatch one measure by name; the int8 copies join the encoder and decode measures only, and
+    CTranslate2 (fp32) every measure but training."""
+    if name == "train":
+        impls = [impl for impl in impls if impl.name not in (INT8, CT2, CT2_INT8)]
+    if name == "e2e":
+        impls = [impl for impl in impls if impl.name not in (INT8, CT2_INT8)]
     if name == "encoder":
         return measure_encoder(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
     if name in ("greedy", "beam"):
@@ -196,11 +215,13 @@ def _rescale_shares(results: dict[str, Any], peak: float) -> None:
         m["peak_gflops_used"] = peak
         for side in _sides(m):
             m[side]["share_of_peak"] = m["matrix_gflop"] / m[side]["median_s"] / peak
+        if "first_step" in m:
+            _rescale_shares({"first_step": m["first_step"]}, peak)
 
 
 def _sides(measure: dict[str, Any]) -> list[str]:
-    """The implementations timed in one measure: native, transformers and, with --int8, native-int8."""
-    return [name for name in ("native", "transformers", INT8) if name in measure]
+    """The implementations timed in one measure: native, transformers, native-int8, CTranslate2 (fp32/int8)."""
+    return [name for name in ("native", "transformers", INT8, CT2, CT2_INT8) if name in measure]
 
 
 def _add_decode_loop(results: dict[str, Any]) -> None:
@@ -216,6 +237,8 @@ def _add_decode_loop(results: dict[str, Any]) -> None:
             continue
         m, loop = results[name], {}
         for side in _sides(m):
+            if side not in results["encoder"]:  # CTranslate2: no encoder-only timing to subtract
+                continue
             seconds = m[side]["median_s"] - results["encoder"][side]["median_s"]
             loop[side] = m["work"] / seconds if seconds > 0 else float("nan")
         loop["ratio"] = loop["native"] / loop["transformers"]

@@ -6,10 +6,12 @@ from typing import Any
 
 from rich.table import Table
 
+from t5eval.bench.ct2 import CT2, CT2_INT8
 from t5eval.bench.impls import INT8
 
-_COLUMNS = ("measure", "unit", "native (median, spread)", "transformers (median, spread)", "native/HF",
-            "native % peak", "HF % peak", "outputs", "peak RSS growth MiB (native/HF)")
+# The reference is transformers, except in rows labelled "vs CTranslate2".
+_COLUMNS = ("measure", "unit", "native (median, spread)", "reference (median, spread)", "native/ref",
+            "native % peak", "ref % peak", "outputs", "peak RSS growth MiB (native/ref)")
 
 
 def _rate(side: dict[str, Any]) -> str:
@@ -51,7 +53,33 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
                         "", "", "", ""])
         if INT8 in m:
             out.extend(_int8_rows(label, m))
+        out.extend(_ct2_rows(label, m.get("first_step", m)))
     return out
+
+
+def _agreement(agree: dict[str, Any]) -> str:
+    return (f"{agree['rows_identical']}/{agree['rows']} rows identical, "
+            f"{100 * agree['token_agreement']:.1f}% tokens before the first difference")
+
+
+def _ct2_rows(label: str, m: dict[str, Any]) -> list[list[str]]:
+    """Native against CTranslate2 (fp32 with fp32, int8 with int8), each with its agreement with native fp32."""
+    if CT2 not in m:
+        return []
+    if "first_step" in m["unit"]:
+        label = f"{label} + first step"
+    nat, ct2 = m["native"], m[CT2]
+    rows = [[f"{label} vs CTranslate2", m["unit"], _rate(nat), _rate(ct2), f"{m['ratio_ct2']:.2f}×",
+             f"{100 * nat['share_of_peak']:.0f}%", f"{100 * ct2['share_of_peak']:.0f}%",
+             "CT2 vs native: " + _agreement(m["ct2_vs_native"]), f"{_mem(nat)} / {_mem(ct2)}"]]
+    if INT8 in m and CT2_INT8 in m:
+        q, c = m[INT8], m[CT2_INT8]
+        kept = (f"vs native fp32: native int8 {_agreement(m['int8_vs_fp32'])}; "
+                f"CT2 int8 {_agreement(m['ct2_int8_vs_fp32'])}")
+        rows.append([f"{label} (int8) vs CTranslate2 int8", m["unit"], _rate(q), _rate(c),
+                     f"{m['ratio_ct2_int8']:.2f}×", f"{100 * q['share_of_peak']:.0f}%",
+                     f"{100 * c['share_of_peak']:.0f}%", kept, f"{_mem(q)} / {_mem(c)}"])
+    return rows
 
 
 def _int8_rows(label: str, m: dict[str, Any]) -> list[list[str]]:
@@ -81,6 +109,13 @@ def _e2e_rows(m: dict[str, Any]) -> list[list[str]]:
                     f"{nat['examples_per_s']:.2f} ({nat['wall_s']:.1f} s)",
                     f"{hf['examples_per_s']:.2f} ({hf['wall_s']:.1f} s)", f"{m['ratio'][mode]:.2f}×", "", "",
                     f"{flag}; {_metrics(nat['metrics'])}", ""])
+        if CT2 in m:
+            ct2 = m[CT2][mode]
+            same = f"{ct2['rows_identical']}/{ct2['rows']} predictions as native"
+            out.append([f"{m['task']} n={m['n']} {mode.replace('_', ' ')} vs CTranslate2", "examples/s",
+                        f"{nat['examples_per_s']:.2f} ({nat['wall_s']:.1f} s)",
+                        f"{ct2['examples_per_s']:.2f} ({ct2['wall_s']:.1f} s)", f"{m['ratio_ct2'][mode]:.2f}×",
+                        "", "", f"{same}; {_metrics(ct2['metrics'])}", ""])
     return out
 
 
@@ -91,7 +126,7 @@ def _metrics(metrics: dict[str, float]) -> str:
 def _footer(report: dict[str, Any]) -> str:
     env, peak = report["env"], report["matmul_peak"]
     return (f"{env['cpu']} · {env['device']} · torch {env['packages']['torch']} · transformers "
-            f"{env['packages']['transformers']} · threads {env['torch_threads']} · fp32 matmul peak "
+            f"{env['packages']['transformers']} · ctranslate2 {env['packages'].get('ctranslate2', 'absent')} · threads {env['torch_threads']} · fp32 matmul peak "
             f"{max(peak['gflops_best'], report.get('matmul_peak_end', peak)['gflops_best']):.0f} GFLOP/s · load {report['load_average_start']} → "
             f"{report['load_average_end']}")
 

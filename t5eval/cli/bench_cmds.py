@@ -30,6 +30,8 @@ def bench(
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
     int8: bool = typer.Option(False, "--int8", help="Also time an int8-quantized native copy (CPU; not exact: "
                               "reported apart with its agreement with fp32)."),
+    against: str = typer.Option("transformers", help="transformers, or ctranslate2: CTranslate2 (converted from "
+                                "the same weights) joins as a third implementation; with --int8 its int8 too."),
 ) -> None:
     """Time native T5 against transformers' T5 on identical weights, and check their outputs agree."""
     from rich.console import Console
@@ -45,7 +47,7 @@ def bench(
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
                       repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
                       e2e_max_decode_len=e2e_max_decode_len, e2e_repeats=e2e_repeats, data_dir=data_dir, vocab=vocab,
-                      int8=int8)
+                      int8=int8, against=against)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
     Console(width=max(Console().width, 200)).print(rich_table(report))

@@ -128,6 +128,9 @@ def register(app: typer.Typer) -> None:
         eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
         batch_tokens: int = typer.Option(65536, help="padded tokens per batch (paper: 128 x 512)"),
         grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
+        pack: bool = typer.Option(True, "--pack/--no-pack",
+                                  help="pack several examples per row, as T5 fine-tuned (default); --no-pack pads"),
+        pack_length: int = typer.Option(512, help="input and target tokens per packed row (T5: 512)"),
         max_input_len: int | None = typer.Option(None, help="cap training inputs below the task's 512"),
         no_finetune: bool = typer.Option(False, "--no-finetune", help="evaluate the checkpoint as is"),
         mixture: bool = typer.Option(False, "--mixture", help="fine-tune one model on T5's proportional mixture"),
@@ -165,11 +168,11 @@ def register(app: typer.Typer) -> None:
             raise T5evalError(f"--split {split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
                               "selects its checkpoint on each task's validation split)")
         _check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-                        limit=limit, threads=threads, max_input_len=max_input_len)
+                        limit=limit, threads=threads, max_input_len=max_input_len, pack_length=pack_length)
         opts = RunOptions(
             target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-            max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
+            pack=pack, pack_length=pack_length, max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
             skip_missing=skip_missing, command=canonical_command(ctx),
             head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,

@@ -28,10 +28,10 @@ class BatchPlan:
     """How one optimizer step's micro-batches are spread over ranks.
 
     The single-process run takes `grad_accum` micro-batches per step (the global batch) and backs
-    off `loss / grad_accum` for each. Under N ranks every rank draws the same micro-batches from its
-    own copy of the seeded stream, and rank r trains on micro-batches r, r+N, … with the loss scaled
-    by N / grad_accum; DDP/FSDP average gradients over ranks, which gives back exactly the
-    single-process sum of `grad(loss_m) / grad_accum`.
+    off `loss_m · n_m / D` for each (n_m its target tokens, D the step's: `train_step`). Under N ranks
+    every rank draws the same micro-batches from its own copy of the seeded stream, and rank r trains
+    on micro-batches r, r+N, … with that loss scaled by N; DDP/FSDP average gradients over ranks,
+    which gives back exactly the single-process sum of `grad(loss_m) · n_m / D`.
     """
 
     grad_accum: int  # micro-batches per step in the equivalent single-process run
@@ -41,11 +41,6 @@ class BatchPlan:
     def local_accum(self) -> int:
         """Micro-batches one rank trains on per step (N × local_accum = grad_accum)."""
         return self.grad_accum // self.world_size
-
-    @property
-    def loss_scale(self) -> float:
-        """Factor on each micro-batch loss before backward (1 / grad_accum in one process)."""
-        return self.world_size / self.grad_accum
 
     def owned(self, rank: int) -> list[int]:
         """Positions (0 … grad_accum-1) of the step's micro-batches that `rank` trains on."""
@@ -100,9 +95,12 @@ class LossModule(nn.Module):
         self.inner = model
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, *packing: torch.Tensor
     ) -> torch.Tensor:
-        """(B, S), (B, S), (B, T) -> scalar token-mean loss (labels of -100 ignored)."""
+        """(B, S), (B, S), (B, T) -> scalar token-mean loss (labels of -100 ignored); packed batches add
+        their (input segments, target segments, target positions) (`TrainBatch.packing`)."""
+        if packing:
+            return cast(Any, self.inner).loss(input_ids, attention_mask, labels, packing)
         return cast(Any, self.inner).loss(input_ids, attention_mask, labels)
 
 
@@ -192,6 +190,12 @@ class _Batch(Protocol):
     n_tokens: int
 
 
+def _tensors(batch: Any) -> tuple[torch.Tensor, ...]:
+    """The loss module's arguments: ids, mask, labels, and a packed batch's segment/position tensors."""
+    packing = getattr(batch, "packing", None) or ()
+    return (batch.input_ids, batch.attention_mask, batch.labels, *packing)
+
+
 class _Stream(Protocol):
     def next_batch(self) -> Any: ...
 
@@ -204,30 +208,33 @@ def train_step(
     ctx: DistContext,
     dropout_seed: tuple[int, int] | None = None,
 ) -> tuple[float, int]:
-    """One optimizer step of the global batch on this rank. Returns (mean loss, tokens), both global.
+    """One optimizer step of the global batch on this rank. Returns (loss, tokens), both global.
 
     Every rank draws all `plan.grad_accum` micro-batches from its copy of the stream (so the streams
     stay in step) and trains on its own (`plan.owned`); gradients are synchronised once, on the last.
-    The loss is the mean of the micro-batch losses over all ranks, as `train._train_step` reports it.
-    `dropout_seed=(run seed, step)` draws each micro-batch's dropout from `micro_batch_seed`.
+    The step's loss is the sum of every target token's cross-entropy over all micro-batches divided by
+    the step's real target tokens D (as Mesh TF sums token losses over micro-batches before dividing
+    by one denominator: docs/train.md), not the mean of micro-batch means: micro-batch m's token-mean
+    loss is weighted by its tokens n_m, (loss_m · n_m / D) · world_size before backward (DDP/FSDP
+    average over ranks). `dropout_seed=(run seed, step)` draws dropout from `micro_batch_seed`.
     """
     wrapped.train()
     owned = plan.owned(ctx.rank)
-    loss_sum, tokens = 0.0, 0
-    for m in range(plan.grad_accum):
-        batch: _Batch = stream.next_batch()
-        tokens += batch.n_tokens
-        if m not in owned:
-            continue
+    batches: list[_Batch] = [stream.next_batch() for _ in range(plan.grad_accum)]
+    targets = max(1, sum(int((b.labels != -100).sum()) for b in batches))  # D, the same on every rank
+    loss_sum = 0.0
+    for m in owned:
+        batch = batches[m]
+        weight = int((batch.labels != -100).sum()) / targets
         rng = micro_batch_rng(*dropout_seed, m, ctx.device) if dropout_seed else contextlib.nullcontext()
         with grad_sync(wrapped, sync=m == owned[-1]):
             with rng:
-                loss = wrapped(*(t.to(ctx.device) for t in (batch.input_ids, batch.attention_mask, batch.labels)))
-            (loss * plan.loss_scale).backward()
-        loss_sum += float(loss.detach())
+                loss = torch.nan_to_num(wrapped(*(t.to(ctx.device) for t in _tensors(batch))))  # 0/0: no targets
+            (loss * weight * plan.world_size).backward()
+        loss_sum += float(loss.detach()) * weight
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return all_reduce_sum(loss_sum, ctx) / plan.grad_accum, tokens
+    return all_reduce_sum(loss_sum, ctx), sum(b.n_tokens for b in batches)
 
 
 def optimizer_for(optimizer: torch.optim.Optimizer, wrapped: nn.Module, fsdp: bool) -> torch.optim.Optimizer:

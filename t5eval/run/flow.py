@@ -171,7 +171,8 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
 
 def finetune_tasks(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],
               ckpt: Path, label: str) -> TrainState:
-    stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed)
+    stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed,
+                         pack_length=ctx.train_cfg.pack_length)
     if (source := describe(ckpt)) is not None:
         ctx.log(f"{label}: resuming fine-tuning from {source}")
     cfg = ctx.train_cfg

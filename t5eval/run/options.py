@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.tasks import TaskSpec
@@ -45,6 +46,8 @@ class RunOptions:
     eval_every: int = PAPER_EVAL_EVERY
     batch_tokens: int = PAPER_BATCH_TOKENS
     grad_accum: int = 1
+    pack: bool = True  # T5's packed fine-tuning: several examples per row (docs/train.md); --no-pack pads
+    pack_length: int = 512  # input and target tokens per packed row (T5's 512)
     max_input_len: int | None = None  # extra cap on training inputs (train_lengths are maxima)
     finetune: bool = True
     mixture: bool = False
@@ -59,6 +62,11 @@ class RunOptions:
     command: tuple[str, ...] = ()
     recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
     head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)
+
+    def packing_settings(self) -> dict[str, Any]:
+        """How fine-tuning batches are made and the loss normalised (docs/train.md); in the fingerprint."""
+        return {"pack_length": self.pack_length if self.pack else None,
+                "loss_normalization": "token losses summed over the step's micro-batches / its target tokens"}
 
     def resolved_data_dir(self) -> str | None:
         """--data-dir, else $T5EVAL_DATA_DIR, else None (the hub copy)."""

@@ -90,7 +90,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             "pass --overwrite to redo it")
         return previous
     train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed,
-                            dtype=opts.dtype, fsdp=opts.fsdp)
+                            dtype=opts.dtype, fsdp=opts.fsdp, pack_length=opts.pack_length if opts.pack else None)
     ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
                      model_info={"loaded": first}, spare=first, dist=dist)
     try:

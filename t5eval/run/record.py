@@ -97,7 +97,7 @@ def train_block(state: TrainState | None, spec: TaskSpec, opts: RunOptions, opti
         "steps": state.step, "train_tokens": state.train_tokens, "train_seconds": round(state.train_seconds, 2),
         "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
         "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
-        "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed,
+        "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed, **opts.packing_settings(),
         "resumed_from_steps": list(state.resumed_from),
         "selection": "metric_group_max (mean of the task's metrics; ties keep the earlier step)",
     }  # fmt: skip
@@ -162,7 +162,7 @@ def settings_block(opts: RunOptions) -> dict[str, Any]:
         finetune.update(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
                         grad_accum=opts.grad_accum, max_input_len=opts.max_input_len, lr=1e-3,
                         schedule="constant", dropout=0.1, optimizer="torch.optim.Adafactor",
-                        mixture=opts.mixture)
+                        mixture=opts.mixture, **opts.packing_settings())
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
         "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,

@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
     fsdp: bool = False  # under torchrun: shard the model in place with FSDP2 instead of DDP (docs/distributed.md)
+    pack_length: int | None = 512  # packed rows of this many input/target tokens (T5); None: padded buckets
 
 
 @dataclass
@@ -139,11 +140,12 @@ class PrecisionLoss(torch.nn.Module):
         self.inner = model
         self.dtype = dtype
 
-    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(B, S), (B, S), (B, T) -> scalar token-mean loss, forward in `self.dtype`."""
+    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+             packing: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+        """(B, S), (B, S), (B, T) -> scalar token-mean loss, forward in `self.dtype` (packed: `T5.loss`)."""
         device = next(self.inner.parameters()).device
         with forward_precision(device, self.dtype):
-            return cast(Any, self.inner).loss(input_ids, attention_mask, labels)
+            return cast(Any, self.inner).loss(input_ids, attention_mask, labels, packing)
 
 
 @contextmanager

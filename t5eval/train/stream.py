@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from t5eval.batching import TrainBatch, length_sorted_batches, make_train_batch
+from t5eval.batching import TrainBatch, length_sorted_batches, make_train_batch, pack_greedy, pack_rows
+
+Ref = tuple[int, int]  # (source index, example index)
 
 
 @dataclass
@@ -37,10 +39,15 @@ class TrainStream:
     comes from a source drawn with probability ∝ its weight (T5's proportional mixture). A pool of
     `pool_batches` budgets' worth of examples is sorted by length, cut into batches, and the batches
     are shuffled. `state_dict()` captures everything needed to continue the exact same sequence.
+
+    With `pack_length` (T5's packed fine-tuning, seqio `trim_and_pack`): the pool's examples, in draw
+    order, are packed greedily into rows of at most `pack_length` input and `pack_length` target
+    tokens; the rows (not the examples) are then bucketed into token-budget batches and shuffled.
     """
 
     def __init__(
-        self, sources: Sequence[TrainSource], batch_tokens: int, seed: int, pool_batches: int = 16
+        self, sources: Sequence[TrainSource], batch_tokens: int, seed: int, pool_batches: int = 16,
+        pack_length: int | None = None,
     ) -> None:
         live = [s for s in sources if s.weight > 0 and s.inputs]
         if not live:
@@ -49,9 +56,10 @@ class TrainStream:
         self.batch_tokens = batch_tokens
         self.seed = seed
         self.pool_batches = pool_batches
+        self.pack_length = pack_length
         self._rng = random.Random(seed)
         self._cursors = [_Cursor() for _ in live]
-        self._queue: list[list[tuple[int, int]]] = []
+        self._queue: list[list[Any]] = []  # batches: refs, or packed rows of refs
 
     def _next_example(self, src: int) -> int:
         cur = self._cursors[src]
@@ -83,23 +91,36 @@ class TrainStream:
             ref = (src, self._next_example(src))
             pool.append(ref)
             used += self._cost(ref)
-        groups = length_sorted_batches([self._cost(r) for r in pool], self.batch_tokens)
-        batches = [[pool[i] for i in g] for g in groups]
+        items: list[Any] = pool
+        if self.pack_length is not None:
+            items = [[pool[i] for i in row] for row in pack_greedy([self._lengths(r) for r in pool], self.pack_length)]
+        costs = [sum(self._cost(r) for r in item) if self.pack_length else self._cost(item) for item in items]
+        batches = [[items[i] for i in g] for g in length_sorted_batches(costs, self.batch_tokens)]
         self._rng.shuffle(batches)
         self._queue.extend(batches)
 
-    def next_refs(self) -> list[tuple[int, int]]:
-        """The next batch as (source index, example index) pairs."""
+    def _lengths(self, ref: Ref) -> tuple[int, int]:
+        src = self.sources[ref[0]]
+        return len(src.inputs[ref[1]]), len(src.targets[ref[1]])
+
+    def next_refs(self) -> list[Any]:
+        """The next batch as (source index, example index) pairs; packed: a list of rows of such pairs."""
         if not self._queue:
             self._fill_queue()
         return self._queue.pop(0)
 
     def next_batch(self) -> TrainBatch:
-        """The next padded training batch."""
+        """The next training batch: padded, or packed (several examples per row) with `pack_length`."""
         refs = self.next_refs()
+        if self.pack_length is not None:
+            return pack_rows([[self._example(r) for r in row] for row in refs])
         inputs = [self.sources[s].inputs[i] for s, i in refs]
         targets = [self.sources[s].targets[i] for s, i in refs]
         return make_train_batch(inputs, targets)
+
+    def _example(self, ref: Ref) -> tuple[list[int], list[int]]:
+        src = self.sources[ref[0]]
+        return src.inputs[ref[1]], src.targets[ref[1]]
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume the stream (picklable)."""
@@ -108,12 +129,19 @@ class TrainStream:
             "cursors": [(c.epoch, c.pos, list(c.perm)) for c in self._cursors],
             "queue": [list(b) for b in self._queue],
             "n_sources": len(self.sources),
+            "pack_length": self.pack_length,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from `state_dict()` (same sources, budget and seed)."""
         if state["n_sources"] != len(self.sources):
             raise ValueError("stream state was saved for a different set of training sources")
+        if state.get("pack_length") != self.pack_length:  # states from before packing: unpacked
+            raise ValueError(f"stream state was saved with pack_length {state.get('pack_length')}, "
+                             f"not {self.pack_length}")
         self._rng.setstate(state["rng"])
         self._cursors = [_Cursor(e, p, list(perm)) for e, p, perm in state["cursors"]]
-        self._queue = [[tuple(r) for r in b] for b in state["queue"]]  # type: ignore[misc]
+        if self.pack_length is None:
+            self._queue = [[tuple(r) for r in b] for b in state["queue"]]
+        else:
+            self._queue = [[[tuple(r) for r in row] for row in b] for b in state["queue"]]

@@ -77,8 +77,8 @@ def test_gather_by_index_single_process_orders_and_checks_count() -> None:
 
 def test_plan_batches_arithmetic_and_error() -> None:
     plan = plan_batches(grad_accum=4, world_size=2)
-    assert (plan.local_accum, plan.loss_scale, plan.owned(0), plan.owned(1)) == (2, 0.5, [0, 2], [1, 3])
-    assert plan_batches(3, 1).loss_scale == pytest.approx(1 / 3)  # one process: loss / grad_accum
+    assert (plan.local_accum, plan.owned(0), plan.owned(1)) == (2, [0, 2], [1, 3])
+    assert plan_batches(3, 1).owned(0) == [0, 1, 2]  # one process trains every micro-batch
     with pytest.raises(T5evalError, match="use --grad-accum 4"):
         plan_batches(grad_accum=3, world_size=2)
 

@@ -1,6 +1,7 @@
 """Two-process DDP and FSDP fine-tuning of a tiny T5 give the parameters of one process, same global batch.
 
-Reference: a plain loop written here (model.loss / grad_accum, torch.optim.Adafactor), independent
+Reference: a plain loop written here (every token loss of the step summed, divided by the step's target
+tokens, as Mesh TF normalises over micro-batches; torch.optim.Adafactor), independent
 of `t5eval.distributed.parallel`. Adafactor's update depends only on the averaged gradient, so the runs agree
 to float rounding. Dropout is off (ranks draw their own dropout masks by design).
 """
@@ -51,9 +52,10 @@ def _reference(dropout: float = 0.0) -> dict[str, torch.Tensor]:
     model = _model(dropout)
     opt = torch.optim.Adafactor(model.parameters(), lr=LR)
     for step, micro_batches in enumerate(_steps(), start=1):
+        targets = sum(int((labels != -100).sum()) for _, _, labels in micro_batches)
         for m, batch in enumerate(micro_batches):
             torch.manual_seed(micro_batch_seed(0, step, m))
-            (model.loss(*batch) / GRAD_ACCUM).backward()
+            (model.loss(*batch, reduction="sum") / targets).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -68,3 +68,11 @@ def test_int8_refuses_what_its_cpu_kernels_cannot_take(tiny_dir: Path) -> None:
     model = load_model(tiny_dir).model.to(torch.bfloat16)
     with pytest.raises(T5evalError, match="float32"):
         quantize_int8(model)
+
+
+def test_vnni_is_read_from_the_cpu_flags() -> None:
+    from t5eval.model.quant import cpu_has_vnni
+
+    assert cpu_has_vnni("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_int8\n")
+    assert cpu_has_vnni("flags\t\t: fpu avx2 avx_vnni\n")
+    assert not cpu_has_vnni("flags\t\t: fpu sse avx2 fma\n")  # AMD EPYC of the earlier figures: reduce_range

@@ -1,5 +1,6 @@
 """Token-budget batching, padding, and the seeded, resumable training stream."""
 
+import pytest
 import torch
 
 from t5eval.batching import length_sorted_batches, make_train_batch, pad_ids
@@ -77,3 +78,74 @@ def test_mixture_draws_sources_in_proportion_to_weight():
             counts[src] += 1
     share = counts[0] / sum(counts)
     assert 0.68 < share < 0.82  # expected 0.75
+
+
+def test_packed_stream_is_seeded_and_resumes_exactly():
+    def draws(stream: TrainStream, k: int) -> list:
+        return [stream.next_batch().input_ids.tolist() for _ in range(k)]
+
+    first = TrainStream([_source(60)], batch_tokens=40, seed=3, pool_batches=4, pack_length=12)
+    again = TrainStream([_source(60)], batch_tokens=40, seed=3, pool_batches=4, pack_length=12)
+    assert draws(first, 9) == draws(again, 9)
+    state = first.state_dict()
+    resumed = TrainStream([_source(60)], batch_tokens=40, seed=3, pool_batches=4, pack_length=12)
+    resumed.load_state_dict(state)
+    assert draws(resumed, 12) == draws(first, 12)  # crosses a pool refill
+
+
+def test_packed_stream_rows_hold_several_examples_within_the_length():
+    stream = TrainStream([_source(60)], batch_tokens=40, seed=0, pool_batches=4, pack_length=12)
+    seen = []
+    for _ in range(6):
+        for row in stream.next_refs():
+            lengths = [len(stream.sources[s].inputs[i]) for s, i in row]
+            assert sum(lengths) <= 12 or len(row) == 1
+            seen.extend(row)
+    assert len(seen) > 6 * 2  # more than one example per row on average
+    assert len(set(seen)) == len(seen) or len(seen) > 60  # each example once per epoch
+
+
+def test_packed_state_does_not_load_into_a_padded_stream():
+    packed = TrainStream([_source(20)], batch_tokens=40, seed=0, pack_length=12)
+    packed.next_batch()
+    padded = TrainStream([_source(20)], batch_tokens=40, seed=0)
+    try:
+        padded.load_state_dict(packed.state_dict())
+    except ValueError as err:
+        assert "pack_length 12" in str(err)
+    else:
+        raise AssertionError("a packed stream state loaded into a padded stream")
+
+
+def test_step_loss_is_normalised_by_the_steps_target_tokens_not_micro_batch_means():
+    """Reference written here: all token losses of the step summed, divided by its target tokens, SGD."""
+    import copy
+    import dataclasses
+
+    from t5eval.distributed.context import DistContext
+    from t5eval.distributed.parallel import plan_batches, train_step, wrap_model
+    from t5eval.model import T5, T5Config
+
+    torch.manual_seed(0)
+    model = T5(dataclasses.replace(T5Config.preset("tiny"), dropout_rate=0.0))
+    reference = copy.deepcopy(model)
+    micro = [make_train_batch([[5, 6, 1]], [[7, 1]]),  # 2 target tokens
+             make_train_batch([[8, 1], [9, 10, 11, 1]], [[12, 13, 14, 15, 1], [16, 17, 1]])]  # 8 target tokens
+
+    class Stream:
+        def __init__(self) -> None:
+            self.left = list(micro)
+
+        def next_batch(self):
+            return self.left.pop(0)
+
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    loss, tokens = train_step(wrap_model(model, DistContext()), opt, Stream(), plan_batches(2, 1), DistContext())
+    total = sum(torch.nn.functional.cross_entropy(
+        reference(b.input_ids, b.attention_mask, torch.cat([torch.zeros_like(b.labels[:, :1]),
+                                                             b.labels[:, :-1].clamp(min=0)], 1)).flatten(0, 1),
+        b.labels.flatten(), ignore_index=-100, reduction="sum") for b in micro) / 10
+    total.backward()
+    assert loss == pytest.approx(float(total.detach()), rel=1e-6) and tokens == micro[0].n_tokens + micro[1].n_tokens
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(p, q.detach() - q.grad, atol=1e-6)

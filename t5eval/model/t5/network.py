@@ -26,6 +26,19 @@ def causal_bias(length: int, dtype: torch.dtype, device: torch.device) -> torch.
     return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)
 
 
+def segment_bias(query_segments: torch.Tensor, key_segments: torch.Tensor, dtype: torch.dtype,
+                 causal: bool = False) -> torch.Tensor:
+    """Packed rows: (B, Tq) and (B, Tk) segment ids (1, 2, … per example, 0 = padding) -> additive
+    (B, 1, Tq, Tk) bias, 0 where a query may see a key (same segment; and key <= query when `causal`),
+    dtype's min elsewhere. Padding (0) sees padding, so no query row is all-masked."""
+    allowed = query_segments[:, :, None] == key_segments[:, None, :]  # (B, Tq, Tk)
+    if causal:
+        length = query_segments.shape[1]
+        allowed &= torch.ones(length, length, dtype=torch.bool, device=allowed.device).tril()
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    return torch.where(allowed, zero, torch.finfo(dtype).min)[:, None]
+
+
 LM_HEAD_BLOCK = 2048  # vocabulary rows per LM-head matmul in CPU decoding steps (T5.step_logits)
 
 
@@ -123,10 +136,19 @@ class T5(nn.Module):
             self.lm_head.weight = self.shared.weight
         self.packed_cross_kv: nn.Module | None = None  # set by `quantize_int8`: all layers' cross K/V, int8
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, S) ids and mask -> encoder output (B, S, D) after the final norm."""
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               segments: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, S) ids and mask -> encoder output (B, S, D) after the final norm.
+
+        `segments` (B, S): packed rows (several examples per row, `t5eval.batching.pack_rows`); tokens
+        attend only within their own example. The relative bias is taken from index offsets: segments are
+        contiguous, so within one they equal the per-segment position offsets, and pairs across segments
+        are masked, so no bucket ever spans two examples.
+        """
         x = self.dropout(self.shared(input_ids))
-        bias = self.encoder_bias(input_ids.shape[1], input_ids.shape[1]) + padding_bias(attention_mask, x.dtype)
+        rel = self.encoder_bias(input_ids.shape[1], input_ids.shape[1])  # (1, H, S, S)
+        bias = rel + (padding_bias(attention_mask, x.dtype) if segments is None
+                      else segment_bias(segments, segments, x.dtype))
         for layer in self.encoder_layers:
             x = layer(x, bias)
         return self.dropout(self.encoder_norm(x))
@@ -152,13 +174,22 @@ class T5(nn.Module):
         blocks = self.lm_head.weight.split(LM_HEAD_BLOCK)
         return torch.cat([F.linear(hidden, block) for block in blocks], dim=-1)
 
-    def decode(self, decoder_input_ids: torch.Tensor, memory: torch.Tensor,
-               attention_mask: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced decoder: (B, T) ids over memory (B, S, D) -> logits (B, T, V)."""
+    def decode(self, decoder_input_ids: torch.Tensor, memory: torch.Tensor, attention_mask: torch.Tensor,
+               segments: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Teacher-forced decoder: (B, T) ids over memory (B, S, D) -> logits (B, T, V).
+
+        `segments` = (input segments (B, S), target segments (B, T)) of packed rows: causal
+        self-attention within each target segment, cross-attention to the same example's inputs only.
+        """
         x = self.dropout(self.shared(decoder_input_ids))
         length = decoder_input_ids.shape[1]
-        self_bias = self.decoder_bias(length, length) + causal_bias(length, x.dtype, x.device)
-        cross_bias = padding_bias(attention_mask, x.dtype)
+        self_bias = self.decoder_bias(length, length)  # (1, H, T, T)
+        if segments is None:
+            self_bias = self_bias + causal_bias(length, x.dtype, x.device)
+            cross_bias = padding_bias(attention_mask, x.dtype)
+        else:
+            self_bias = self_bias + segment_bias(segments[1], segments[1], x.dtype, causal=True)
+            cross_bias = segment_bias(segments[1], segments[0], x.dtype)
         for layer in self.decoder_layers:
             x = layer(x, self_bias, memory, cross_bias)
         return self.head(x)
@@ -168,13 +199,39 @@ class T5(nn.Module):
         """(B,S), (B,S), (B,T) -> logits (B, T, V)."""
         return self.decode(decoder_input_ids, self.encode(input_ids, attention_mask), attention_mask)
 
-    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Mean token cross-entropy; labels (B, T) with -100 ignored; decoder inputs = labels shifted right from 0."""
+    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+             packing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+             reduction: str = "mean") -> torch.Tensor:
+        """Token cross-entropy, "mean" over target tokens or their "sum"; labels (B, T) with -100 ignored.
+
+        Decoder inputs are the labels shifted right from the start token (0). `packing` = (input segments
+        (B, S), target segments (B, T), target positions (B, T)) of packed rows: each example restarts
+        at its position 0 with the start token, and attends within itself only (`encode`, `decode`).
+        """
+        logits = self._teacher_forced(input_ids, attention_mask, labels, packing)  # (B, T, V)
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                               reduction=reduction)
+
+    def token_losses(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                     packing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-token cross-entropy (B, T), 0 where labels are -100 (as `loss`, unreduced)."""
+        logits = self._teacher_forced(input_ids, attention_mask, labels, packing)  # (B, T, V)
+        flat = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                               reduction="none")
+        return flat.view(labels.shape)
+
+    def _teacher_forced(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                        packing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """Logits (B, T, V) of the labels shifted right (per example when packed)."""
         start = torch.full_like(labels[:, :1], self.config.decoder_start_token_id)
         shifted = torch.cat([start, labels[:, :-1]], dim=1)
+        if packing is not None:  # every example's first target position reads the start token
+            shifted = shifted.masked_fill(packing[2] == 0, self.config.decoder_start_token_id)
         shifted = shifted.masked_fill(shifted == -100, self.config.pad_token_id)
-        logits = self(input_ids, attention_mask, shifted)  # (B, T, V)
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        if packing is None:
+            return self(input_ids, attention_mask, shifted)
+        memory = self.encode(input_ids, attention_mask, packing[0])
+        return self.decode(shifted, memory, attention_mask, (packing[0], packing[1]))
 
     def _decoder(self) -> list[DecoderLayer]:
         return [layer for layer in self.decoder_layers if isinstance(layer, DecoderLayer)]
