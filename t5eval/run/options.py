@@ -46,7 +46,7 @@ class RunOptions:
     eval_every: int = PAPER_EVAL_EVERY
     batch_tokens: int = PAPER_BATCH_TOKENS
     grad_accum: int = 1
-    pack: bool = True  # T5's packed fine-tuning: several examples per row (docs/train.md); --no-pack pads
+    pack: bool = False  # --pack: T5's packed fine-tuning, several examples per row (docs/train.md); default pads
     pack_length: int = 512  # input and target tokens per packed row (T5's 512)
     max_input_len: int | None = None  # extra cap on training inputs (train_lengths are maxima)
     finetune: bool = True

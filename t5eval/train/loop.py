@@ -56,7 +56,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
     fsdp: bool = False  # under torchrun: shard the model in place with FSDP2 instead of DDP (docs/distributed.md)
-    pack_length: int | None = 512  # packed rows of this many input/target tokens (T5); None: padded buckets
+    pack_length: int | None = None  # packed rows of this many input/target tokens (T5: 512); None: padded buckets
 
 
 @dataclass
