@@ -5,13 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from t5eval.errors import T5evalError
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for use (any family: `T5`, `GPT2`), where it came from and a hash of its weights."""
+
+    model: Any  # T5 | GPT2: an nn.Module whose `config` is the family's config
+    config: Any  # T5Config | GPT2Config
+    source: str
+    weights_sha256: str
+
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -29,6 +42,21 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
         raise T5evalError(f"{path}: cannot read weights ({first}); the file is truncated or corrupt, "
                           "re-download it") from err
+
+
+def read_config_json(path: Path) -> dict[str, Any]:
+    """The JSON object in `path` (or `path/config.json`); one-line errors for missing or bad files."""
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise T5evalError(f"{path}: config file not found; pass a directory holding config.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
+    if not isinstance(data, dict):
+        raise T5evalError(f"{path}: expected a JSON object; pass the model's config.json")
+    return data
 
 
 def weight_files(model_dir: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Decoding: greedy and T5's beam search, sharing one cached decoder step (`T5.step`).
+"""Decoding: greedy and T5's beam search (decoder-only models: `lm_generate`), sharing one cached decoder step (`T5.step`).
 
 The encoder runs once, cross-attention K/V are projected once, the self-attention cache is
 preallocated, and rows that are done leave the active batch so they cost no further compute.
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from t5eval.model.lm_generate import LMDecodeConfig, generate_lm
 from t5eval.model.t5.network import T5, DecodeCache
 
 
@@ -24,8 +25,13 @@ class DecodeConfig:
 
 
 def generate(model: T5, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             decode: DecodeConfig) -> list[list[int]]:
-    """Decode every row of (B, S) inputs; one id list per row, ending at EOS (kept) or max_decode_len."""
+             decode: DecodeConfig | LMDecodeConfig) -> list[list[int]]:
+    """Decode every row of (B, S) inputs; one id list per row, ending at EOS (kept) or max_decode_len.
+
+    A decoder-only model with an `LMDecodeConfig` continues its prompts instead (`generate_lm`).
+    """
+    if isinstance(decode, LMDecodeConfig):
+        return generate_lm(model, input_ids, attention_mask, decode)
     with torch.inference_mode():
         memory = model.encode(input_ids, attention_mask)  # (B, S, D)
         if decode.beam_size <= 1:

@@ -1,30 +1,102 @@
-"""`load_model`: a local HF folder, a hub id, or a preset with fresh seeded weights."""
+"""`load_model` / `save_model` for every family: a local HF folder, a hub id, or a preset with fresh weights.
+
+A folder's family comes from its config.json `model_type` (absent means T5, as older T5 configs);
+a preset's from the family whose preset table holds the name. Each family is one `Family` entry.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from t5eval.errors import T5evalError
-from t5eval.model.checkpoint import HUB_ID, download
-from t5eval.model.t5.config import T5Config
-from t5eval.model.t5.weights import LoadedModel, load_local, random_model
+from t5eval.errors import T5evalError, did_you_mean
+from t5eval.model import gpt2, t5
+from t5eval.model.checkpoint import HUB_ID, LoadedModel, download, read_config_json
+from t5eval.model.gpt2.config import GPT2_PRESETS, GPT2Config
+from t5eval.model.gpt2.network import GPT2
+from t5eval.model.gpt2.weights import load_local as gpt2_load_local
+from t5eval.model.gpt2.weights import random_model as gpt2_random_model
+from t5eval.model.gpt2.weights import save_model as gpt2_save_model
+from t5eval.model.t5.config import PRESETS, T5Config
+from t5eval.model.t5.network import T5
+from t5eval.model.t5.weights import load_local as t5_load_local
+from t5eval.model.t5.weights import random_model as t5_random_model
+from t5eval.model.t5.weights import save_model as t5_save_model
+
+
+@dataclass(frozen=True)
+class Family:
+    """What `load_model`/`save_model` need of a model family."""
+
+    name: str
+    network: type[torch.nn.Module]
+    presets: Mapping[str, Any]
+    config_from_hf: Callable[[Path], Any]
+    load_local: Callable[[Path, torch.dtype, str], LoadedModel]
+    random_model: Callable[[Any, int, torch.dtype, str, str], LoadedModel]
+    save: Callable[[Any, Path], Path]
+
+
+FAMILIES: dict[str, Family] = {
+    "t5": Family("t5", T5, PRESETS, T5Config.from_hf, t5_load_local, t5_random_model, t5_save_model),
+    "gpt2": Family("gpt2", GPT2, GPT2_PRESETS, GPT2Config.from_hf, gpt2_load_local, gpt2_random_model,
+                   gpt2_save_model),
+}
+assert t5 and gpt2  # the subpackages, imported for their modules above
+
+
+def model_family(path: Path) -> Family:
+    """The family of an HF folder (or config.json) from its `model_type`; unknown types are one-line errors."""
+    model_type = read_config_json(path).get("model_type") or "t5"
+    if model_type not in FAMILIES:
+        where = path / "config.json" if path.is_dir() else path
+        raise T5evalError(f"{where}: model_type {model_type!r} is not supported{did_you_mean(model_type, FAMILIES)}; "
+                          f"t5eval loads {', '.join(FAMILIES)}")
+    return FAMILIES[model_type]
+
+
+def preset_family(name: str) -> Family:
+    """The family whose presets hold `name`; unknown names list every preset."""
+    for family in FAMILIES.values():
+        if name in family.presets:
+            return family
+    names = [n for f in FAMILIES.values() for n in f.presets]
+    raise T5evalError(f"unknown model preset {name!r}{did_you_mean(name, names)}; choose one of {', '.join(names)}")
+
+
+def all_presets() -> list[str]:
+    """Every preset name of every family."""
+    return [n for f in FAMILIES.values() for n in f.presets]
 
 
 def load_model(source: str | Path, *, init: str = "pretrained", seed: int = 0, device: str = "cpu",
                dtype: torch.dtype = torch.float32) -> LoadedModel:
     """Load a local HF dir, a hub id, or (init="random") a preset name / config with seeded weights."""
     text = str(source)
+    path = Path(text)
     if init == "random":
-        path = Path(text)
-        cfg = T5Config.from_hf(path) if path.exists() else T5Config.preset(text)
-        return random_model(cfg, seed, dtype, device, text)
+        if path.exists():
+            family = model_family(path)
+            return family.random_model(family.config_from_hf(path), seed, dtype, device, text)
+        family = preset_family(text)
+        return family.random_model(family.presets[text], seed, dtype, device, text)
     if init != "pretrained":
         raise T5evalError(f"unknown init {init!r}; use 'pretrained' or 'random'")
-    path = Path(text)
     if path.exists() or text.startswith((".", "/", "~")) or not HUB_ID.match(text):
-        return load_local(path, dtype, device)
-    loaded = load_local(download(text), dtype, device)
-    return replace(loaded, source=text)
+        if not path.is_dir():
+            raise T5evalError(f"model directory {path} not found; pass an existing HF model directory")
+        return model_family(path).load_local(path, dtype, device)
+    local = download(text)
+    return replace(model_family(local).load_local(local, dtype, device), source=text)
+
+
+def save_model(model: torch.nn.Module, out_dir: str | Path) -> Path:
+    """Write config.json + model.safetensors with HF key names (transformers and `load_model` read it)."""
+    for family in FAMILIES.values():
+        if isinstance(model, family.network):
+            return family.save(model, Path(out_dir))
+    raise T5evalError(f"cannot save a {type(model).__name__}; t5eval saves {', '.join(FAMILIES)} models")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.model.checkpoint import read_config_json
 
 _REQUIRED = ("d_model", "d_kv", "d_ff", "num_layers", "num_heads", "vocab_size")
 _ACTIVATIONS = ("relu", "gated-gelu")
@@ -70,7 +70,7 @@ class T5Config:
     def from_hf(cls, source: str | Path | dict[str, Any]) -> T5Config:
         """Read an HF T5 `config.json` (path or dict); other architectures raise a one-line error."""
         where = str(source) if not isinstance(source, dict) else "config dict"
-        data = _read_json(Path(source)) if not isinstance(source, dict) else dict(source)
+        data = read_config_json(Path(source)) if not isinstance(source, dict) else dict(source)
         model_type = data.get("model_type")
         if model_type not in (None, "t5"):
             raise T5evalError(f"{where}: model_type {model_type!r} is not T5; pass a T5 checkpoint directory")
@@ -104,20 +104,6 @@ class T5Config:
             is_gated_act=self.variant == "v1.1",
         )
         return out
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise T5evalError(f"{path}: config file not found; pass a directory holding config.json")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
-    if not isinstance(data, dict):
-        raise T5evalError(f"{path}: expected a JSON object; pass a T5 config.json")
-    return data
 
 
 def _v10(d_model: int, d_ff: int, heads: int, d_kv: int, layers: int) -> T5Config:

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import save, save_file
 
 from t5eval.errors import T5evalError
-from t5eval.model.checkpoint import files_sha256, first_keys, read_weights, weight_files
+from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
 from t5eval.model.t5.config import T5Config
 from t5eval.model.t5.network import T5
 
 _ATTN = ("q", "k", "v", "o")
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for use, with where it came from and a hash of its weights."""
-
-    model: T5
-    config: T5Config
-    source: str
-    weights_sha256: str
 
 
 def _ff_names(cfg: T5Config) -> tuple[str, ...]:
