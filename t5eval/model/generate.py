@@ -7,6 +7,7 @@ preallocated, and rows that are done leave the active batch so they cost no furt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ class DecodeConfig:
     min_decode_len: int = 0  # EOS impossible before this many tokens (transformers' min_new_tokens); 0 in T5
 
 
-def generate(model: T5, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+def generate(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              decode: DecodeConfig | LMDecodeConfig) -> list[list[int]]:
     """Decode every row of (B, S) inputs; one id list per row, ending at EOS (kept) or max_decode_len.
 

@@ -94,19 +94,20 @@ def generate_lm(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tenso
     return [row[:n] for row, n in zip(out.tolist(), lengths.tolist(), strict=True)]
 
 
-def continuation_logprobs(model: Any, prompt: list[int], continuations: list[list[int]]) -> list[float]:
-    """Sum of log-probabilities of each continuation's tokens after `prompt` (one forward per batch)."""
-    rows = [prompt + c for c in continuations]
+def continuation_logprobs(model: Any, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+    """Per (prompt ids, continuation ids): the summed log-probability of the continuation after the prompt,
+    all pairs in one right-padded forward pass."""
+    rows = [p + c for p, c in pairs]
     width = max(len(r) for r in rows)
     if width > model.config.max_len:
         raise T5evalError(f"prompt + continuation of {width} tokens exceeds the {model.config.max_len}-token window")
-    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows], device=model.wte.weight.device)
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=ids.device)
+    device = model.wte.weight.device
+    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows], device=device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
     with torch.inference_mode():
         logp = torch.log_softmax(model(ids, mask).float(), dim=-1)  # (N, W, V)
     out = []
-    for n, cont in enumerate(continuations):
-        start = len(prompt)
-        positions = torch.arange(start - 1, start - 1 + len(cont), device=ids.device)
-        out.append(float(logp[n, positions, torch.tensor(cont, device=ids.device)].sum()))
+    for n, (prompt, cont) in enumerate(pairs):
+        positions = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(cont), device=device)  # predict cont
+        out.append(float(logp[n, positions, torch.tensor(cont, device=device)].sum()))
     return out

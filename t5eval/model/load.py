@@ -68,6 +68,15 @@ def preset_family(name: str) -> Family:
     raise T5evalError(f"unknown model preset {name!r}{did_you_mean(name, names)}; choose one of {', '.join(names)}")
 
 
+def source_family(source: str | Path) -> str:
+    """The family name of a model source before loading it: a folder's model_type, a preset's family;
+    "t5" for anything else (a hub id is read once downloaded)."""
+    path = Path(source)
+    if path.is_dir() and (path / "config.json").is_file():
+        return model_family(path).name
+    return next((f.name for f in FAMILIES.values() if str(source) in f.presets), "t5")
+
+
 def all_presets() -> list[str]:
     """Every preset name of every family."""
     return [n for f in FAMILIES.values() for n in f.presets]

@@ -18,7 +18,7 @@ from t5eval.results import (
 )
 from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskSpec
-from t5eval.tokenizer import T5Tokenizer
+from t5eval.tokenizer import Tokenizer
 
 
 def model_slug(model: str) -> str:
@@ -38,7 +38,7 @@ def run_suffix(opts: RunOptions) -> str:
     return f"{model_slug(opts.model)}_{target}"
 
 
-def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: T5Tokenizer, weights_sha256: str) -> dict[str, Any]:
+def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, weights_sha256: str) -> dict[str, Any]:
     """The settings that shape results: a restart must match them (threads and paths of outputs not)."""
     finetune = None
     if opts.finetune:

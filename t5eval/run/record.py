@@ -16,24 +16,33 @@ from t5eval.results import (
 )
 from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskRegistry, TaskSpec
-from t5eval.tokenizer import T5Tokenizer
+from t5eval.tokenizer import Tokenizer
 from t5eval.train.loop import TrainState
 
 
 def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
     """The `model` block: source, init, size/variant (from the config's shape), weights hash, config."""
-    from t5eval.model import PRESETS
+    from t5eval.model import PRESETS, GPT2Config
 
     cfg = loaded.config
-    shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
-    size = next(
-        (n.split("-")[-1] for n, p in PRESETS.items() if all(getattr(p, k) == getattr(cfg, k) for k in shape)),
-        None,
-    )
+    if isinstance(cfg, GPT2Config):  # decoder-only: the preset of the same shape names the size
+        family, variant = "gpt2", None
+        size = next((n for n, p in loaded_presets("gpt2").items() if p == cfg), None)
+    else:
+        shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
+        family, variant = "t5", cfg.variant
+        size = next((n.split("-")[-1] for n, p in PRESETS.items()
+                     if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     return {
-        "source": str(loaded.source), "init": init, "size": size, "variant": cfg.variant,
+        "source": str(loaded.source), "init": init, "family": family, "size": size, "variant": variant,
         "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
     }  # fmt: skip
+
+
+def loaded_presets(family: str) -> dict[str, Any]:
+    from t5eval.model.load import FAMILIES
+
+    return dict(FAMILIES[family].presets)
 
 
 def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, opts: RunOptions,
@@ -49,8 +58,7 @@ def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, op
         "task_def": {"name": spec.name, "t5_name": spec.t5_name, "version": spec.version,
                      "sha256": spec.sha256, "path": spec.path},
         "data_files": task.files, "data_source": task.source,
-        "decode": {"beam_size": task.decode_config.beam_size, "alpha": task.decode_config.alpha,
-                   "max_decode_len": task.decode_config.max_decode_len, "eval_inputs_truncated": False},
+        "decode": task.recipe.decode_record(),
         "metric_settings": metric_settings(spec, opts.protocol),
         "train": train_block(state, spec, opts, optimizer),
         "history": history,
@@ -100,7 +108,7 @@ def benchmarks_record(registry: TaskRegistry, records: dict[str, dict[str, Any]]
 
 
 def build_run_record(
-    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: T5Tokenizer,
+    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: Tokenizer,
     records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
 ) -> dict[str, Any]:  # fmt: skip
     """Assemble run.json (schema 1)."""
