@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
         fsdp: bool = typer.Option(False, "--fsdp", help="under torchrun (>= 2 processes): shard fine-tuning with FSDP2"),
         skip_missing: bool = typer.Option(False, "--skip-missing",
                                           help="leave out tasks with no eval data (listed in run.json)"),
+        scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
@@ -114,6 +115,7 @@ def register(app: typer.Typer) -> None:
         check_dtype(dtype)
         _check_choice("--init", init, INITS)
         _check_choice("--protocol", protocol, PROTOCOLS)
+        _check_choice("--scoring", scoring, ("generate", "rank"))
         if threads is not None and threads > MAX_THREADS:
             raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
                               f"{os.cpu_count()} CPUs)")
@@ -127,7 +129,7 @@ def register(app: typer.Typer) -> None:
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
             max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
-            skip_missing=skip_missing, command=canonical_command(ctx),
+            skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
         )  # fmt: skip
         from rich.console import Console
 

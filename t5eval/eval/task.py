@@ -111,16 +111,13 @@ def evaluate(
 
 def rank_choices(model: torch.nn.Module, task: EvalTask, tokenizer: Tokenizer,
                  advance: Advance | None) -> tuple[list[str], DecodeStats]:
-    """Per example, the candidate of `fields["choices"]` whose continuation is most probable after its prompt
-    ({"candidate", "prompt", "continuation"}; ties keep the first). Not cached: one forward pass per example."""
-    from t5eval.model.lm_generate import continuation_logprobs
-
+    """Per example, the candidate (of `recipe.choices`: {"candidate", "prompt", "continuation"}) the recipe scores
+    highest (ties keep the first): WSC referents, or label words under --scoring rank. Not cached."""
     stats, texts = DecodeStats(), []
     start = time.perf_counter()
     for ex in task.examples:
-        choices = ex.fields["choices"]
-        pairs = [(tokenizer.encode(c["prompt"]), tokenizer.encode(c["continuation"])) for c in choices]
-        scores = continuation_logprobs(model, pairs)
+        choices = task.recipe.choices(ex)
+        scores = task.recipe.score(model, choices)
         texts.append(choices[max(range(len(scores)), key=scores.__getitem__)]["candidate"])  # ties: the first
         stats.decoded += 1
         if advance:

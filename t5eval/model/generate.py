@@ -171,3 +171,16 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
     else:
         results[beams.rows.cpu()] = beams.best().cpu()
     return [_trim(row, cfg.eos_token_id) for row in results.tolist()]
+
+
+def target_logprobs(model: T5, input_ids: list[int], targets: list[list[int]]) -> list[float]:
+    """Summed log-probability of each target id list (EOS included) given one encoder input (rank scoring)."""
+    device = model.shared.weight.device
+    width = max(len(t) for t in targets)
+    ids = torch.tensor([input_ids] * len(targets), device=device)  # (N, S)
+    dec = torch.tensor([[model.config.decoder_start_token_id, *t[:-1]] + [0] * (width - len(t)) for t in targets],
+                       device=device)  # (N, T): targets shifted right
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(ids, torch.ones_like(ids), dec).float(), dim=-1)  # (N, T, V)
+    return [float(logp[n, torch.arange(len(t), device=device), torch.tensor(t, device=device)].sum())
+            for n, t in enumerate(targets)]

@@ -47,7 +47,7 @@ def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any
 def eval_task(ctx: RunContext, spec: TaskSpec) -> EvalTask:
     split = eval_split(spec, ctx.opts.split)
     example_set = load_task_examples(ctx, spec, split, ctx.opts.limit)
-    recipe = recipe_for(spec, ctx.tokenizer, ctx.model_info["loaded"].model)  # the run's model family
+    recipe = recipe_for(spec, ctx.tokenizer, ctx.model_info["loaded"].model, ctx.opts.scoring)  # the model family
     task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name, recipe)
     if not ctx.dist.is_main:  # rank 0 alone writes the decode cache; it broadcasts what it holds
         task.cache.close()

@@ -54,7 +54,7 @@ def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, 
         "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},
-    }  # fmt: skip
+    } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {})  # fmt: skip
 
 
 def find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:

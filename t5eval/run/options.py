@@ -55,6 +55,7 @@ class RunOptions:
     dtype: str = "float32"
     fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
     skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
+    scoring: str = "generate"  # "rank": classification by label log-likelihood (eval.recipe)
     command: tuple[str, ...] = ()
 
     def resolved_data_dir(self) -> str | None:

@@ -80,7 +80,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     first = fresh_model(opts)  # before any file is written: a bad model source fails cleanly
     tokenizer.check_fits(first.config.vocab_size)
     for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
-        recipe_for(spec, tokenizer, first.model)
+        recipe_for(spec, tokenizer, first.model, opts.scoring)
     settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
     run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:

@@ -146,5 +146,5 @@ def settings_block(opts: RunOptions) -> dict[str, Any]:
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
         "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
-        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(),
+        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(), "scoring": opts.scoring,
     }  # fmt: skip
