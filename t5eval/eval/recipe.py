@@ -51,7 +51,7 @@ class Seq2SeqRecipe:
     With `scores_choices` (--scoring rank) each label is scored as a target (EOS included) instead."""
 
     tokenizer: Tokenizer
-    decode_config: DecodeConfig
+    decode_config: DecodeConfig | LMDecodeConfig  # LMDecodeConfig: a decoder-only T5 (lm / prefix-lm)
     prompt: PromptSpec | None = None  # a prompt task run on T5: its extraction rules still apply
     scores_choices: bool = False
     spec: TaskSpec | None = None
@@ -75,6 +75,9 @@ class Seq2SeqRecipe:
 
     def decode_record(self) -> dict[str, Any]:
         cfg = self.decode_config
+        if isinstance(cfg, LMDecodeConfig):  # a decoder-only T5 (lm / prefix-lm) continues after the inputs
+            return {"beam_size": 1, "max_decode_len": cfg.max_new_tokens, "sampling": "greedy",
+                    "eval_inputs_truncated": False, "decoder_only": "greedy continuation after inputs + EOS"}
         out = {"beam_size": cfg.beam_size, "alpha": cfg.alpha, "max_decode_len": cfg.max_decode_len,
                "eval_inputs_truncated": False}
         return out | ({"sampling": "rank", "scoring": "rank: log P(label + EOS | inputs)"} if self.scores_choices else {})
@@ -146,6 +149,8 @@ def recipe_for(spec: TaskSpec, tokenizer: Tokenizer, model: Any, scoring: str = 
             raise T5evalError(f"task {spec.name} ranks candidates by LM probability ({spec.prompt.scoring}); "
                               "run it with a decoder-only model (e.g. a GPT-2 directory)")
         return Seq2SeqRecipe(tokenizer, DecodeConfig(**spec.decode), spec.prompt)
+    if spec.prompt is None and getattr(model, "text_to_text", False):  # T5's LM / prefix LM: T5's casting
+        return Seq2SeqRecipe(tokenizer, LMDecodeConfig(max_new_tokens=spec.decode["max_decode_len"]))
     if spec.prompt is None:
         raise T5evalError(f"task {spec.name} has no prompt template for a decoder-only model; run a gpt2_* task "
                           f"(`t5eval tasks` lists them) or add a prompt: section to {spec.path}")

@@ -1,7 +1,8 @@
 """Decoder-only decoding: greedy or seeded top-k sampling over a preallocated K/V cache, and scoring.
 
-A decoder-only model (`decoder_only = True`: `GPT2`) continues its prompt. Rows arrive right-padded
-(the evaluator's batches), are moved to left padding so every row's next token lands in the same cache
+A decoder-only model (`decoder_only = True`: `GPT2`, `T5LM`) continues its prompt; it offers
+`start_cache(rows, max_len, like)`, `forward(ids, mask, cache=)` (prefill) and `step(tokens, cache)`.
+Rows arrive right-padded (the evaluator's batches), are moved to left padding so every row's next token lands in the same cache
 column, and leave the batch once they end (EOS or a stop token). Sampling draws each row from its own
 generator, seeded by the config's seed and the row's prompt ids, so a row samples the same tokens
 whatever batch it lands in, and a cached prediction is the one a fresh decode would give.
@@ -16,6 +17,25 @@ from typing import Any
 import torch
 
 from t5eval.errors import T5evalError
+
+
+@dataclass
+class LMCache:
+    """Decoding state of N rows: kv (L, 2, N, H, T_max, Dh) preallocated, key_mask (N, T_max) 1 where a
+    key is real, `filled` columns written so far, `positions` (N,) the position id of each row's next token.
+    `bias` (1, H, T_max, T_max): a model's position bias of all columns, computed once (T5 LM; None for GPT-2)."""
+
+    kv: torch.Tensor
+    key_mask: torch.Tensor
+    positions: torch.Tensor
+    filled: int = 0
+    bias: torch.Tensor | None = None
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Drop finished rows: keep `rows` (N',) so they cost no more compute."""
+        self.kv = self.kv.index_select(2, rows)
+        self.key_mask = self.key_mask.index_select(0, rows)
+        self.positions = self.positions.index_select(0, rows)
 
 
 @dataclass(frozen=True)
@@ -74,7 +94,7 @@ def generate_lm(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tenso
     out = torch.zeros(batch, max(steps, 0), dtype=torch.long)
     lengths = torch.full((batch,), steps, dtype=torch.long)
     with torch.inference_mode():
-        cache = model.start_cache(batch, width + steps, like=model.wte.weight)
+        cache = model.start_cache(batch, width + steps, like=next(model.parameters()))
         logits = model(ids, mask, cache=cache)[:, -1]  # (B, V): the next token after each prompt
         active = torch.arange(batch)
         for t in range(steps):
@@ -101,7 +121,7 @@ def continuation_logprobs(model: Any, pairs: list[tuple[list[int], list[int]]]) 
     width = max(len(r) for r in rows)
     if width > model.config.max_len:
         raise T5evalError(f"prompt + continuation of {width} tokens exceeds the {model.config.max_len}-token window")
-    device = model.wte.weight.device
+    device = next(model.parameters()).device
     ids = torch.tensor([r + [0] * (width - len(r)) for r in rows], device=device)
     mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
     with torch.inference_mode():

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from t5eval.errors import T5evalError, did_you_mean
-from t5eval.model import gpt2, t5
+from t5eval.model import gpt2, t5, t5lm
 from t5eval.model.checkpoint import HUB_ID, LoadedModel, download, read_config_json
 from t5eval.model.gpt2.config import GPT2_PRESETS, GPT2Config
 from t5eval.model.gpt2.network import GPT2
@@ -26,6 +26,12 @@ from t5eval.model.t5.network import T5
 from t5eval.model.t5.weights import load_local as t5_load_local
 from t5eval.model.t5.weights import random_model as t5_random_model
 from t5eval.model.t5.weights import save_model as t5_save_model
+from t5eval.model.t5lm.config import MODEL_TYPE as T5LM_TYPE
+from t5eval.model.t5lm.config import T5LM_PRESETS, T5LMConfig
+from t5eval.model.t5lm.network import T5LM
+from t5eval.model.t5lm.weights import load_local as t5lm_load_local
+from t5eval.model.t5lm.weights import random_model as t5lm_random_model
+from t5eval.model.t5lm.weights import save_model as t5lm_save_model
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,10 @@ FAMILIES: dict[str, Family] = {
     "t5": Family("t5", T5, PRESETS, T5Config.from_hf, t5_load_local, t5_random_model, t5_save_model),
     "gpt2": Family("gpt2", GPT2, GPT2_PRESETS, GPT2Config.from_hf, gpt2_load_local, gpt2_random_model,
                    gpt2_save_model),
+    T5LM_TYPE: Family(T5LM_TYPE, T5LM, T5LM_PRESETS, T5LMConfig.from_hf, t5lm_load_local, t5lm_random_model,
+                      t5lm_save_model),
 }
-assert t5 and gpt2  # the subpackages, imported for their modules above
+assert t5 and gpt2 and t5lm  # the subpackages, imported for their modules above
 
 
 def model_family(path: Path) -> Family:

@@ -22,19 +22,21 @@ from t5eval.train.loop import TrainState
 
 def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
     """The `model` block: source, init, size/variant (from the config's shape), weights hash, config."""
-    from t5eval.model import PRESETS, GPT2Config
+    from t5eval.model import PRESETS
 
     cfg = loaded.config
-    if isinstance(cfg, GPT2Config):  # decoder-only: the preset of the same shape names the size
-        family, variant = "gpt2", None
-        size = next((n for n, p in loaded_presets("gpt2").items() if p == cfg), None)
+    family = cfg.to_hf().get("model_type", "t5")
+    architecture = {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(cfg, "architecture", None)
+    if family != "t5":  # decoder-only families: the preset of the same config names the size
+        variant = None
+        size = next((n for n, p in loaded_presets(family).items() if p == cfg), None)
     else:
         shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
-        family, variant = "t5", cfg.variant
+        variant = cfg.variant
         size = next((n.split("-")[-1] for n, p in PRESETS.items()
                      if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     return {
-        "source": str(loaded.source), "init": init, "family": family, "size": size, "variant": variant,
+        "source": str(loaded.source), "init": init, "family": family, "architecture": architecture, "size": size, "variant": variant,
         "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
     }  # fmt: skip
 

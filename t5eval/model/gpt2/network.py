@@ -6,13 +6,12 @@ Decoding runs over a preallocated K/V cache (`LMCache`): `prefill` encodes left-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from t5eval.model.gpt2.config import GPT2Config
+from t5eval.model.lm_generate import LMCache
 
 
 def attention_bias(key_mask: torch.Tensor, q_len: int, dtype: torch.dtype) -> torch.Tensor:
@@ -87,23 +86,6 @@ class Block(nn.Module):
             kv_out[0], kv_out[1] = k, v
         x = x + self.dropout(self.attn.attend(q, k, v, bias))
         return x + self.dropout(self.mlp(self.ln_2(x)))
-
-
-@dataclass
-class LMCache:
-    """Decoding state of N rows: kv (L, 2, N, H, T_max, Dh) preallocated, key_mask (N, T_max) 1 where a
-    key is real, `filled` columns written so far, `positions` (N,) the position id of each row's next token."""
-
-    kv: torch.Tensor
-    key_mask: torch.Tensor
-    positions: torch.Tensor
-    filled: int = 0
-
-    def keep_rows(self, rows: torch.Tensor) -> None:
-        """Drop finished rows: keep `rows` (N',) so they cost no more compute."""
-        self.kv = self.kv.index_select(2, rows)
-        self.key_mask = self.key_mask.index_select(0, rows)
-        self.positions = self.positions.index_select(0, rows)
 
 
 class GPT2(nn.Module):
