@@ -39,15 +39,33 @@ def _check_rescoring(record: dict, out: Path, data_dir: Path, limit: int) -> Non
         assert recorded == entry["metrics"]
 
 
-def test_run_prompt_tasks_and_rescore(gpt2_dir: Path, data_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    record = _run(gpt2_dir, data_dir, out, FAST, limit=3)
+@pytest.fixture(scope="module")
+def fast_run(gpt2_dir: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("gpt2_run") / "run"
+    return _run(gpt2_dir, data_dir, out, FAST, limit=3), out
+
+
+def test_run_prompt_tasks_and_rescore(fast_run: tuple[dict, Path], data_dir: Path) -> None:
+    record, out = fast_run
     assert record["model"]["family"] == "gpt2"
     assert record["vocab"]["sha256"]
     squad = record["tasks"]["gpt2_squad_rc"]
     assert squad["decode"]["sampling"] == "greedy" and squad["decode"]["prompt"]["stop"] == ["\n"]
     assert record["tasks"]["gpt2_wsc_lm"]["decode"]["sampling"] == "rank"
     _check_rescoring(record, out, data_dir, 3)
+
+
+def test_report_puts_the_run_beside_the_gpt2_paper(fast_run: tuple[dict, Path], tmp_path: Path) -> None:
+    from t5eval.report.build import build_report
+
+    record, out = fast_run
+    text = build_report([out], tmp_path / "report.md", n_boot=50, plots=False).read_text()
+    section = text.split("## Decoder-only and encoder-decoder on shared tasks")[1].split("\n## ")[0]
+    paper = next(line for line in section.splitlines() if line.startswith("| GPT-2 1.5B, paper"))
+    assert "29.34 (T)" in paper and "5.00 (V)" in paper and "11.50 (V)" in paper and "70.70" in paper
+    ours = next(line for line in section.splitlines() if line.startswith("| `run`"))
+    wsc = record["tasks"]["gpt2_wsc_lm"]["metrics"]["accuracy"]
+    assert "gpt2 / decoder-only, zero-shot" in ours and f"{wsc:.2f}* (gpt2_wsc_lm, validation)" in ours
 
 
 @pytest.mark.slow
