@@ -46,6 +46,7 @@ class LMDecodeConfig:
     top_k: int = 0
     seed: int = 0
     stop_ids: tuple[int, ...] = ()
+    min_new_tokens: int = 0  # EOS impossible before this many tokens (bench parity with min_new_tokens)
 
 
 def left_pad(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +99,8 @@ def generate_lm(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tenso
         logits = model(ids, mask, cache=cache)[:, -1]  # (B, V): the next token after each prompt
         active = torch.arange(batch)
         for t in range(steps):
+            if t < decode.min_new_tokens:
+                logits[:, model.config.eos_token_id] = float("-inf")
             tokens = _pick(logits, decode.top_k, generators)  # (A,)
             out[active, t] = tokens.cpu()
             done = torch.isin(tokens, ends)
