@@ -10,14 +10,21 @@ files carry no weights and are ignored; the tied `lm_head.weight` must equal `wt
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save, save_file
+from safetensors.torch import save
 
 from t5eval.errors import T5evalError
-from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
+from t5eval.model.checkpoint import (
+    LoadedModel,
+    check_keys,
+    check_shapes,
+    files_sha256,
+    read_checkpoint,
+    require_dir,
+    write_checkpoint,
+)
 from t5eval.model.gpt2.config import GPT2Config
 from t5eval.model.gpt2.network import GPT2
 
@@ -52,11 +59,7 @@ def native_state_dict(cfg: GPT2Config, checkpoint: dict[str, torch.Tensor], wher
     mapping = key_map(cfg)
     unknown = sorted(k for k in checkpoint if k.removeprefix(PREFIX) not in mapping
                      and not is_ignored(k.removeprefix(PREFIX)))  # named as in the file
-    missing = sorted(k for k in mapping if k not in plain)
-    if unknown or missing:
-        parts = [f"{label} keys {first_keys(keys)}" for label, keys in (("unexpected", unknown), ("missing", missing))
-                 if keys]
-        raise T5evalError(f"{where}: checkpoint does not fit its config.json: {'; '.join(parts)}")
+    check_keys(where, unknown, sorted(k for k in mapping if k not in plain))
     head = plain.get("lm_head.weight")
     if head is not None and not torch.equal(head, plain["wte.weight"]):
         raise T5evalError(f"{where}: lm_head.weight differs from wte.weight; GPT-2's head is tied, "
@@ -68,11 +71,7 @@ def build(cfg: GPT2Config, state: dict[str, torch.Tensor], where: str, dtype: to
     """Create the model on `meta` and assign the checkpoint tensors (shapes checked first)."""
     with torch.device("meta"):
         model = GPT2(cfg)
-    expected = {name: p.shape for name, p in model.named_parameters()}
-    bad = [f"{n} {tuple(state[n].shape)} != {tuple(s)}" for n, s in expected.items()
-           if n in state and state[n].shape != s]
-    if bad:
-        raise T5evalError(f"{where}: weight shapes do not fit config.json: {'; '.join(bad[:4])}")
+    check_shapes(model, state, where)
     tensors = {n: t.to(device=device, dtype=dtype).contiguous() for n, t in state.items()}
     tensors["lm_head.weight"] = tensors["wte.weight"]
     model.load_state_dict(tensors, strict=True, assign=True)
@@ -82,13 +81,9 @@ def build(cfg: GPT2Config, state: dict[str, torch.Tensor], where: str, dtype: to
 
 def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel:
     """Load an HF GPT-2 directory (config.json + weights)."""
-    if not model_dir.is_dir():
-        raise T5evalError(f"model directory {model_dir} not found; pass an existing HF GPT-2 directory")
+    require_dir(model_dir, "GPT-2")
     cfg = GPT2Config.from_hf(model_dir / "config.json")
-    files = weight_files(model_dir)
-    checkpoint: dict[str, torch.Tensor] = {}
-    for path in files:
-        checkpoint.update(read_weights(path))
+    files, checkpoint = read_checkpoint(model_dir)
     model = build(cfg, native_state_dict(cfg, checkpoint, str(model_dir)), str(model_dir), dtype, device)
     return LoadedModel(model, cfg, str(model_dir), files_sha256(files))
 
@@ -105,12 +100,7 @@ def hf_state_dict(model: GPT2) -> dict[str, torch.Tensor]:
 
 def save_model(model: GPT2, out_dir: str | Path) -> Path:
     """Write config.json + model.safetensors that transformers' GPT2LMHeadModel and `load_model` read."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(model.config.to_hf(), indent=2) + "\n")
-    tensors = {k: v.to("cpu") for k, v in hf_state_dict(model).items()}
-    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return out
+    return write_checkpoint(out_dir, model.config.to_hf(), hf_state_dict(model))
 
 
 def _init_(model: GPT2, seed: int) -> None:
