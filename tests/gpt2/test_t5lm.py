@@ -67,3 +67,24 @@ def test_loss_is_on_targets_only_and_save_load_round_trips(tmp_path: Path) -> No
     assert type(again.model) is type(model) and again.config == model.config
     with torch.no_grad():
         assert torch.equal(again.model(seq), model(seq))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["tiny-prefix-lm", "tiny-lm"])
+def test_quickstart_recipe_learns_sst2(preset: str, data_dir: Path, vocab_path: Path, tmp_path: Path) -> None:
+    """README's quick-start recipe (1,200 steps, 1,024-token batches) with a decoder-only T5: SST-2 dev accuracy
+    above the majority baseline (444 of 872 positive = 50.92%), fine-tuned by `t5eval run` as is."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from t5eval.cli import app
+
+    out = tmp_path / preset
+    result = CliRunner().invoke(app, ["run", "sst2", "--model", preset, "--init", "random", "--vocab", str(vocab_path),
+                                      "--data-dir", str(data_dir), "--steps", "1200", "--eval-every", "400",
+                                      "--batch-tokens", "1024", "--threads", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    task = json.loads((out / "run.json").read_text())["tasks"]["glue_sst2_v002"]
+    assert task["finetuned"] and task["n"] == 872
+    assert task["metrics"]["accuracy"] > 100 * 444 / 872
