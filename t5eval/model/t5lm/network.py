@@ -53,6 +53,11 @@ class T5LM(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 cache: LMCache | None = None, prefix: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) ids and mask -> logits (B, T, V); fills `cache` (prefill) when given."""
+        return self._head(self.hidden(input_ids, attention_mask, cache, prefix))
+
+    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               cache: LMCache | None = None, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward` up to the final norm: (B, T) -> (B, T, D)."""
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
         batch, length = input_ids.shape
         if self.config.architecture == "lm":  # causal everywhere, whatever prefix is given
@@ -71,7 +76,7 @@ class T5LM(nn.Module):
         if cache is not None:
             cache.key_mask[:, :length] = mask
             cache.filled = length
-        return self._head(x)
+        return x
 
     def start_cache(self, rows: int, max_len: int, like: torch.Tensor) -> LMCache:
         cfg = self.config
@@ -115,5 +120,7 @@ class T5LM(nn.Module):
             seq[b, :n + m] = torch.cat([inputs, targets])
             mask[b, :n + m] = 1
             gold[b, n - 1:n + m - 1] = targets
-        logits = self(seq, mask, prefix=torch.tensor(prefix, device=seq.device))  # (B, W, V); LM: causal anyway
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=-100)
+        states = self.hidden(seq, mask, prefix=torch.tensor(prefix, device=seq.device))  # (B, W, D); LM: causal
+        predicting = gold != -100  # only the positions that predict a target token reach the LM head
+        logits = self._head(states[predicting])  # (N_targets, V)
+        return F.cross_entropy(logits.float(), gold[predicting])
