@@ -36,6 +36,9 @@ def bench(
     """Time native T5 against transformers' T5 on identical weights, and check their outputs agree."""
     from rich.console import Console
 
+    if model is not None and model.is_dir() and _is_gpt2(model):
+        _bench_gpt2(model, batch_size, input_len, new_tokens, repeats, seed, threads, json_out)
+        return
     from t5eval.bench.suite import BenchConfig, run_bench
     from t5eval.bench.table import markdown_table, rich_table
     from t5eval.results import check_out_path
@@ -57,6 +60,24 @@ def bench(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=1) + "\n")
         console.log(f"wrote {json_out}")
+
+
+def _is_gpt2(model: Path) -> bool:
+    from t5eval.model.load import model_family
+
+    return model_family(model).name == "gpt2"
+
+
+def _bench_gpt2(model: Path, batch_size: int, input_len: int, new_tokens: int, repeats: int, seed: int,
+                threads: int | None, json_out: Path | None) -> None:
+    """A GPT-2 folder: greedy decoding, native vs transformers (t5eval.bench.gpt2); prints the JSON report."""
+    from t5eval.bench.gpt2 import run_gpt2_bench
+
+    report = run_gpt2_bench(model, batch_size, input_len, new_tokens, repeats, seed, threads)
+    typer.echo(json.dumps(report, indent=1))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=1) + "\n")
 
 
 def register(app: typer.Typer) -> None:

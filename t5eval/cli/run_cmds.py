@@ -153,6 +153,7 @@ def register(app: typer.Typer) -> None:
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
         transfer: str | None = typer.Option(None, help="task heads: all | frozen | adapters:D | gradual-unfreezing"),
         head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
+        scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
@@ -162,6 +163,7 @@ def register(app: typer.Typer) -> None:
         check_dtype(dtype)
         _check_choice("--init", init, INITS)
         _check_choice("--protocol", protocol, PROTOCOLS)
+        _check_choice("--scoring", scoring, ("generate", "rank"))
         if threads is not None and threads > MAX_THREADS:
             raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
                               f"{os.cpu_count()} CPUs)")
@@ -175,7 +177,7 @@ def register(app: typer.Typer) -> None:
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
             pack=pack, pack_length=pack_length, max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
-            skip_missing=skip_missing, command=canonical_command(ctx),
+            skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
             head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
                                dropout=dropout, train_limit=train_limit,
                                transfer=transfer),

@@ -7,6 +7,7 @@ of docs/ARCHITECTURE.md: ids → `tokenizer.decode` → `tasks.postprocess` → 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 import torch
 
 from t5eval.eval.cache import DecodeCache, DecodeStats, MemoryCache, decode_all
-from t5eval.model import DecodeConfig
+from t5eval.eval.recipe import Recipe, Seq2SeqRecipe
+from t5eval.model import DecodeConfig, LMDecodeConfig
 from t5eval.model.checkpoint import state_dict_sha256
 from t5eval.results import prediction_row
 from t5eval.tasks import Example, ExampleSet, TaskSpec
-from t5eval.tokenizer import T5Tokenizer
+from t5eval.tokenizer import Tokenizer
 
 Advance = Callable[[int], None]
 
@@ -36,7 +38,8 @@ class EvalTask:
     input_ids: list[list[int]]
     target_values: list[Any]
     cache: MemoryCache  # a DecodeCache on rank 0 (file-backed), in memory on other ranks
-    decode_config: DecodeConfig
+    decode_config: DecodeConfig | LMDecodeConfig
+    recipe: Recipe  # how the model family meets the task (eval.recipe)
     stats: DecodeStats = field(default_factory=DecodeStats)
 
     @property
@@ -54,26 +57,28 @@ class Evaluation:
     weights_sha256: str
 
 
-def prepare_eval_task(spec: TaskSpec, split: str, example_set: ExampleSet, tokenizer: T5Tokenizer, task_dir: Path) -> EvalTask:
-    """Encode inputs (full length: T5 computes eval lengths from the data) and postprocess targets."""
-    from t5eval.model import DecodeConfig
+def prepare_eval_task(spec: TaskSpec, split: str, example_set: ExampleSet, tokenizer: Tokenizer, task_dir: Path,
+                      recipe: Recipe | None = None) -> EvalTask:
+    """Encode inputs (T5: full length, as T5 computes eval lengths from the data; a prompt task: cut by its
+    declared rule to the model's window) and postprocess targets. Without a recipe: T5's (`Seq2SeqRecipe`)."""
     from t5eval.tasks import postprocess
 
+    recipe = recipe or Seq2SeqRecipe(tokenizer, DecodeConfig(**spec.decode))
     examples = list(example_set.examples)
-    input_ids = [tokenizer.encode(ex.inputs) for ex in examples]
+    input_ids = [recipe.encode(ex) for ex in examples]
     # seqio scores against the postprocessed raw target string, with the whole example (spec §0)
     targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
     return EvalTask(
         spec=spec, split=split, examples=examples, files=dict(example_set.files),
         source=str(example_set.source), input_ids=input_ids, target_values=targets,
-        cache=DecodeCache(task_dir / "decode_cache.jsonl"), decode_config=DecodeConfig(**spec.decode),
+        cache=DecodeCache(task_dir / "decode_cache.jsonl"), decode_config=recipe.decode_config, recipe=recipe,
     )  # fmt: skip
 
 
 def evaluate(
     task: EvalTask,
     model: torch.nn.Module,
-    tokenizer: T5Tokenizer,
+    tokenizer: Tokenizer,
     *,
     protocol: str,
     batch_tokens: int,
@@ -86,12 +91,15 @@ def evaluate(
     from t5eval.tasks import compute_metrics, postprocess
 
     sha = weights_sha256 or state_dict_sha256(model)
-    generated, stats = decode_all(
-        model, task.input_ids, task.decode_config, generate,
-        batch_tokens=batch_tokens, weights_sha256=sha, cache=task.cache, advance=advance, dtype=dtype,
-    )  # fmt: skip
+    if task.recipe.scores_choices:
+        texts, stats = rank_choices(model, task, tokenizer, advance)
+    else:
+        generated, stats = decode_all(
+            model, task.input_ids, task.decode_config, generate,
+            batch_tokens=batch_tokens, weights_sha256=sha, cache=task.cache, advance=advance, dtype=dtype,
+        )  # fmt: skip
+        texts = [task.recipe.text(ids) for ids in generated]
     _accumulate(task.stats, stats)
-    texts = [tokenizer.decode(ids) for ids in generated]
     values = [postprocess(task.spec, t, ex, is_target=False) for t, ex in zip(texts, task.examples, strict=True)]
     metrics = compute_metrics(task.spec, task.target_values, values, protocol=protocol)
     rows = [
@@ -99,6 +107,23 @@ def evaluate(
         for ex, text, tv, pv in zip(task.examples, texts, task.target_values, values, strict=True)
     ]
     return Evaluation({k: float(v) for k, v in metrics.items()}, rows, sha)
+
+
+def rank_choices(model: torch.nn.Module, task: EvalTask, tokenizer: Tokenizer,
+                 advance: Advance | None) -> tuple[list[str], DecodeStats]:
+    """Per example, the candidate (of `recipe.choices`: {"candidate", "prompt", "continuation"}) the recipe scores
+    highest (ties keep the first): WSC referents, or label words under --scoring rank. Not cached."""
+    stats, texts = DecodeStats(), []
+    start = time.perf_counter()
+    for ex in task.examples:
+        choices = task.recipe.choices(ex)
+        scores = task.recipe.score(model, choices)
+        texts.append(choices[max(range(len(scores)), key=scores.__getitem__)]["candidate"])  # ties: the first
+        stats.decoded += 1
+        if advance:
+            advance(1)
+    stats.seconds = time.perf_counter() - start
+    return texts, stats
 
 
 def _accumulate(total: DecodeStats, part: DecodeStats) -> None:

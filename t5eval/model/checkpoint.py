@@ -46,7 +46,7 @@ def read_config_json(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise T5evalError(f"{path}: not valid JSON ({err.__class__.__name__}); re-download the config") from err
     if not isinstance(data, dict):
-        raise T5evalError(f"{path}: expected a JSON object in config.json")
+        raise T5evalError(f"{path}: expected a JSON object; pass the model's config.json")
     return data
 
 
@@ -92,6 +92,47 @@ def files_sha256(paths: list[Path]) -> str:
 
 def first_keys(keys: list[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def require_dir(model_dir: Path, family: str) -> None:
+    if not model_dir.is_dir():
+        raise T5evalError(f"model directory {model_dir} not found; pass an existing HF {family} directory")
+
+
+def read_checkpoint(model_dir: Path) -> tuple[list[Path], dict[str, torch.Tensor]]:
+    """The weight files of an HF folder and all their tensors, merged (shards included)."""
+    files = weight_files(model_dir)
+    checkpoint: dict[str, torch.Tensor] = {}
+    for path in files:
+        checkpoint.update(read_weights(path))
+    return files, checkpoint
+
+
+def write_checkpoint(out_dir: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
+    """Write `out_dir/config.json` and `out_dir/model.safetensors` (tensors moved to the CPU)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file({k: v.to("cpu") for k, v in tensors.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def check_keys(where: str, unknown: list[str], missing: list[str]) -> None:
+    """Key-map totality: one line naming the unexpected and the missing keys, if any."""
+    parts = [f"{label} keys {first_keys(keys)}" for label, keys in (("unexpected", unknown), ("missing", missing))
+             if keys]
+    if parts:
+        raise T5evalError(f"{where}: checkpoint does not fit its config.json: {'; '.join(parts)}")
+
+
+def check_shapes(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Every checkpoint tensor must have its parameter's shape (one line naming the first four that do not)."""
+    bad = [f"{n} {tuple(state[n].shape)} != {tuple(p.shape)}" for n, p in model.named_parameters()
+           if n in state and state[n].shape != p.shape]
+    if bad:
+        raise T5evalError(f"{where}: weight shapes do not fit config.json: {'; '.join(bad[:4])}")
 
 
 def download(hub_id: str) -> Path:

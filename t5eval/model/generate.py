@@ -1,4 +1,4 @@
-"""Decoding: greedy and T5's beam search, sharing one cached decoder step (`T5.step`).
+"""Decoding: greedy and T5's beam search (decoder-only models: `lm_generate`), sharing one cached decoder step (`T5.step`).
 
 The encoder runs once, cross-attention K/V are projected once, the self-attention cache is
 preallocated, and rows that are done leave the active batch so they cost no further compute.
@@ -7,9 +7,11 @@ preallocated, and rows that are done leave the active batch so they cost no furt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from t5eval.model.lm_generate import LMDecodeConfig, generate_lm
 from t5eval.model.t5.network import T5, DecodeCache
 
 
@@ -23,9 +25,14 @@ class DecodeConfig:
     min_decode_len: int = 0  # EOS impossible before this many tokens (transformers' min_new_tokens); 0 in T5
 
 
-def generate(model: T5, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             decode: DecodeConfig) -> list[list[int]]:
-    """Decode every row of (B, S) inputs; one id list per row, ending at EOS (kept) or max_decode_len."""
+def generate(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             decode: DecodeConfig | LMDecodeConfig) -> list[list[int]]:
+    """Decode every row of (B, S) inputs; one id list per row, ending at EOS (kept) or max_decode_len.
+
+    A decoder-only model with an `LMDecodeConfig` continues its prompts instead (`generate_lm`).
+    """
+    if isinstance(decode, LMDecodeConfig):
+        return generate_lm(model, input_ids, attention_mask, decode)
     with torch.inference_mode():
         memory = model.encode(input_ids, attention_mask)  # (B, S, D)
         if decode.beam_size <= 1:
@@ -164,3 +171,16 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
     else:
         results[beams.rows.cpu()] = beams.best().cpu()
     return [_trim(row, cfg.eos_token_id) for row in results.tolist()]
+
+
+def target_logprobs(model: T5, input_ids: list[int], targets: list[list[int]]) -> list[float]:
+    """Summed log-probability of each target id list (EOS included) given one encoder input (rank scoring)."""
+    device = model.shared.weight.device
+    width = max(len(t) for t in targets)
+    ids = torch.tensor([input_ids] * len(targets), device=device)  # (N, S)
+    dec = torch.tensor([[model.config.decoder_start_token_id, *t[:-1]] + [0] * (width - len(t)) for t in targets],
+                       device=device)  # (N, T): targets shifted right
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(ids, torch.ones_like(ids), dec).float(), dim=-1)  # (N, T, V)
+    return [float(logp[n, torch.arange(len(t), device=device), torch.tensor(t, device=device)].sum())
+            for n, t in enumerate(targets)]

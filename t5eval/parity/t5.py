@@ -27,6 +27,15 @@ class ParityResult:
     greedy_match: float
     max_decode_len: int
     tasks: str
+    model_type: str = "t5"
+    max_abs_logit: float | None = None  # the reference's largest |logit| (the scale the diff is read against)
+
+
+def write_result(result: ParityResult, json_out: Path | None) -> None:
+    """Write `result` as JSON to `json_out` (when given)."""
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(asdict(result), indent=2) + "\n")
 
 
 def task_texts(tasks: str, data_dir: Path | None, n: int) -> list[tuple[str, str]]:
@@ -95,9 +104,7 @@ def run_parity(model_dir: Path, vocab: Path | None = None, data_dir: Path | None
     reference = T5ForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
     diff, match = compare(loaded.model, reference, tokenizer, pairs, max_decode_len=max_decode_len)
     result = ParityResult(str(model_dir), len(pairs), diff, match, max_decode_len, tasks)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    write_result(result, json_out)
     return result
 
 

@@ -8,6 +8,7 @@ from t5eval.report.bootstrap import (
 )
 from t5eval.report.cells import Cell, ReportData, fmt, paper_row_for
 from t5eval.report.paper import COLUMNS, SECTIONS, PaperTable
+from t5eval.report.zero_shot import render_zero_shot
 
 
 def _split_label(table: PaperTable, cols: list[str]) -> str:
@@ -136,6 +137,7 @@ def render_markdown(data: ReportData) -> str:
     for title, cols in SECTIONS:
         out += render_section(data, title, cols)
     out += render_table1(data)
+    out += render_zero_shot(data.runs)
     notes = _notes(data, "\n".join(out))
     if notes:
         out += ["## Notes", "", *notes, ""]

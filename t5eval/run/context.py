@@ -13,7 +13,7 @@ from t5eval.model import LoadedModel
 from t5eval.run.options import RunOptions
 from t5eval.run.progress import RunProgress
 from t5eval.tasks import TaskRegistry
-from t5eval.tokenizer import T5Tokenizer
+from t5eval.tokenizer import Tokenizer
 from t5eval.train.loop import TrainConfig
 
 Log = Callable[[str], None]
@@ -25,7 +25,7 @@ class RunContext:
 
     opts: RunOptions
     run_dir: Path
-    tokenizer: T5Tokenizer
+    tokenizer: Tokenizer
     registry: TaskRegistry
     progress: RunProgress
     log: Log
@@ -40,12 +40,12 @@ def fresh_model(opts: RunOptions) -> LoadedModel:
 
     --fsdp loads it on CPU: FSDP2 moves it to the device unit by unit as it shards it.
     """
-    from t5eval.model import PRESETS, load_model
+    from t5eval.model import all_presets, load_model
 
     try:
         return load_model(opts.model, init=opts.init, seed=opts.seed, device="cpu" if opts.fsdp else opts.device)
     except T5evalError as err:
-        if opts.init == "pretrained" and opts.model in PRESETS and not Path(opts.model).exists():
+        if opts.init == "pretrained" and opts.model in all_presets() and not Path(opts.model).exists():
             raise T5evalError(f"{err}; or, for the preset {opts.model!r} with fresh seeded weights, "
                               "add --init random") from None
         raise

@@ -16,6 +16,7 @@ import torch
 from t5eval.batching import in_precision
 from t5eval.distributed.context import barrier
 from t5eval.eval.cache import MemoryCache
+from t5eval.eval.recipe import recipe_for
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
 from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
@@ -48,7 +49,8 @@ def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any
 def eval_task(ctx: RunContext, spec: TaskSpec) -> EvalTask:
     split = eval_split(spec, ctx.opts.split)
     example_set = load_task_examples(ctx, spec, split, ctx.opts.limit)
-    task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name)
+    recipe = recipe_for(spec, ctx.tokenizer, ctx.model_info["loaded"].model, ctx.opts.scoring)  # the model family
+    task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name, recipe)
     if not ctx.dist.is_main:  # rank 0 alone writes the decode cache; it broadcasts what it holds
         task.cache.close()
         task.cache = MemoryCache()

@@ -20,7 +20,7 @@ from t5eval.results import (
 )
 from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskSpec
-from t5eval.tokenizer import T5Tokenizer
+from t5eval.tokenizer import Tokenizer
 
 
 def model_slug(model: str) -> str:
@@ -40,7 +40,7 @@ def run_suffix(opts: RunOptions) -> str:
     return f"{model_slug(opts.model)}_{target}"
 
 
-def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: T5Tokenizer, weights_sha256: str) -> dict[str, Any]:
+def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, weights_sha256: str) -> dict[str, Any]:
     """The settings that shape results: a restart must match them (threads and paths of outputs not)."""
     finetune = None
     if opts.finetune:
@@ -56,7 +56,7 @@ def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: T5Tokenizer
         "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},
-    }  # fmt: skip
+    } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {})  # fmt: skip
 
 
 def find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:

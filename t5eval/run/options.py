@@ -59,6 +59,7 @@ class RunOptions:
     dtype: str = "float32"
     fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
     skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
+    scoring: str = "generate"  # "rank": classification by label log-likelihood (eval.recipe)
     command: tuple[str, ...] = ()
     recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
     head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)

@@ -19,6 +19,7 @@ import torch
 from t5eval.distributed.context import DistContext, barrier, init_distributed, run_on_main
 from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
+from t5eval.eval.recipe import recipe_for
 from t5eval.results import code_change_note, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import run_tasks
@@ -55,9 +56,10 @@ def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print)
 
 
 def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float) -> dict[str, Any]:
+    from t5eval.model.load import source_family
     from t5eval.run.heads import run_heads, uses_heads
     from t5eval.tasks import TaskRegistry
-    from t5eval.tokenizer import T5Tokenizer
+    from t5eval.tokenizer import find_tokenizer
 
     check_device(opts.device)
     check_dtype(opts.dtype)
@@ -79,10 +81,12 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     if skipped:
         log(f"--skip-missing: no eval data for {', '.join(skipped)}; left out (benchmark averages say so)")
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
-    tokenizer = T5Tokenizer.find(model_dir, opts.vocab)
+    tokenizer = find_tokenizer(source_family(opts.model), model_dir, opts.vocab)
     asked, opts = opts, _on_device(opts, dist)
     first = fresh_model(opts)  # before any file is written: a bad model source fails cleanly
     tokenizer.check_fits(first.config.vocab_size)
+    for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
+        recipe_for(spec, tokenizer, first.model, opts.scoring)
     settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
     run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:

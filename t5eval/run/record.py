@@ -18,7 +18,7 @@ from t5eval.results import (
 )
 from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskRegistry, TaskSpec
-from t5eval.tokenizer import T5Tokenizer
+from t5eval.tokenizer import Tokenizer
 from t5eval.train.loop import TrainState
 
 CHECKPOINT_ORIGIN = "t5eval_checkpoint.json"  # written beside the weights of a run's <task>/best/
@@ -51,17 +51,29 @@ def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
     from t5eval.model import PRESETS
 
     cfg = loaded.config
-    shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
-    size = next(
-        (n.split("-")[-1] for n, p in PRESETS.items() if all(getattr(p, k) == getattr(cfg, k) for k in shape)),
-        None,
-    )
+    family = cfg.to_hf().get("model_type", "t5")
+    architecture = {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(cfg, "architecture", None)
+    if family != "t5":  # decoder-only families: the preset of the same config names the size
+        variant = None
+        size = next((n for n, p in loaded_presets(family).items() if p == cfg), None)
+    else:
+        shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
+        variant = cfg.variant
+        size = next((n.split("-")[-1] for n, p in PRESETS.items()
+                     if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     origin = checkpoint_origin(str(loaded.source)) if init == "pretrained" else None
     block = {
-        "source": str(loaded.source), "init": init if origin is None else "finetuned", "size": size,
-        "variant": cfg.variant, "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+        "source": str(loaded.source), "init": init if origin is None else "finetuned", "family": family,
+        "architecture": architecture, "size": size, "variant": variant,
+        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
     }  # fmt: skip
     return block if origin is None else {**block, "finetuned_from": origin}
+
+
+def loaded_presets(family: str) -> dict[str, Any]:
+    from t5eval.model.load import FAMILIES
+
+    return dict(FAMILIES[family].presets)
 
 
 def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, opts: RunOptions,
@@ -77,8 +89,7 @@ def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, op
         "task_def": {"name": spec.name, "t5_name": spec.t5_name, "version": spec.version,
                      "sha256": spec.sha256, "path": spec.path},
         "data_files": task.files, "data_source": task.source,
-        "decode": {"beam_size": task.decode_config.beam_size, "alpha": task.decode_config.alpha,
-                   "max_decode_len": task.decode_config.max_decode_len, "eval_inputs_truncated": False},
+        "decode": task.recipe.decode_record(),
         "metric_settings": metric_settings(spec, opts.protocol),
         "train": train_block(state, spec, opts, optimizer),
         "history": history,
@@ -128,7 +139,7 @@ def benchmarks_record(registry: TaskRegistry, records: dict[str, dict[str, Any]]
 
 
 def build_run_record(
-    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: T5Tokenizer,
+    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: Tokenizer,
     records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
 ) -> dict[str, Any]:  # fmt: skip
     """Assemble run.json (schema 1)."""
@@ -166,5 +177,5 @@ def settings_block(opts: RunOptions) -> dict[str, Any]:
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
         "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
-        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(),
+        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(), "scoring": opts.scoring,
     }  # fmt: skip

@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.tasks.preprocess import PREPROCESSORS
+from t5eval.tasks.prompts import render, wsc_choices
 from t5eval.tasks.readers import READERS
 from t5eval.tasks.rows import DataWarning, hf_to_raw, normalize_row
 from t5eval.tasks.spec import Candidate, TaskSpec, check_protocol
@@ -157,7 +158,9 @@ def reader_args(spec: TaskSpec, split: str) -> dict[str, Any]:
 
 def build_examples(spec: TaskSpec, raw: list[tuple[str, dict]], args: Mapping[str, Any],
                    protocol: str = "current", limit: int | None = None, from_hub: bool = False) -> list[Example]:
-    """Normalise raw rows (local or hub) and apply the task's preprocessor; number examples in order."""
+    """Normalise raw rows (local or hub) and apply the task's preprocessor; number examples in order.
+
+    A prompt task (`spec.prompt`) then replaces each cast's inputs by its rendered prompt."""
     return [ex for ex, _ in cast_rows(spec, raw, args, protocol, limit, from_hub)]
 
 
@@ -168,13 +171,19 @@ def cast_rows(spec: TaskSpec, raw: list[tuple[str, dict]], args: Mapping[str, An
     pre_args = spec.preprocessor_args_for(protocol)
     if spec.preprocessor == "glue":
         pre_args = {"label_names": list(spec.labels or []), **pre_args}
+    norms: Iterator[dict[str, Any]] = (normalize_row(hf_to_raw(row, args) if from_hub else row, args, spec.labels, where, position)
+             for position, (where, row) in enumerate(raw))
+    choices: list[list[dict[str, str]]] | None = None
+    if spec.prompt is not None and spec.prompt.scoring == "wsc_partial":
+        norms_list = list(norms)  # candidates come from sibling rows: all of them first
+        choices, norms = wsc_choices(norms_list), iter(norms_list)
     out: list[tuple[Example, dict[str, Any]]] = []
-    for position, (where, row) in enumerate(raw):
-        if from_hub:
-            row = hf_to_raw(row, args)
-        norm = normalize_row(row, args, spec.labels, where, position)
+    for position, norm in enumerate(norms):
         for cast in pre(norm, **pre_args):
-            out.append((Example(len(out), cast.inputs, cast.targets, cast.fields), norm))
+            fields = cast.fields if choices is None else {**cast.fields, "choices": choices[position]}
+            inputs = cast.inputs if spec.prompt is None else render(
+                spec.prompt, norm, fields, position, f"{spec.path}: row {position}")
+            out.append((Example(len(out), inputs, cast.targets, fields), norm))
             if limit is not None and len(out) >= limit:
                 return out
     return out

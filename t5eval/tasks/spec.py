@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from t5eval.errors import T5evalError
+from t5eval.tasks.prompts import PromptSpec, parse_prompt
 
 PROTOCOLS = ("current", "paper")
 
@@ -23,6 +24,7 @@ _TOP_KEYS = {
     "source": dict, "splits": dict, "preprocessor": str, "preprocessor_args": dict, "labels": list,
     "postprocessor": str, "postprocessor_args": dict, "metrics": list, "train_lengths": dict,
     "decode": dict, "mixture_weight": (int, float), "protocols": dict, "train_task": str, "notes": str,
+    "prompt": dict,  # decoder-only models (t5eval.tasks.prompts)
 }
 _REQUIRED = ("name", "t5_name", "benchmark", "version", "source", "splits", "preprocessor", "metrics",
              "train_lengths", "decode", "mixture_weight")
@@ -77,6 +79,7 @@ class TaskSpec:
     mixture_weight: float
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
     train_task: str | None = None
+    prompt: PromptSpec | None = None  # how a decoder-only model sees the task (None: T5 casting only)
     description: str = ""
     notes: str = ""
     path: str = ""
@@ -211,9 +214,19 @@ def parse_task(path: Path, text: str) -> TaskSpec:
         metrics=_strings(where, data["metrics"], "metrics"),
         train_lengths=dict(data["train_lengths"]), decode=dict(data["decode"]),
         mixture_weight=float(data["mixture_weight"]), protocols=dict(data.get("protocols", {})),
-        train_task=data.get("train_task"), description=data.get("description", ""),
+        train_task=data.get("train_task"),
+        prompt=_prompt(where, data),
+        description=data.get("description", ""),
         notes=data.get("notes", ""), path=where, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def _prompt(where: str, data: dict[str, Any]) -> PromptSpec | None:
+    if "prompt" not in data:
+        return None
+    if data["decode"]["beam_size"] != 1:
+        raise T5evalError(f"{where}: a prompt task decodes with beam_size 1 (greedy or prompt.sampling)")
+    return parse_prompt(where, data["prompt"], data["decode"]["max_decode_len"])
 
 
 def load_task_file(path: Path) -> TaskSpec:

@@ -33,6 +33,11 @@ EXPECTED = {
     ("cnn_dailymail_v002", "test"): 100,
     ("wmt_t2t_ende_v003", "test"): 3003, ("wmt14_ende_v003", "test"): 3003, ("wmt14_enfr_v003", "test"): 3003,
     ("wmt15_enfr_v003", "newstest2014"): 3003, ("wmt16_enro_v003", "test"): 1999,
+    # GPT-2 prompt tasks (task_defs/gpt2) read the same files
+    ("gpt2_cnn_dailymail_tldr", "test"): 100, ("gpt2_cnn_dailymail_tldr_greedy", "test"): 100,
+    ("gpt2_wmt14_en_fr", "test"): 3003, ("gpt2_wmt14_fr_en", "test"): 3003,
+    ("gpt2_squad_rc", "validation"): 10570, ("gpt2_squad_closed_book", "validation"): 10570,
+    ("gpt2_wsc_lm", "validation"): 104,
 }
 
 

@@ -23,6 +23,9 @@ ALL_TASKS = {
     "super_glue_wsc_v102_simple_train", "super_glue_wsc_v102_simple_eval", "dpr_v001_simple",
     "squad_v010_allanswers", "squad_v010_context_free", "cnn_dailymail_v002",
     "wmt_t2t_ende_v003", "wmt14_ende_v003", "wmt14_enfr_v003", "wmt15_enfr_v003", "wmt16_enro_v003",
+    # decoder-only prompt tasks (issue 16's names, task_defs/gpt2)
+    "gpt2_cnn_dailymail_tldr", "gpt2_cnn_dailymail_tldr_greedy", "gpt2_wmt14_en_fr", "gpt2_wmt14_fr_en",
+    "gpt2_squad_rc", "gpt2_squad_closed_book", "gpt2_wsc_lm",
 }
 
 

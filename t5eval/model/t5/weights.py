@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import save, save_file
+from safetensors.torch import save
 
-from t5eval.errors import T5evalError
-from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
+from t5eval.model.checkpoint import (
+    LoadedModel,
+    check_keys,
+    check_shapes,
+    files_sha256,
+    read_checkpoint,
+    require_dir,
+    write_checkpoint,
+)
 from t5eval.model.t5.config import T5Config
 from t5eval.model.t5.network import T5
 
@@ -71,11 +77,7 @@ def native_state_dict(cfg: T5Config, checkpoint: dict[str, torch.Tensor], where:
     """Map HF keys to native names; every key must be mapped or ignored, every parameter filled."""
     mapping, ignored = key_map(cfg), ignored_keys(cfg)
     unknown = sorted(k for k in checkpoint if k not in mapping and k not in ignored)
-    missing = sorted(k for k in mapping if k not in checkpoint)
-    if unknown or missing:
-        parts = [f"{label} keys {first_keys(keys)}" for label, keys in (("unexpected", unknown), ("missing", missing))
-                 if keys]
-        raise T5evalError(f"{where}: checkpoint does not fit its config.json: {'; '.join(parts)}")
+    check_keys(where, unknown, sorted(k for k in mapping if k not in checkpoint))
     return {mapping[k]: v for k, v in checkpoint.items() if k in mapping}
 
 
@@ -84,11 +86,7 @@ def build(cfg: T5Config, state: dict[str, torch.Tensor], where: str, dtype: torc
     """Create the model on `meta` and assign the checkpoint tensors (shapes checked)."""
     with torch.device("meta"):
         model = T5(cfg)
-    expected = {name: p.shape for name, p in model.named_parameters()}
-    bad = [f"{n} {tuple(state[n].shape)} != {tuple(s)}" for n, s in expected.items()
-           if n in state and state[n].shape != s]
-    if bad:
-        raise T5evalError(f"{where}: weight shapes do not fit config.json: {'; '.join(bad[:4])}")
+    check_shapes(model, state, where)
     tensors = {n: t.to(device=device, dtype=dtype) for n, t in state.items()}
     if cfg.tie_word_embeddings:
         tensors["lm_head.weight"] = tensors["shared.weight"]
@@ -100,13 +98,9 @@ def build(cfg: T5Config, state: dict[str, torch.Tensor], where: str, dtype: torc
 
 def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[T5]:
     """Load an HF T5 directory (config.json + weights)."""
-    if not model_dir.is_dir():
-        raise T5evalError(f"model directory {model_dir} not found; pass an existing HF T5 directory")
+    require_dir(model_dir, "T5")
     cfg = T5Config.from_hf(model_dir / "config.json")
-    files = weight_files(model_dir)
-    checkpoint: dict[str, torch.Tensor] = {}
-    for path in files:
-        checkpoint.update(read_weights(path))
+    files, checkpoint = read_checkpoint(model_dir)
     cfg = _untie_if_needed(cfg, checkpoint)
     state = native_state_dict(cfg, checkpoint, str(model_dir))
     model = build(cfg, state, str(model_dir), dtype, device)
@@ -121,12 +115,7 @@ def hf_state_dict(model: T5) -> dict[str, torch.Tensor]:
 
 def save_model(model: T5, out_dir: str | Path) -> Path:
     """Write config.json + model.safetensors with HF key names (transformers and load_model read it)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(model.config.to_hf(), indent=2) + "\n")
-    tensors = {k: v.to("cpu") for k, v in hf_state_dict(model).items()}
-    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return out
+    return write_checkpoint(out_dir, model.config.to_hf(), hf_state_dict(model))
 
 
 def _init_(model: T5, seed: int) -> None:
