@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -13,8 +14,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from t5eval.errors import T5evalError
+from t5eval.errors import T5evalError, did_you_mean
 
+T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 
@@ -48,6 +50,29 @@ def read_config_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise T5evalError(f"{path}: expected a JSON object; pass the model's config.json")
     return data
+
+
+def pick_preset(presets: Mapping[str, T], name: str, family: str) -> T:
+    """`presets[name]`, or a one-line error with did-you-mean naming the family and every preset."""
+    if name not in presets:
+        raise T5evalError(f"unknown {family} preset {name!r}{did_you_mean(name, presets)}; "
+                          f"choose one of {', '.join(presets)}")
+    return presets[name]
+
+
+def config_fields(source: str | Path | dict[str, Any], model_types: tuple[str | None, ...], family: str,
+                  required: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """(where, the config dict) of an HF config.json path or dict, checked to be of `family`: its
+    `model_type` among `model_types` and every `required` field present (one-line errors otherwise)."""
+    where = str(source) if not isinstance(source, dict) else "config dict"
+    data = read_config_json(Path(source)) if not isinstance(source, dict) else dict(source)
+    if data.get("model_type") not in model_types:
+        raise T5evalError(f"{where}: model_type {data.get('model_type')!r} is not {family}; "
+                          f"pass a {family} checkpoint directory")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise T5evalError(f"{where}: not a {family} config, missing field(s) {', '.join(missing)}")
+    return where, data
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t5eval.errors import T5evalError, did_you_mean
-from t5eval.model.checkpoint import read_config_json
+from t5eval.errors import T5evalError
+from t5eval.model.checkpoint import config_fields, pick_preset
 
 _REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 _ACTIVATIONS = ("gelu",)  # the erf form, as BERT's TF code and HF's "gelu"
@@ -50,22 +50,12 @@ class BertConfig:
     @classmethod
     def preset(cls, name: str) -> BertConfig:
         """Published shapes by name ("bert-base", "bert-large", "tiny-bert")."""
-        if name not in BERT_PRESETS:
-            raise T5evalError(f"unknown BERT preset {name!r}{did_you_mean(name, BERT_PRESETS)}; "
-                              f"choose one of {', '.join(BERT_PRESETS)}")
-        return BERT_PRESETS[name]
+        return pick_preset(BERT_PRESETS, name, "BERT")
 
     @classmethod
     def from_hf(cls, source: str | Path | dict[str, Any]) -> BertConfig:
         """Read an HF BERT `config.json` (path or dict); other architectures raise a one-line error."""
-        where = str(source) if not isinstance(source, dict) else "config dict"
-        data = read_config_json(Path(source)) if not isinstance(source, dict) else dict(source)
-        if data.get("model_type") != "bert":
-            raise T5evalError(f"{where}: model_type {data.get('model_type')!r} is not 'bert'; "
-                              "pass a BERT checkpoint directory")
-        missing = [k for k in _REQUIRED if k not in data]
-        if missing:
-            raise T5evalError(f"{where}: not a BERT config, missing field(s) {', '.join(missing)}")
+        where, data = config_fields(source, ("bert",), "BERT", _REQUIRED)
         act = data.get("hidden_act", "gelu")
         if act not in _ACTIVATIONS:
             raise T5evalError(f"{where}: hidden_act {act!r} is not supported; BERT checkpoints use 'gelu'")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t5eval.errors import T5evalError, did_you_mean
-from t5eval.model.checkpoint import read_config_json
+from t5eval.errors import T5evalError
+from t5eval.model.checkpoint import config_fields, pick_preset
 
 _REQUIRED = ("n_embd", "n_layer", "n_head", "vocab_size")
 _ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")  # both are GELU's tanh form
@@ -57,22 +57,12 @@ class GPT2Config:
     @classmethod
     def preset(cls, name: str) -> GPT2Config:
         """Official shapes by name ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "tiny-gpt2")."""
-        if name not in GPT2_PRESETS:
-            raise T5evalError(f"unknown GPT-2 preset {name!r}{did_you_mean(name, GPT2_PRESETS)}; "
-                              f"choose one of {', '.join(GPT2_PRESETS)}")
-        return GPT2_PRESETS[name]
+        return pick_preset(GPT2_PRESETS, name, "GPT-2")
 
     @classmethod
     def from_hf(cls, source: str | Path | dict[str, Any]) -> GPT2Config:
         """Read an HF GPT-2 `config.json` (path or dict); other architectures raise a one-line error."""
-        where = str(source) if not isinstance(source, dict) else "config dict"
-        data = read_config_json(Path(source)) if not isinstance(source, dict) else dict(source)
-        if data.get("model_type") != "gpt2":
-            raise T5evalError(f"{where}: model_type {data.get('model_type')!r} is not gpt2; "
-                              "pass a GPT-2 checkpoint directory")
-        missing = [k for k in _REQUIRED if k not in data]
-        if missing:
-            raise T5evalError(f"{where}: not a GPT-2 config, missing field(s) {', '.join(missing)}")
+        where, data = config_fields(source, ("gpt2",), "GPT-2", _REQUIRED)
         unsupported = {k: data[k] for k in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn")
                        if data.get(k)} | ({"scale_attn_weights": False} if data.get("scale_attn_weights") is False
                                           else {})

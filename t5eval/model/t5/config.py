@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t5eval.errors import T5evalError, did_you_mean
-from t5eval.model.checkpoint import read_config_json
+from t5eval.errors import T5evalError
+from t5eval.model.checkpoint import config_fields, pick_preset
 
 _REQUIRED = ("d_model", "d_kv", "d_ff", "num_layers", "num_heads", "vocab_size")
 _ACTIVATIONS = ("relu", "gated-gelu")
@@ -61,22 +61,12 @@ class T5Config:
     @classmethod
     def preset(cls, name: str) -> T5Config:
         """Official shapes by name ("t5-small", "t5-v1_1-base", "tiny", ...)."""
-        if name not in PRESETS:
-            raise T5evalError(f"unknown model preset {name!r}{did_you_mean(name, PRESETS)}; "
-                              f"choose one of {', '.join(PRESETS)}")
-        return PRESETS[name]
+        return pick_preset(PRESETS, name, "T5")
 
     @classmethod
     def from_hf(cls, source: str | Path | dict[str, Any]) -> T5Config:
         """Read an HF T5 `config.json` (path or dict); other architectures raise a one-line error."""
-        where = str(source) if not isinstance(source, dict) else "config dict"
-        data = read_config_json(Path(source)) if not isinstance(source, dict) else dict(source)
-        model_type = data.get("model_type")
-        if model_type not in (None, "t5"):
-            raise T5evalError(f"{where}: model_type {model_type!r} is not T5; pass a T5 checkpoint directory")
-        missing = [k for k in _REQUIRED if k not in data]
-        if missing:
-            raise T5evalError(f"{where}: not a T5 config, missing field(s) {', '.join(missing)}")
+        where, data = config_fields(source, (None, "t5"), "T5", _REQUIRED)
         act = data.get("feed_forward_proj", "relu")
         if act not in _ACTIVATIONS:
             raise T5evalError(f"{where}: feed_forward_proj {act!r} is not supported; use relu or gated-gelu")
