@@ -46,11 +46,11 @@ def pretrain_cmd(
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
     import torch
 
-    from t5eval.cli.run_cmds import _check_choice, _check_positive
+    from t5eval.cli.run_cmds import check_choice, check_positive
     from t5eval.pretrain.job import PretrainOptions, pretrain
 
-    _check_choice("--init", init, INITS)
-    _check_positive(steps=steps, batch_tokens=batch_tokens, inputs_length=inputs_length, save_every=save_every,
+    check_choice("--init", init, INITS)
+    check_positive(steps=steps, batch_tokens=batch_tokens, inputs_length=inputs_length, save_every=save_every,
                     log_every=log_every, threads=threads)
     if export is not None and export[0] < 1:
         raise T5evalError(f"--export {export[0]} must be at least 1")

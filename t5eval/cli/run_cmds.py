@@ -17,14 +17,14 @@ PROTOCOLS = ("current", "paper")
 MAX_THREADS = 256  # torch.set_num_threads with absurd values crashes the process
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     from t5eval.errors import did_you_mean
 
     if value not in choices:
         raise T5evalError(f"{name} {value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
 
 
-def _check_positive(**values: int | None) -> None:
+def check_positive(**values: int | None) -> None:
     for name, value in values.items():
         if value is not None and value < 1:
             raise T5evalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -161,16 +161,16 @@ def register(app: typer.Typer) -> None:
         _check_before_loading(target, out, data_dir)
         device = check_device(device or default_device())
         check_dtype(dtype)
-        _check_choice("--init", init, INITS)
-        _check_choice("--protocol", protocol, PROTOCOLS)
-        _check_choice("--scoring", scoring, ("generate", "rank"))
+        check_choice("--init", init, INITS)
+        check_choice("--protocol", protocol, PROTOCOLS)
+        check_choice("--scoring", scoring, ("generate", "rank"))
         if threads is not None and threads > MAX_THREADS:
             raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
                               f"{os.cpu_count()} CPUs)")
         if split is not None and not no_finetune:
             raise T5evalError(f"--split {split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
                               "selects its checkpoint on each task's validation split)")
-        _check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
+        check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
                         limit=limit, threads=threads, max_input_len=max_input_len, pack_length=pack_length)
         opts = RunOptions(
             target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
