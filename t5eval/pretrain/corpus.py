@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from t5eval.errors import T5evalError
+from t5eval.hub import hub_unreachable_reason
 from t5eval.io import sha256_file
 from t5eval.tokenizer import T5Tokenizer
 
@@ -100,6 +101,10 @@ def _hub_documents(spec: str) -> Iterator[str]:
         raise T5evalError(f"--corpus {spec}: expected hub:ID[:CONFIG[:SPLIT]], e.g. hub:allenai/c4:en:train")
     name, config, split = parts[0], (parts[1] if len(parts) > 1 and parts[1] else None), \
         (parts[2] if len(parts) > 2 else "train")
+    reason = hub_unreachable_reason()  # streaming cannot use a local cache: refuse at once, not after retries
+    if reason is not None:
+        raise T5evalError(f"--corpus {spec}: cannot stream from the Hugging Face Hub ({reason}); "
+                          "pass a local .txt/.jsonl file or folder instead")
     try:
         from datasets import load_dataset
 

@@ -108,12 +108,12 @@ HubLoader = Callable[[str, str | None, str, str | None], Iterable[Mapping[str, A
 
 
 def require_hub(spec: TaskSpec) -> None:
-    """Refuse at once, in one line naming --data-dir, when the hub cannot be reached (`t5eval.tasks.hub`).
+    """Refuse at once, in one line naming --data-dir, when the hub cannot be reached (`t5eval.hub`).
 
     Raises:
         T5evalError: the hub is offline or does not answer within a second or two.
     """
-    from t5eval.tasks.hub import hub_unreachable_reason
+    from t5eval.hub import hub_unreachable_reason
 
     hf = spec.hf
     if hf is not None and Path(hf.path).is_dir():

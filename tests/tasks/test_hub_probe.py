@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from t5eval.tasks import hub
+from t5eval import hub
 from tests.runner.helpers import cli
 
 
