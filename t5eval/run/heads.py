@@ -19,7 +19,6 @@ from t5eval.errors import T5evalError, did_you_mean
 from t5eval.eval.heads import HeadTask, encode_items, evaluate_head, head_outputs, prepare_head_task
 from t5eval.io import atomic_write_json, read_json
 from t5eval.model import BERT_PRESETS, Bert, LoadedModel
-from t5eval.model.bert.network import SelfAttention
 from t5eval.model.heads import HeadModel, T5EncoderBody
 from t5eval.model.load import model_type
 from t5eval.results import code_change_note, write_metrics, write_predictions, write_run
@@ -34,6 +33,7 @@ from t5eval.tasks.heads import HeadRegistry, HeadSpec
 from t5eval.tokenizer import T5Tokenizer, WordPieceTokenizer
 from t5eval.tokenizer.pairs import PairTokenizer
 from t5eval.train.heads import HeadRecipe, HeadTraining, finetune_head, head_loss
+from t5eval.train.loop import set_dropout
 
 HEADS = ("classify",)
 
@@ -128,15 +128,6 @@ def train_items(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: 
     items = encode_items(head, rows, tokenizer, recipe.max_len)
     gold = [head.gold(ex, row) for ex, row in zip(example_set.examples, rows, strict=True)]
     return items, gold
-
-
-def set_dropout(model: torch.nn.Module, p: float) -> None:
-    """--dropout for every dropout of the body and the head (BERT: 0.1 everywhere)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
-        if isinstance(module, SelfAttention):
-            module.attn_dropout_p = p
 
 
 def run_head_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: HeadSpec,

@@ -100,10 +100,13 @@ def group_score(metrics: Metrics) -> float:
 
 
 def set_dropout(model: torch.nn.Module, rate: float) -> None:
-    """Set every dropout layer's rate (T5 fine-tunes with 0.1, v1.1 included: spec §8)."""
+    """Set every dropout's rate (T5 fine-tunes with 0.1, v1.1 included: spec §8): each `nn.Dropout`, and the
+    attention-probability dropout a fused attention keeps as a float `attn_dropout_p` (BERT's)."""
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = rate
+        if hasattr(module, "attn_dropout_p"):
+            cast(Any, module).attn_dropout_p = rate
 
 
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
