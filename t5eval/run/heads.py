@@ -48,7 +48,7 @@ def uses_heads(opts: RunOptions) -> bool:
     return opts.head is not None or is_bert(opts)
 
 
-def find_tokenizer(opts: RunOptions) -> PairTokenizer:
+def head_tokenizer(opts: RunOptions) -> PairTokenizer:
     """WordPiece for BERT (vocab.txt), SentencePiece for T5's encoder (spiece.model)."""
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     if is_bert(opts):
@@ -94,7 +94,7 @@ def run_heads(opts: RunOptions, progress: RunProgress | None, log: Log, start: f
     asked = registry.resolve(opts.target)
     specs = check_eval_data(asked, opts.data_dir, opts.split, opts.skip_missing)
     task_heads = {s.name: heads.get(s) for s in specs}  # every task needs a head, before anything is written
-    tokenizer = find_tokenizer(opts)
+    tokenizer = head_tokenizer(opts)
     loaded = load_body(opts, tokenizer)
     settings = run_settings(opts, specs, cast(Any, tokenizer), loaded.weights_sha256)
     settings["finetune"] = opts.recipe.record() if opts.finetune and opts.recipe else None
