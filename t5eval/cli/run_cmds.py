@@ -128,9 +128,9 @@ def register(app: typer.Typer) -> None:
         eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
         batch_tokens: int = typer.Option(65536, help="padded tokens per batch (paper: 128 x 512)"),
         grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
-        pack: bool = typer.Option(False, "--pack/--no-pack",
-                                  help="pack several examples per row, as T5 fine-tuned; default pads length buckets "
-                                       "(faster on short-example tasks here, docs/train.md)"),
+        pack: bool | None = typer.Option(None, "--pack/--no-pack",
+                                         help="pack several examples per row, as T5 fine-tuned (default for "
+                                              "encoder-decoder fine-tuning); --no-pack: padded length buckets"),
         pack_length: int = typer.Option(512, help="input and target tokens per packed row (T5: 512)"),
         max_input_len: int | None = typer.Option(None, help="cap training inputs below the task's 512"),
         no_finetune: bool = typer.Option(False, "--no-finetune", help="evaluate the checkpoint as is"),

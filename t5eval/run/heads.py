@@ -85,8 +85,9 @@ def load_body(opts: RunOptions, tokenizer: PairTokenizer) -> LoadedModel[Any]:
 
 def run_heads(opts: RunOptions, progress: RunProgress | None, log: Log, start: float) -> dict[str, Any]:
     """Run `opts` with task heads end to end; returns the run record (also written to run.json)."""
-    if opts.mixture or opts.fsdp:
-        raise T5evalError("--mixture and --fsdp are text-to-text (T5) features; task heads train each task alone")
+    if opts.mixture or opts.fsdp or opts.pack:
+        raise T5evalError("--mixture, --fsdp and --pack are text-to-text (T5) features; task heads train each task "
+                          "alone, in batches of --batch-size examples")
     if opts.head not in (None, *HEADS):
         raise T5evalError(f"--head {opts.head!r} is not one of {', '.join(HEADS)}{did_you_mean(opts.head, HEADS)}")
     opts = replace(opts, recipe=opts.recipe or HeadRecipe())

@@ -6,7 +6,7 @@ Split out of `t5eval.run.orchestrate` so that the runner only composes the flow.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class RunOptions:
     eval_every: int = PAPER_EVAL_EVERY
     batch_tokens: int = PAPER_BATCH_TOKENS
     grad_accum: int = 1
-    pack: bool = False  # --pack: T5's packed fine-tuning, several examples per row (docs/train.md); default pads
+    pack: bool | None = None  # T5's packed fine-tuning (docs/train.md); None: on for encoder-decoder T5 fine-tuning
     pack_length: int = 512  # input and target tokens per packed row (T5's 512)
     max_input_len: int | None = None  # extra cap on training inputs (train_lengths are maxima)
     finetune: bool = True
@@ -63,6 +63,15 @@ class RunOptions:
     command: tuple[str, ...] = ()
     recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
     head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)
+
+    def with_packing(self, encoder_decoder: bool) -> RunOptions:
+        """--pack resolved: packed rows by default for encoder-decoder T5 fine-tuning (as T5 fine-tuned), padded
+        buckets otherwise; an explicit --pack where rows cannot be packed is a one-line error."""
+        packable = encoder_decoder and self.finetune
+        if self.pack and not packable:
+            why = "--no-finetune trains nothing" if encoder_decoder else f"{self.model} is not an encoder-decoder T5"
+            raise T5evalError(f"--pack packs encoder-decoder fine-tuning rows, but {why}: drop --pack")
+        return replace(self, pack=packable if self.pack is None else self.pack)
 
     def packing_settings(self) -> dict[str, Any]:
         """How fine-tuning batches are made and the loss normalised (docs/train.md); in the fingerprint."""

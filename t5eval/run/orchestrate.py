@@ -20,6 +20,7 @@ from t5eval.distributed.context import DistContext, barrier, init_distributed, r
 from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
 from t5eval.eval.recipe import recipe_for
+from t5eval.model import T5
 from t5eval.results import code_change_note, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import run_tasks
@@ -84,6 +85,8 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     tokenizer = find_tokenizer(source_family(opts.model), model_dir, opts.vocab)
     asked, opts = opts, _on_device(opts, dist)
     first = fresh_model(opts)  # before any file is written: a bad model source fails cleanly
+    encoder_decoder = isinstance(first.model, T5)  # packed rows by default (T5 fine-tuned on them)
+    asked, opts = asked.with_packing(encoder_decoder), opts.with_packing(encoder_decoder)
     tokenizer.check_fits(first.config.vocab_size)
     for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
         recipe_for(spec, tokenizer, first.model, opts.scoring)

@@ -40,6 +40,8 @@ def test_run_writes_a_recomputable_record(finetuned, vocab_path, data_dir):
     assert run["settings"]["seed"] == 3 and run["settings"]["finetune"]["steps"] == 4
     assert run["settings"]["finetune"]["optimizer"] == "torch.optim.Adafactor"
     assert task["train"]["optimizer"]["lr"] == 1e-3 and task["train"]["max_input_len"] == 48
+    # packed 512-token rows by default, as T5 fine-tuned (docs/train.md)
+    assert run["settings"]["finetune"]["pack_length"] == 512 and task["train"]["pack_length"] == 512
     assert run["env"]["packages"]["torch"] == torch.__version__
     assert run["env"]["git_commit"] is None or len(run["env"]["git_commit"].split("+")[0]) == 40
     assert set(task["metric_settings"]["metrics"]) == {"mean_3class_f1", "accuracy"}
@@ -139,6 +141,9 @@ def test_a_finished_run_from_another_commit_is_reused_with_a_warning(finetuned, 
         (["run", "cb", "--model", "tiny", "--init", "randm"], "random"),
         (["run", "cb", "--model", "tiny", "--steps", "0"], "--steps"),
         (["run", "cb", "--model", "tiny"], "add --init random"),  # a preset has no pretrained weights
+        (["run", "cb", "--model", "tiny-lm", "--init", "random", "--pack"], "drop --pack"),  # decoder-only
+        (["run", "cb", "--model", "tiny", "--init", "random", "--no-finetune", "--pack"], "drop --pack"),
+        (["run", "cb", "--model", "tiny-bert", "--init", "random", "--pack"], "--pack are text-to-text"),
     ],
 )
 def test_bad_input_is_one_line(args, message, vocab_path, data_dir, tmp_path, capsys, monkeypatch):
