@@ -78,7 +78,7 @@ class HeadSpec:
                 raise ValueError(f"{self.task}: a {self.kind} head's prediction needs the example's row")
             if self.kind == "referent":
                 return str(row[str(self.referent)]) if int(output) == 1 else NOT_REFERENT
-            return str(row[self.candidates][int(output)])
+            return str(row[str(self.candidates)][int(output)])
         return self.labels[int(output)]
 
 
