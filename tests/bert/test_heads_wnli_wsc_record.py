@@ -135,7 +135,6 @@ def test_choice_scores_pad_a_varying_number_of_candidates_with_minus_inf() -> No
     assert out.tolist() == [[3.0, 5.0, inf], [7.0, inf, inf], [2.0, 2.0, 2.0]]
 
 
-@pytest.mark.slow  # about 14 s on the shared 2-core machine
 def test_tiny_bert_runs_wnli_wsc_record_and_predictions_rescore(
         wordpiece_vocab: Path, head_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
