@@ -16,6 +16,8 @@ from t5eval.report.bootstrap import Run
 from t5eval.report.cells import ReportData, md_table, run_cell_text
 from t5eval.report.paper import COLUMNS, PaperTable
 
+NOT_FINETUNED = "none (not fine-tuned)"
+
 # Table 10's rows in the paper's order, with the approach (`--transfer`) each stands for.
 TABLE10_ROWS = {
     "all_parameters": ("All parameters ⋆", "all"), "adapters_32": ("Adapter layers, d = 32", "adapters:32"),
@@ -53,11 +55,14 @@ def family(run: Run) -> str:
 
 
 def approach(run: Run) -> str:
-    """The transfer approach: `all`, `frozen`, `adapters:D`, `gradual-unfreezing` (several: joined by ", ")."""
+    """The transfer approach: `all`, `frozen`, `adapters:D`, `gradual-unfreezing` (several: joined by ", "),
+    or NOT_FINETUNED for a run that says it trained nothing (zero-shot)."""
     found = [str(t["transfer"]) for t in _trained(run) if t.get("transfer")]
+    finetune = (run.record.get("settings") or {}).get("finetune") or {}
+    if not found and finetune.get("enabled") is False:
+        return NOT_FINETUNED
     if not found:
-        setting = ((run.record.get("settings") or {}).get("finetune") or {}).get("transfer")
-        found = [str(setting)] if setting else ["all"]
+        found = [str(finetune["transfer"])] if finetune.get("transfer") else ["all"]
     return ", ".join(dict.fromkeys(found))
 
 
@@ -102,7 +107,7 @@ def _paper_row_of(name: str) -> str:
 def render_transfer(data: ReportData) -> list[str]:
     """Table 10's rows (validation) and ours grouped by approach; shown when a run used a non-default
     approach or a task head."""
-    if not any(approach(r) != "all" or is_head_run(r) for r in data.runs):
+    if not any(approach(r) not in ("all", NOT_FINETUNED) or is_head_run(r) for r in data.runs):
         return []
     t10: PaperTable = data.paper["table10"]
     cols = [c for c in t10.rows["all_parameters"]]
@@ -112,7 +117,7 @@ def render_transfer(data: ReportData) -> list[str]:
     rows += [[f"`{r.label}`: {approach(r)}, {family(r)}"]
              + [run_cell_text(data.cells[r.label].get(c), 2) for c in cols]
              for r in ordered if any(_has_value(data, r, c) for c in cols)]
-    compared = [r for r in ordered if approach(r) != "all" or is_head_run(r)]
+    compared = [r for r in ordered if approach(r) not in ("all", NOT_FINETUNED) or is_head_run(r)]
     task_cols = [c for c in COLUMNS if COLUMNS[c].task and any(_has_value(data, r, c) for r in compared)]
     ours = [[approach(r), f"`{r.label}`", family(r), trainable(r), _paper_row_of(approach(r))]
             + [run_cell_text(data.cells[r.label].get(c), COLUMNS[c].digits) for c in task_cols]

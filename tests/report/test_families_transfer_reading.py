@@ -139,3 +139,15 @@ def test_difference_interval_and_stored_metrics_recompute(tmp_path: Path, monkey
     assert row.endswith("| 100.00 [100.00, 100.00] | 100.00 [100.00, 100.00] | 0.00 [0.00, 0.00] | "
                         "0.00 [0.00, 0.00] | +100.00 [+100.00, +100.00] | +100.00 [+100.00, +100.00] |")
     assert "differs from the stored" not in text
+
+
+def test_a_run_that_trained_nothing_reads_as_not_fine_tuned(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    run = tmp_path / "zero_shot"
+    shutil.copytree(FIXTURES / "run_small_b", run)
+    record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    record["run_id"], record["settings"]["finetune"] = run.name, {"enabled": False}
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    text = _report(tmp_path, [run])
+    assert "| `zero_shot` | T5 text-to-text | none (not fine-tuned) | — | small | pretrained |" in text
+    assert "## Transfer approaches" not in text
