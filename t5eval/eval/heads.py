@@ -31,6 +31,7 @@ class HeadTask:
     source: str
     inputs: list[list[Encoded]]
     target_values: list[Any]
+    rows: list[dict[str, Any]]  # the raw row of each example (candidate / referent texts of its prediction)
 
     @property
     def name(self) -> str:
@@ -57,17 +58,22 @@ def prepare_head_task(spec: TaskSpec, head: HeadSpec, split: str, example_set: E
     examples = list(example_set.examples)
     targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
     return HeadTask(spec, head, split, examples, dict(example_set.files), str(example_set.source),
-                    encode_items(head, rows, tokenizer, max_len), targets)
+                    encode_items(head, rows, tokenizer, max_len), targets, list(rows))
 
 
 def head_outputs(model: torch.nn.Module, items: list[list[Encoded]], pad_id: int,
                  device: str = "cpu") -> torch.Tensor:
-    """Outputs of a batch of items: (B, num_outputs), or (B, choices) when each item has several inputs."""
+    """Outputs of a batch of items: (B, num_outputs), or (B, C) choice scores when items have several inputs;
+    with a varying number of choices (ReCoRD entities), C is the most and missing choices score -inf."""
     flat = [e for item in items for e in item]
     ids, mask, types = pad_rows([e.ids for e in flat], [e.type_ids for e in flat], pad_id, device)
-    out = model(ids, mask, types)  # (B*C, num_outputs)
-    per_item = len(items[0])
-    return out.view(len(items), per_item) if per_item > 1 else out
+    out = model(ids, mask, types)  # (sum of choices, num_outputs)
+    counts = [len(item) for item in items]
+    if len(set(counts)) == 1:
+        return out.view(len(items), counts[0]) if counts[0] > 1 else out
+    scores = out.new_full((len(items), max(counts)), float("-inf"))  # (B, C)
+    keep = torch.arange(max(counts), device=out.device)[None, :] < torch.tensor(counts, device=out.device)[:, None]
+    return scores.masked_scatter(keep, out[:, 0])
 
 
 def predict(task: HeadTask, model: torch.nn.Module, pad_id: int, batch_size: int = 64,
@@ -89,7 +95,8 @@ def evaluate_head(task: HeadTask, model: torch.nn.Module, pad_id: int, protocol:
     """Predict, write as T5 text, postprocess and score with the T5 metrics; prediction rows as `evaluate`."""
     from t5eval.tasks import compute_metrics, postprocess
 
-    texts = [task.head.prediction_text(o) for o in predict(task, model, pad_id, batch_size, device)]
+    outputs = predict(task, model, pad_id, batch_size, device)
+    texts = [task.head.prediction_text(o, row) for o, row in zip(outputs, task.rows, strict=True)]
     values = [postprocess(task.spec, t, ex, is_target=False) for t, ex in zip(texts, task.examples, strict=True)]
     metrics = compute_metrics(task.spec, task.target_values, values, protocol=protocol)
     rows = [prediction_row(ex.index, ex.inputs, ex.targets, text, tv, pv)

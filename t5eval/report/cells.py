@@ -100,6 +100,25 @@ def fmt(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def run_cell_text(cell: Cell | None, digits: int) -> str:
+    """`value [low, high]` (+ split when not validation, `*` when on a subset), or why there is none."""
+    if cell is None:
+        return "—"
+    if cell.value is None:
+        return f"n/a ({cell.note})" if cell.note else "—"
+    text = fmt(cell.value, digits)
+    if cell.interval is not None:
+        text += f" [{fmt(cell.interval.low, digits)}, {fmt(cell.interval.high, digits)}]"
+    if cell.split != "validation":
+        text += f" ({cell.split})"
+    return text + ("*" if cell.partial else "")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
 @dataclass
 class ReportData:
     """Everything `render_markdown` needs."""

@@ -100,6 +100,7 @@ class PaperTable:
     rows: dict[str, dict[str, float]]
     confidence: dict[str, str]  # "row.column" -> label; default under "*"
     notes: list[dict[str, str]]
+    digits: int | None = None  # decimals as printed (None: the column's for Table 14, else 2)
 
     def cell_confidence(self, row: str, col: str) -> str:
         return self.confidence.get(f"{row}.{col}", self.confidence["*"])
@@ -125,7 +126,7 @@ def load_paper_scores(path: Path = PAPER_SCORES) -> dict[str, PaperTable]:
                     raise T5evalError(f"{path}: {name}.{row}.{col}: {value!r} is not a number")
         confidence = {"*": t["confidence"], **t.get("cell_confidence", {})}
         rows = {str(r): {c: float(v) for c, v in vals.items()} for r, vals in t["rows"].items()}
-        tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []))
+        tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []), t.get("digits"))
     return tables
 
 

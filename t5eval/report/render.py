@@ -6,8 +6,10 @@ from t5eval.report.bootstrap import (
     BootstrapResult,
     Run,
 )
-from t5eval.report.cells import Cell, ReportData, fmt, paper_row_for
+from t5eval.report.cells import Cell, ReportData, md_table, paper_row_for, run_cell_text
 from t5eval.report.paper import COLUMNS, SECTIONS, PaperTable
+from t5eval.report.reading import render_reading_vs_closed_book
+from t5eval.report.runs import is_head_run, render_runs, render_transfer
 from t5eval.report.zero_shot import render_zero_shot
 
 
@@ -22,21 +24,9 @@ def _paper_cell(table: PaperTable, row: str, col: str, extra: str = "") -> str:
     value = table.rows[row].get(col)
     if value is None:
         return "—"
-    text = f"{value:.{COLUMNS[col].digits if table.name == 'table14' else 2}f}{extra}{table.marks(row, col)}"
+    digits = table.digits if table.digits is not None else COLUMNS[col].digits if table.name == "table14" else 2
+    text = f"{value:.{digits}f}{extra}{table.marks(row, col)}"
     return text + (" (unconfirmed)" if table.cell_confidence(row, col) == "R" else "")
-
-
-def _run_cell(cell: Cell | None, digits: int) -> str:
-    if cell is None:
-        return "—"
-    if cell.value is None:
-        return f"n/a ({cell.note})" if cell.note else "—"
-    text = fmt(cell.value, digits)
-    if cell.interval is not None:
-        text += f" [{fmt(cell.interval.low, digits)}, {fmt(cell.interval.high, digits)}]"
-    if cell.split != "validation":
-        text += f" ({cell.split})"
-    return text + ("*" if cell.partial else "")
 
 
 def _delta_cell(cell: Cell | None, ref: float | None, digits: int) -> str:
@@ -47,22 +37,21 @@ def _delta_cell(cell: Cell | None, ref: float | None, digits: int) -> str:
     return f"≈ {delta}" if cell.interval is not None and cell.interval.contains(ref) else delta
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
-
-
 def render_section(data: ReportData, title: str, cols: list[str]) -> list[str]:
     """One Table-14 block: paper rows for the runs' sizes, each run (value [95% CI]) and its deltas."""
     t14 = data.paper["table14"]
     sizes = list(dict.fromkeys(s for r in data.runs if (s := paper_row_for(r, t14))))
     rows = [[f"Paper T5-{s.upper() if s[0].isdigit() else s.title()} ({_split_label(t14, cols)})"]
             + [_paper_cell(t14, s, c) for c in cols] for s in sizes]  # fmt: skip
+    bert = data.paper.get("bert_table1")
+    if bert is not None and any(is_head_run(r) for r in data.runs) and {COLUMNS[c].benchmark for c in cols} == {"glue"}:
+        rows += [[f"BERT-{row.split('_')[1].title()}, BERT paper Table 1 ({_split_label(bert, cols)})"]
+                 + [_paper_cell(bert, row, c) for c in cols] for row in bert.rows]
     for run in data.runs:
         cells = data.cells[run.label]
         if not any(c in cells for c in cols):
             continue
-        rows.append([f"`{run.label}` (validation)"] + [_run_cell(cells.get(c), COLUMNS[c].digits) for c in cols])
+        rows.append([f"`{run.label}` (validation)"] + [run_cell_text(cells.get(c), COLUMNS[c].digits) for c in cols])
         size = paper_row_for(run, t14)
         if size:
             ref = t14.rows[size]
@@ -70,7 +59,7 @@ def render_section(data: ReportData, title: str, cols: list[str]) -> list[str]:
                         + [_delta_cell(cells.get(c), ref.get(c), COLUMNS[c].digits) for c in cols])  # fmt: skip
     if not rows:
         return [f"## {title}", "", "_No run has these tasks, and no Table 14 row matches the runs' sizes._", ""]
-    return [f"## {title}", "", *_table(["Model", *[COLUMNS[c].label for c in cols]], rows), ""]
+    return [f"## {title}", "", *md_table(["Model", *[COLUMNS[c].label for c in cols]], rows), ""]
 
 
 def render_table1(data: ReportData) -> list[str]:
@@ -85,11 +74,11 @@ def render_table1(data: ReportData) -> list[str]:
         cells = data.cells[run.label]
         if not any(c in cells for c in cols):
             continue
-        rows.append([f"`{run.label}`"] + [_run_cell(cells.get(c), 2) for c in cols])
+        rows.append([f"`{run.label}`"] + [run_cell_text(cells.get(c), 2) for c in cols])
         rows.append([f"Δ `{run.label}` − baseline"]
                     + [_delta_cell(cells.get(c), t1.rows["baseline_average"][c], 2) for c in cols])  # fmt: skip
     title = "## Table 1 columns (validation; the paper's baseline is a T5-Base-size model)"
-    return [title, "", *_table(["Row", *[COLUMNS[c].label for c in cols]], rows), ""]
+    return [title, "", *md_table(["Row", *[COLUMNS[c].label for c in cols]], rows), ""]
 
 
 def run_footnote(run: Run, intervals: dict[str, BootstrapResult | str], t14: PaperTable) -> str:
@@ -134,9 +123,12 @@ def render_markdown(data: ReportData) -> str:
         "(--limit). Our averages follow the validation rule (spec §3: 8 GLUE groups without WNLI; 8 SuperGLUE "
         "groups) and are left out, with the reason, when a group or a split is missing.", "",
     ]  # fmt: skip
+    out += render_runs(data)
     for title, cols in SECTIONS:
         out += render_section(data, title, cols)
     out += render_table1(data)
+    out += render_transfer(data)
+    out += render_reading_vs_closed_book(data)
     out += render_zero_shot(data.runs)
     notes = _notes(data, "\n".join(out))
     if notes:

@@ -68,7 +68,7 @@ def render_zero_shot(runs: list[Run]) -> list[str]:
     """The section, or nothing when no run holds a decoder-only model or a GPT-2 prompt task."""
     def decoder_only(run: Run) -> bool:
         family = (run.record.get("model") or {}).get("family")
-        return family not in (None, "t5") or any(name.startswith("gpt2_") for name in run.tasks)
+        return family not in (None, "t5", "bert") or any(name.startswith("gpt2_") for name in run.tasks)
 
     if not any(decoder_only(r) for r in runs):
         return []

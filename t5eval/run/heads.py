@@ -125,10 +125,16 @@ def train_items(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: 
             log(f"no train split for {train_spec.name}: evaluating {spec.name} with an untrained head")
         return None
     recipe = opts.recipe or HeadRecipe()
+    if head.train_preprocessor_args:  # e.g. WSC: every labelled row, not only T5's label=True ones
+        train_spec = replace(train_spec, preprocessor_args={**train_spec.preprocessor_args,
+                                                            **dict(head.train_preprocessor_args)})
     example_set, rows = load_examples_with_rows(train_spec, split, opts.data_dir, recipe.train_limit, opts.protocol)
-    items = encode_items(head, rows, tokenizer, recipe.max_len)
-    gold = [head.gold(ex, row) for ex, row in zip(example_set.examples, rows, strict=True)]
-    return items, gold
+    golds = [head.gold(ex, row) for ex, row in zip(example_set.examples, rows, strict=True)]
+    kept = [i for i, g in enumerate(golds) if g is not None]  # ReCoRD: an answer that is no entity is left out
+    if len(kept) < len(golds):
+        log(f"{train_spec.name}: {len(golds) - len(kept)} training examples left out (answer not among the candidates)")
+    items = encode_items(head, [rows[i] for i in kept], tokenizer, recipe.max_len)
+    return items, [g for g in golds if g is not None]
 
 
 def run_head_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: HeadSpec,

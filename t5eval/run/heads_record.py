@@ -32,7 +32,9 @@ def head_task_record(task: HeadTask, result: Evaluation, training: HeadTraining 
                      "path": spec.path},
         "data_files": task.files, "data_source": task.source,
         "decode": {"head": {"kind": task.head.kind, "a": list(task.head.a), "b": list(task.head.b),
-                            "choices": list(task.head.choices), "outputs": task.head.num_outputs},
+                            "choices": list(task.head.choices), "outputs": task.head.num_outputs,
+                            "candidates": task.head.candidates, "referent": task.head.referent,
+                            "train_preprocessor_args": dict(task.head.train_preprocessor_args)},
                    "max_len": recipe.max_len, "eval_inputs_truncated": True},
         "metric_settings": metric_settings(spec, opts.protocol),
         "train": None if training is None else {

@@ -122,8 +122,8 @@ def test_bert_run_refuses_tasks_without_a_head_and_bad_lengths(wordpiece_vocab: 
                                                                 tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     base = ["--model", "tiny-bert", "--init", "random", "--vocab", str(wordpiece_vocab), "--data-dir", str(data_dir),
             "--threads", "1", "--device", "cpu"]
-    for args, message in ((["run", "rte,wsc_simple_eval", *base, "--out", str(tmp_path / "a")],
-                           "super_glue_wsc_v102_simple_eval has no task head"),
+    for args, message in ((["run", "rte,wnli_simple", *base, "--out", str(tmp_path / "a")],
+                           "glue_wnli_v002_simple_eval has no task head"),
                           (["run", "rte", *base, "--max-len", "600", "--out", str(tmp_path / "b")],
                            "--max-len 600 exceeds the model's position table (512)"),
                           (["run", "rte", "--model", "tiny", "--init", "random", "--lr", "1e-3", "--data-dir", str(data_dir),

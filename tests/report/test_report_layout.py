@@ -74,7 +74,7 @@ def test_tables_match_hand_checked_markdown(report_text):
 
 def test_sections_in_table14_order(report_text):
     titles = [line for line in report_text.splitlines() if line.startswith("## ")]
-    assert titles[:6] == ["## GLUE", "## GLUE (cont.)", "## SQuAD and SuperGLUE", "## SuperGLUE (cont.)",
+    assert titles[:7] == ["## Runs", "## GLUE", "## GLUE (cont.)", "## SQuAD and SuperGLUE", "## SuperGLUE (cont.)",
                           "## Translation and summarization",
                           "## Table 1 columns (validation; the paper's baseline is a T5-Base-size model)"]
 
