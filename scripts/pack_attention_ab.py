@@ -6,9 +6,10 @@ padded stream's layout), as packed rows of each `--pack-length` with per-example
 rows whose attention spans the whole row ("row-wide": every row one segment, i.e. the L² cost of a
 segment mask over the row, as before per-example attention; its losses differ, only its time counts).
 Each layout's micro-batches of `--batch-tokens` run `loss * n_targets` backward, in train mode (dropout
-0.1); the layouts alternate, `--rounds` times after one warm-up round.
+0.1); the layouts take turns micro-batch by micro-batch, `--rounds` times, and a layout's rate is its
+useful tokens over the sum of each micro-batch's fastest run (robust to load spikes; medians reported too).
 
-    PYTHONPATH=$PWD python scripts/pack_attention_ab.py --examples 256 --rounds 3 --threads 1 \
+    PYTHONPATH=$PWD python scripts/pack_attention_ab.py --examples 256 --rounds 3 --pack-length 512 128 --threads 1 \
         --data-dir ../shared/data --vocab ../shared/vocab/t5_spiece.model
 """
 
@@ -50,14 +51,25 @@ def packed(inputs: list[list[int]], targets: list[list[int]], length: int, batch
     return out
 
 
-def run_layout(model: Any, batches: list[TrainBatch]) -> float:
-    """Seconds for forward + backward of every micro-batch (gradients dropped)."""
+def run_batch(model: Any, batch: TrainBatch) -> float:
+    """Seconds for forward + backward of one micro-batch (gradients dropped)."""
     start = time.perf_counter()
-    for batch in batches:
-        loss = model.loss(batch.input_ids, batch.attention_mask, batch.labels, batch.packing)
-        (loss * batch.n_target_tokens).backward()
+    loss = model.loss(batch.input_ids, batch.attention_mask, batch.labels, batch.packing)
+    (loss * batch.n_target_tokens).backward()
     model.zero_grad(set_to_none=True)
     return time.perf_counter() - start
+
+
+def interleaved_rounds(model: Any, layouts: dict[str, list[TrainBatch]], rounds: int) -> dict[str, list[list[float]]]:
+    """seconds[layout][micro-batch] over `rounds`; the layouts take turns micro-batch by micro-batch, so a
+    load change on the shared machine hits all of them."""
+    seconds: dict[str, list[list[float]]] = {name: [[] for _ in batches] for name, batches in layouts.items()}
+    for _ in range(rounds):
+        for i in range(max(len(b) for b in layouts.values())):
+            for name, batches in layouts.items():
+                if i < len(batches):
+                    seconds[name][i].append(run_batch(model, batches[i]))
+    return seconds
 
 
 def main() -> None:
@@ -66,6 +78,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=256)
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--pack-length", type=int, nargs="+", default=[512, 128])
+    ap.add_argument("--row-wide", type=int, nargs="*", default=[512], help="pack lengths also timed row-wide")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir", type=Path, required=True)
@@ -78,22 +91,20 @@ def main() -> None:
     layouts = {"padded": padded(inputs, targets, args.batch_tokens)}
     for n in args.pack_length:
         layouts[f"packed_{n}"] = packed(inputs, targets, n, args.batch_tokens, row_wide=False)
-        layouts[f"packed_{n}_row_wide"] = packed(inputs, targets, n, args.batch_tokens, row_wide=True)
+        if n in args.row_wide:
+            layouts[f"packed_{n}_row_wide"] = packed(inputs, targets, n, args.batch_tokens, row_wide=True)
     model = load_model(args.preset, init="random", seed=0).model.train()
     set_dropout(model, 0.1)
     useful = sum(len(x) + len(y) for x, y in zip(inputs, targets, strict=True))
-    times: dict[str, list[float]] = {name: [] for name in layouts}
-    for round_ in range(args.rounds + 1):  # round 0: warm-up
-        for name, batches in layouts.items():
-            seconds = run_layout(model, batches)
-            if round_:
-                times[name].append(seconds)
+    seconds = interleaved_rounds(model, layouts, args.rounds)
     report: dict[str, Any] = {"preset": args.preset, "examples": len(inputs), "useful_tokens": useful,
                               "batch_tokens": args.batch_tokens, "rounds": args.rounds, "threads": args.threads,
                               "load_average": list(os.getloadavg())}
     for name, batches in layouts.items():
         slots = sum(b.input_ids.numel() + b.labels.numel() for b in batches)
-        report[name] = {"useful_tokens_per_s": useful / statistics.median(times[name]), "seconds": times[name],
+        best = sum(min(s) for s in seconds[name])  # each micro-batch's least disturbed run
+        median = sum(statistics.median(s) for s in seconds[name])
+        report[name] = {"useful_tokens_per_s": useful / best, "useful_tokens_per_s_median": useful / median,
                         "micro_batches": len(batches), "real_token_share": useful / slots}
     for name in layouts:
         if name != "padded":
