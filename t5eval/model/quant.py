@@ -4,7 +4,7 @@ Weights are quantized once per output channel (symmetric int8); activations are 
 from their observed range (fbgemm's dynamic linear; 7-bit `reduce_range` only on x86 without VNNI,
 whose int16 accumulation would saturate, full 8 bits where the CPU has VNNI: `cpu_has_vnni`). Weights are
 packed for oneDNN's int8 kernels where the CPU has VNNI (`int8_engine`; 1.3–1.6x fbgemm's dynamic linear
-on the Xeon of docs/bench.md, same quantization error), else for fbgemm. Every
+on the Xeon of docs/bench.md, the same error against fp32), else for fbgemm. Every
 matmul of the model runs in int8 — the fused q/k/v and cross-attention K/V projections too — while
 norms, softmax and attention stay in fp32. Outputs differ from the fp32 model: `t5eval bench --int8`
 reports it separately and counts how many generated tokens agree with fp32.
@@ -52,7 +52,8 @@ def _reduce_range() -> bool:
 @functools.lru_cache(maxsize=1)
 def int8_engine() -> str:
     """The quantized engine int8 weights are packed for: "onednn" where the CPU has VNNI and torch has
-    oneDNN's quantized kernels, "fbgemm" otherwise (the quantization is the same; see docs/bench.md)."""
+    oneDNN's quantized kernels, "fbgemm" otherwise. Same int8 weights; the two kernels quantize activations
+    with slightly different rounding, so their outputs differ a little (docs/bench.md)."""
     return "onednn" if cpu_has_vnni() and "onednn" in torch.backends.quantized.supported_engines else "fbgemm"
 
 
