@@ -8,24 +8,19 @@ forced new tokens); one warm-up generate, then one profiled; top ops by self CPU
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from int8_engine_ab import decode_parser  # scripts/ is on sys.path when this script runs
 
 from t5eval.bench.measures import Shape, synthetic_batch
 from t5eval.model import DecodeConfig, generate, load_model
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="t5-small")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--input-len", type=int, default=128)
-    ap.add_argument("--new-tokens", type=int, default=32)
+    ap = decode_parser(__doc__)
     ap.add_argument("--beams", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--top", type=int, default=14)
-    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.preset, init="random", seed=0).model.eval()

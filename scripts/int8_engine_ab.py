@@ -32,15 +32,21 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def decode_parser(doc: str) -> argparse.ArgumentParser:
+    """Options shared by the decode scripts: model preset, `t5eval bench`'s synthetic shape, threads."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--preset", default="t5-small")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--input-len", type=int, default=128)
     ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    return ap
+
+
+def main() -> None:
+    ap = decode_parser(__doc__)
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
