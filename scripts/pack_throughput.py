@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--vocab", type=Path, required=True)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--profile", action="store_true", help="then profile one more step per stream (top ops)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     source = sst2_source(args.data_dir, args.vocab, args.limit)
@@ -85,9 +86,21 @@ def main() -> None:
         if name != "padded":
             report[f"{name}_over_padded"] = (report[name]["useful_tokens_per_s"]
                                              / report["padded"]["useful_tokens_per_s"])
+    if args.profile:
+        report["profile_self_cpu_share"] = {name: _profile(run, plan) for name, run in runs.items()}
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _profile(run: dict[str, Any], plan: Any, top: int = 8) -> dict[str, float]:
+    """One more step of a stream under torch.profiler: the `top` ops' shares of self CPU time."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        train_step(run["wrapped"], run["opt"], _Recorder(run["stream"], []), plan, DistContext())
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    ranked = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return {e.key: round(e.self_cpu_time_total / total, 3) for e in ranked}
 
 
 class _Recorder:

@@ -164,6 +164,10 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     ct2 = [impl.provenance for impl in impls if impl.name in (CT2, CT2_INT8)]  # type: ignore[attr-defined]
     if ct2:
         report["ctranslate2"] = ct2
+    if cfg.int8:
+        from t5eval.model.quant import int8_engine
+
+        report["int8_engine"] = int8_engine()  # the kernels native int8 ran on (fbgemm or onednn)
     model_cfg = impls[0].model.config  # type: ignore[attr-defined]
     report["model_config"] = {k: getattr(model_cfg, k) for k in ("d_model", "d_ff", "num_layers", "num_heads",
                                                                    "d_kv", "vocab_size") if hasattr(model_cfg, k)}

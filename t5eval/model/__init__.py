@@ -1,7 +1,7 @@
 """Native PyTorch models (no transformers): one subpackage per family, sharing layers and decoding.
 
-Layout: `layers` (shared T5 blocks), `checkpoint` (weight files, hashes, hub, `LoadedModel`; family-agnostic),
-`load` (`load_model`/`save_model`: folder, hub id or preset, dispatching on config.json's `model_type`
+Layout: `layers` (shared T5 blocks), `segments` (per-example attention on packed rows), `checkpoint` (weight
+files, hashes, hub, `LoadedModel`; family-agnostic), `load` (`load_model`/`save_model`: folder, hub id or preset, dispatching on config.json's `model_type`
 through one `FAMILIES` table), `generate` (greedy and beam search over a cached step), `lm_generate`
 (decoder-only greedy / top-k sampling over a cached step), `quant` (optional int8), `heads`/`adapters`
 (task heads and the paper's adapter layers), and one subpackage per family: `t5/`, `t5lm/` (the paper's LM

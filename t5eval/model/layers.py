@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t5eval.model.segments import PerExample
 from t5eval.model.t5.config import T5Config
 
 
@@ -87,20 +88,19 @@ class Attention(nn.Module):
     def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H*Dk) -> (B, H, T, Dk)
         return x.view(x.shape[0], x.shape[1], self.heads, self.d_kv).transpose(1, 2)
 
-    def project_kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of `source` (B, S, D), each (B, H, S, Dk)."""
-        return self.split(self.k(source)), self.split(self.v(source))
-
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """q (B,H,Tq,Dk), k/v (B,H,Tk,Dk), bias broadcast to (B,H,Tq,Tk) -> (B, Tq, D).
+        """q (B,H,Tq,Dk), k/v (B,H,Tk,Dk), bias broadcast to (B,H,Tq,Tk) -> (B, Tq, D)."""
+        return self.o(self.mix(q, k, v, bias))
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """`attend` before the output projection -> (B, Tq, H*Dk).
 
         One fused `scaled_dot_product_attention` with the bias as its float mask and scale 1.0
         (T5 has no 1/sqrt(d_kv)): the same kernel transformers' default "sdpa" T5 attention calls.
         """
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=1.0,
                                              dropout_p=self.dropout.p if self.training else 0.0)  # (B,H,Tq,Dk)
-        out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], self.heads * self.d_kv)
-        return self.o(out)
+        return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], self.heads * self.d_kv)
 
     def qkv_weight(self) -> torch.Tensor:
         """(3*H*Dk, D): q, k and v stacked, so self-attention projects with one matmul."""
@@ -112,13 +112,18 @@ class Attention(nn.Module):
             return self.packed_qkv
         return functools.partial(F.linear, weight=self.qkv_weight())
 
-    def forward(self, x: torch.Tensor, source: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Full (uncached) attention of x (B,Tq,D) over source (B,Tk,D); self-attention when source is x."""
+    def forward(self, x: torch.Tensor, source: torch.Tensor, bias: torch.Tensor | PerExample) -> torch.Tensor:
+        """Full (uncached) attention of x (B,Tq,D) over source (B,Tk,D); self-attention when source is x.
+
+        `bias` is an additive mask broadcast to (B, H, Tq, Tk), or on packed rows a `PerExample` layout:
+        projections run on the packed tokens, attention per example (`t5eval.model.segments`)."""
         if source is x:
             q, k, v = self.qkv_projector()(x).chunk(3, dim=-1)  # 3 x (B, T, H*Dk)
-            return self.attend(self.split(q), self.split(k), self.split(v), bias)
-        k, v = self.project_kv(source)
-        return self.attend(self.split(self.q(x)), k, v, bias)
+        else:
+            q, k, v = self.q(x), self.k(source), self.v(source)
+        if isinstance(bias, PerExample):
+            return self.o(bias.attend(self.mix, q, k, v, self.heads))
+        return self.attend(self.split(q), self.split(k), self.split(v), bias)
 
 
 class FeedForward(nn.Module):

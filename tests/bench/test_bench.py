@@ -110,6 +110,7 @@ def test_int8_copy_is_timed_apart_with_its_agreement_and_never_trains():
         assert m["outputs_identical"] is True  # the fp32 comparison is untouched by the int8 copy
     assert 0 < measures["encoder"]["int8_vs_fp32"]["rel_rms_diff"] < 0.1
     assert "(int8, not exact)" in markdown_table(report)
+    assert report["int8_engine"] in ("fbgemm", "onednn")
 
 
 def test_int8_off_the_cpu_is_a_one_line_user_error():

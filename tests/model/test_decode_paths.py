@@ -76,3 +76,19 @@ def test_vnni_is_read_from_the_cpu_flags() -> None:
     assert cpu_has_vnni("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_int8\n")
     assert cpu_has_vnni("flags\t\t: fpu avx2 avx_vnni\n")
     assert not cpu_has_vnni("flags\t\t: fpu sse avx2 fma\n")  # AMD EPYC of the earlier figures: reduce_range
+
+
+@pytest.mark.parametrize("engine", ["fbgemm", "onednn"])
+def test_int8_linear_packs_for_either_engine(engine: str) -> None:
+    if engine not in torch.backends.quantized.supported_engines:
+        pytest.skip(f"torch has no {engine} quantized engine here")
+    from t5eval.model.quant import Int8Linear
+
+    gen = torch.Generator().manual_seed(0)
+    weight, x = torch.randn(64, 32, generator=gen) * 0.1, torch.randn(5, 3, 32, generator=gen)
+    before = torch.backends.quantized.engine
+    layer = Int8Linear(weight, engine)
+    assert torch.backends.quantized.engine == before  # the global engine is restored after packing
+    reference = x @ weight.T
+    rel_rms = ((layer(x) - reference).pow(2).mean() / reference.pow(2).mean()).sqrt().item()
+    assert 0 < rel_rms < 0.03 and engine in repr(layer)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from t5eval.model.layers import Attention, FeedForward, RelativeBias, RMSNorm
+from t5eval.model.segments import PerExample, length_groups, slots, spans
 from t5eval.model.t5.config import T5Config
 
 
@@ -24,19 +25,6 @@ def causal_bias(length: int, dtype: torch.dtype, device: torch.device) -> torch.
     """(T, T) additive bias that hides future positions from the decoder."""
     future = torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
     return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)
-
-
-def segment_bias(query_segments: torch.Tensor, key_segments: torch.Tensor, dtype: torch.dtype,
-                 causal: bool = False) -> torch.Tensor:
-    """Packed rows: (B, Tq) and (B, Tk) segment ids (1, 2, … per example, 0 = padding) -> additive
-    (B, 1, Tq, Tk) bias, 0 where a query may see a key (same segment; and key <= query when `causal`),
-    dtype's min elsewhere. Padding (0) sees padding, so no query row is all-masked."""
-    allowed = query_segments[:, :, None] == key_segments[:, None, :]  # (B, Tq, Tk)
-    if causal:
-        length = query_segments.shape[1]
-        allowed &= torch.ones(length, length, dtype=torch.bool, device=allowed.device).tril()
-    zero = torch.zeros((), dtype=dtype, device=allowed.device)
-    return torch.where(allowed, zero, torch.finfo(dtype).min)[:, None]
 
 
 LM_HEAD_BLOCK = 2048  # vocabulary rows per LM-head matmul in CPU decoding steps (T5.step_logits)
@@ -53,7 +41,7 @@ class EncoderLayer(nn.Module):
         self.ff = FeedForward(cfg)
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # (B, S, D)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | PerExample) -> torch.Tensor:  # (B, S, D)
         h = self.attn_norm(x)
         x = x + self.dropout(self.attn(h, h, bias))
         return x + self.dropout(self.ff(self.ff_norm(x)))
@@ -72,8 +60,8 @@ class DecoderLayer(nn.Module):
         self.ff = FeedForward(cfg)
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
-    def forward(self, x: torch.Tensor, self_bias: torch.Tensor, memory: torch.Tensor,
-                cross_bias: torch.Tensor) -> torch.Tensor:  # (B, T, D)
+    def forward(self, x: torch.Tensor, self_bias: torch.Tensor | PerExample, memory: torch.Tensor,
+                cross_bias: torch.Tensor | PerExample) -> torch.Tensor:  # (B, T, D)
         h = self.self_norm(x)
         x = x + self.dropout(self.self_attn(h, h, self_bias))
         x = x + self.dropout(self.cross_attn(self.cross_norm(x), memory, cross_bias))
@@ -141,14 +129,19 @@ class T5(nn.Module):
         """(B, S) ids and mask -> encoder output (B, S, D) after the final norm.
 
         `segments` (B, S): packed rows (several examples per row, `t5eval.batching.pack_rows`); tokens
-        attend only within their own example. The relative bias is taken from index offsets: segments are
-        contiguous, so within one they equal the per-segment position offsets, and pairs across segments
-        are masked, so no bucket ever spans two examples.
+        attend only within their own example, at the relative positions it has alone, and attention runs
+        per example (`t5eval.model.segments`), so its cost does not grow with the row width squared.
         """
         x = self.dropout(self.shared(input_ids))
-        rel = self.encoder_bias(input_ids.shape[1], input_ids.shape[1])  # (1, H, S, S)
-        bias = rel + (padding_bias(attention_mask, x.dtype) if segments is None
-                      else segment_bias(segments, segments, x.dtype))
+        bias: torch.Tensor | PerExample
+        if segments is None:
+            rel = self.encoder_bias(input_ids.shape[1], input_ids.shape[1])  # (1, H, S, S)
+            bias = rel + padding_bias(attention_mask, x.dtype)
+        else:
+            examples = spans(segments)
+            layout = slots(examples, length_groups(examples.lengths))
+            bias = PerExample(layout, layout, [self.encoder_bias(w, w) + padding_bias(valid, x.dtype)
+                                               for w, valid in zip(layout.widths, layout.valid, strict=True)])
         for layer in self.encoder_layers:
             x = layer(x, bias)
         return self.dropout(self.encoder_norm(x))
@@ -182,17 +175,30 @@ class T5(nn.Module):
         self-attention within each target segment, cross-attention to the same example's inputs only.
         """
         x = self.dropout(self.shared(decoder_input_ids))
-        length = decoder_input_ids.shape[1]
-        self_bias = self.decoder_bias(length, length)  # (1, H, T, T)
+        self_bias: torch.Tensor | PerExample
+        cross_bias: torch.Tensor | PerExample
         if segments is None:
-            self_bias = self_bias + causal_bias(length, x.dtype, x.device)
+            length = decoder_input_ids.shape[1]
+            self_bias = self.decoder_bias(length, length) + causal_bias(length, x.dtype, x.device)  # (1, H, T, T)
             cross_bias = padding_bias(attention_mask, x.dtype)
         else:
-            self_bias = self_bias + segment_bias(segments[1], segments[1], x.dtype, causal=True)
-            cross_bias = segment_bias(segments[1], segments[0], x.dtype)
+            self_bias, cross_bias = self._packed_decoder_biases(segments, x.dtype)
         for layer in self.decoder_layers:
             x = layer(x, self_bias, memory, cross_bias)
         return self.head(x)
+
+    def _packed_decoder_biases(self, segments: tuple[torch.Tensor, torch.Tensor],
+                               dtype: torch.dtype) -> tuple[PerExample, PerExample]:
+        """Per-example self- and cross-attention layouts of packed rows (input, target segments)."""
+        inputs, targets = spans(segments[0]), spans(segments[1])
+        if not torch.equal(inputs.keys, targets.keys):
+            raise ValueError("packed rows: every example needs at least one input and one target token")
+        groups = length_groups(inputs.lengths)
+        source, target = slots(inputs, groups), slots(targets, groups)
+        self_biases = [self.decoder_bias(w, w) + causal_bias(w, dtype, valid.device) + padding_bias(valid, dtype)
+                       for w, valid in zip(target.widths, target.valid, strict=True)]
+        cross_biases = [padding_bias(valid, dtype) for valid in source.valid]
+        return PerExample(target, target, self_biases), PerExample(target, source, cross_biases)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 decoder_input_ids: torch.Tensor) -> torch.Tensor:
