@@ -7,9 +7,13 @@ function is unchanged at step 0 (the paper does not state its init; this is Houl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from t5eval.errors import T5evalError
 
 
 class Adapter(nn.Module):
@@ -28,3 +32,15 @@ class Adapter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.up(F.relu(self.down(x)))
+
+
+def add_adapters(blocks: Sequence[nn.Module], width: int, inner: int, seed: int) -> None:
+    """Give every block (BERT's feed-forward output, T5's encoder and decoder layers: each has an `adapter`
+    slot applied after its feed-forward sublayer, before dropout and residual) a fresh adapter of inner size
+    `inner`, seeded `seed + 1 + i`, on the block's device."""
+    for i, block in enumerate(blocks):
+        if not hasattr(block, "adapter"):
+            raise T5evalError(f"--transfer adapters: {type(block).__name__} has no adapter slot after its "
+                              "feed-forward block")
+        weight = next(block.parameters())
+        block.adapter = Adapter(width, inner, seed + 1 + i).to(weight.device)
