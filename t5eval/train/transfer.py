@@ -165,7 +165,7 @@ def apply_text_transfer(model: Any, transfer: Transfer, seed: int, steps: int,
             param.requires_grad_(".adapter." in name or "norm" in name)
         return None, record | {"adapter_dim": transfer.adapter_dim, "trains": "adapters and every layer norm",
                                "where": "after the feed-forward sublayer of every encoder and decoder block, "
-                                        "before its dropout and residual; up-projection initialised to 0"}
+                                        "before its dropout and residual (init: t5eval.model.adapters)"}
     return _gradual_unfreezing(model, steps, record)
 
 
