@@ -4,8 +4,8 @@ with a residual connection, inserted after each feed-forward block; output width
 Init (the paper does not state one): Houlsby et al.'s near-identity choice, "the weights in the adapter module
 were drawn from a zero-mean Gaussian with standard deviation 10^-2, truncated to two standard deviations";
 biases 0. Not an exactly-zero up-projection: T5 fine-tunes with Adafactor, whose steps are relative to a
-tensor's RMS (floored at eps2 = 1e-3), so a zero tensor would move by only lr * 1e-3 = 1e-6 per step (an
-adapters:32 text-to-text SST-2 run with a zero up-projection still emitted no label word after 800 steps).
+tensor's RMS (floored at eps2 = 1e-3), so a zero tensor would move by only lr * 1e-3 = 1e-6 per step. (Even so,
+adapters learn slowly under T5's constant Adafactor 1e-3: weights of RMS 1e-2 move ~1e-5 per step; docs/bert.md.)
 """
 
 from __future__ import annotations
