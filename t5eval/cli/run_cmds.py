@@ -151,12 +151,14 @@ def register(app: typer.Typer) -> None:
         warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
         dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
-        transfer: str | None = typer.Option(None, help="task heads: all | frozen | adapters:D | gradual-unfreezing"),
+        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | gradual-unfreezing "
+                                                 "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
         head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
         scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
+        from t5eval.train.transfer import Transfer
 
         _check_before_loading(target, out, data_dir)
         device = check_device(device or default_device())
@@ -170,6 +172,7 @@ def register(app: typer.Typer) -> None:
         if split is not None and not no_finetune:
             raise T5evalError(f"--split {split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
                               "selects its checkpoint on each task's validation split)")
+        Transfer.parse(transfer)  # a bad value is a one-line error before anything loads
         check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
                         limit=limit, threads=threads, max_input_len=max_input_len, pack_length=pack_length)
         opts = RunOptions(
@@ -179,8 +182,7 @@ def register(app: typer.Typer) -> None:
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
             skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
             head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
-                               dropout=dropout, train_limit=train_limit,
-                               transfer=transfer),
+                               dropout=dropout, train_limit=train_limit), transfer=transfer,
         )  # fmt: skip
         from rich.console import Console
 

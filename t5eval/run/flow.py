@@ -166,7 +166,7 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
             atomic_write_json(best / CHECKPOINT_ORIGIN, {
                 "kind": "finetuned", "run_id": ctx.run_dir.name, "task": task, "step": step,
                 "base_model": ctx.opts.model, "base_init": ctx.opts.init, "seed": ctx.opts.seed,
-            })  # fmt: skip
+            } | ({"transfer": ctx.opts.transfer} if ctx.opts.transfer != "all" else {}))  # fmt: skip
 
     return on_best
 
@@ -183,6 +183,8 @@ def finetune_tasks(ctx: RunContext, model: torch.nn.Module, sources: list[TrainS
     state = finetune(model, stream, ctx.train_cfg, ckpt, validator(ctx, model, tasks, snap),
                      best_saver(ctx, model, snap), progress=advance, dist=ctx.dist, snapshot=snap)
     ctx.progress.done_training()
+    ctx.log(f"{label}: {state.trainable_parameters:,} trainable parameters at the first step, "
+            f"{state.trainable_parameters_last:,} at the last (--transfer {ctx.opts.transfer})")
     if state.resumed_from:
         ctx.log(f"{label}: fine-tuning resumed at step(s) {state.resumed_from}, not redone")
     return state

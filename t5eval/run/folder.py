@@ -48,7 +48,7 @@ def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, 
             "steps": opts.steps, "eval_every": opts.eval_every, "batch_tokens": opts.batch_tokens,
             "grad_accum": opts.grad_accum, "max_input_len": opts.max_input_len, "lr": 1e-3,
             "dropout": 0.1, "mixture": opts.mixture, **opts.packing_settings(),
-        }  # fmt: skip
+        } | ({"transfer": opts.transfer} if opts.transfer != "all" else {})  # fmt: skip
     return {
         "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
         "weights_sha256": weights_sha256,

@@ -90,7 +90,8 @@ def run_heads(opts: RunOptions, progress: RunProgress | None, log: Log, start: f
                           "alone, in batches of --batch-size examples")
     if opts.head not in (None, *HEADS):
         raise T5evalError(f"--head {opts.head!r} is not one of {', '.join(HEADS)}{did_you_mean(opts.head, HEADS)}")
-    opts = replace(opts, recipe=opts.recipe or HeadRecipe())
+    recipe = opts.recipe or HeadRecipe()
+    opts = replace(opts, recipe=recipe if opts.transfer == "all" else replace(recipe, transfer=opts.transfer))
     registry, heads = TaskRegistry.default(), HeadRegistry.default()
     asked = registry.resolve(opts.target)
     specs = check_eval_data(asked, opts.data_dir, opts.split, opts.skip_missing)

@@ -29,6 +29,7 @@ from t5eval.run.options import RunOptions, check_device, check_dtype, check_eval
 from t5eval.run.progress import RunProgress
 from t5eval.run.record import build_run_record
 from t5eval.train.loop import TrainConfig
+from t5eval.train.transfer import check_text_transfer
 
 
 class RunInterrupted(Exception):
@@ -90,6 +91,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     tokenizer.check_fits(first.config.vocab_size)
     for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
         recipe_for(spec, tokenizer, first.model, opts.scoring)
+    check_text_transfer(first.model, opts.transfer, opts.steps, opts.finetune, dist.is_distributed)
     settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
     run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:
@@ -97,7 +99,8 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             "pass --overwrite to redo it")
         return previous
     train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed,
-                            dtype=opts.dtype, fsdp=opts.fsdp, pack_length=opts.pack_length if opts.pack else None)
+                            dtype=opts.dtype, fsdp=opts.fsdp, pack_length=opts.pack_length if opts.pack else None,
+                            transfer=opts.transfer)
     ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
                      model_info={"loaded": first}, spare=first, dist=dist)
     try:

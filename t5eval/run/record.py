@@ -109,7 +109,9 @@ def train_block(state: TrainState | None, spec: TaskSpec, opts: RunOptions, opti
         "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
         "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
         "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed, **opts.packing_settings(),
-        "resumed_from_steps": list(state.resumed_from),
+        "resumed_from_steps": list(state.resumed_from), "transfer": opts.transfer, "transfer_detail": state.transfer,
+        "trainable_parameters": state.trainable_parameters,
+        "trainable_parameters_last": state.trainable_parameters_last,
         "selection": "metric_group_max (mean of the task's metrics; ties keep the earlier step)",
     }  # fmt: skip
 
@@ -173,7 +175,7 @@ def settings_block(opts: RunOptions) -> dict[str, Any]:
         finetune.update(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
                         grad_accum=opts.grad_accum, max_input_len=opts.max_input_len, lr=1e-3,
                         schedule="constant", dropout=0.1, optimizer="torch.optim.Adafactor",
-                        mixture=opts.mixture, **opts.packing_settings())
+                        mixture=opts.mixture, transfer=opts.transfer, **opts.packing_settings())
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
         "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,

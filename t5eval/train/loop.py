@@ -37,6 +37,7 @@ from t5eval.train.checkpoint import (
     save_sharded,
 )
 from t5eval.train.stream import TrainStream
+from t5eval.train.transfer import Transfer, apply_text_transfer, trainable_count
 
 Metrics = dict[str, float]
 EvaluateFn = Callable[[int], dict[str, Metrics]]  # step -> {task: metrics}
@@ -57,6 +58,7 @@ class TrainConfig:
     dtype: str = "float32"  # forward passes; "bfloat16" autocasts them, weights and optimizer stay fp32
     fsdp: bool = False  # under torchrun: shard the model in place with FSDP2 instead of DDP (docs/distributed.md)
     pack_length: int | None = None  # packed rows of this many input/target tokens (T5: 512); None: padded buckets
+    transfer: str = "all"  # all | frozen | adapters:D | gradual-unfreezing (T5 text-to-text: t5eval.train.transfer)
 
 
 @dataclass
@@ -70,6 +72,9 @@ class TrainState:
     train_seconds: float = 0.0
     last_loss: float | None = None
     resumed_from: list[int] = field(default_factory=list)  # steps this run was restarted from
+    transfer: dict[str, Any] = field(default_factory=dict)  # what --transfer trained (apply_text_transfer's record)
+    trainable_parameters: int = 0  # at the first step (gradual unfreezing: grows episode by episode)
+    trainable_parameters_last: int = 0  # at the latest step
 
     @property
     def tokens_per_s(self) -> float:
@@ -201,6 +206,8 @@ def finetune(
     torchrun run of the same command fine-tune identically.
     """
     dist = dist or DistContext()
+    # --transfer before the optimizer and any resume (adapters, an untied head are parameters of the checkpoint)
+    unfreeze, transfer = apply_text_transfer(model, Transfer.parse(cfg.transfer), cfg.seed, cfg.steps)
     set_dropout(model, cfg.dropout)
     optimizer = make_optimizer(model, cfg.lr)
     kind = resume_kind(checkpoint_path)
@@ -214,6 +221,8 @@ def finetune(
     state = TrainState(**saved) if saved is not None else TrainState()
     if saved is not None:
         state.resumed_from.append(state.step)
+    if state.step == 0:
+        state.transfer, state.trainable_parameters = transfer, trainable_count(model)
     if progress:
         progress(state)
 
@@ -226,12 +235,15 @@ def finetune(
         validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
     while state.step < cfg.steps:
         with _defer_sigint() as interrupted:
+            if unfreeze is not None:  # gradual unfreezing: this step's episode (a function of the step alone)
+                unfreeze(state.step, cfg.steps)
             start = time.perf_counter()
             loss, tokens = trainer.step(state.step + 1)
             state.train_seconds += time.perf_counter() - start
             state.train_tokens += tokens
             state.step += 1
             state.last_loss = loss
+            state.trainable_parameters_last = trainable_count(model)
         if interrupted:  # Ctrl-C during the step: keep it, save, then stop
             trainer.save(checkpoint_path, state)
             raise KeyboardInterrupt

@@ -41,6 +41,7 @@ class T5Config:
     pad_token_id: int = 0
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
+    adapter_dim: int = 0  # t5eval's: adapter layers of this inner size after every feed-forward (--transfer adapters:D)
 
     def __post_init__(self) -> None:
         if self.feed_forward_proj not in _ACTIVATIONS:
@@ -88,6 +89,8 @@ class T5Config:
     def to_hf(self) -> dict[str, Any]:
         """A `config.json` dict that transformers' T5ForConditionalGeneration loads."""
         out: dict[str, Any] = dataclasses.asdict(self)
+        if not self.adapter_dim:  # written only by adapter fine-tuning (transformers ignores the field and keys)
+            del out["adapter_dim"]
         out.update(
             architectures=["T5ForConditionalGeneration"], model_type="t5", is_encoder_decoder=True,
             dense_act_fn="gelu_new" if self.variant == "v1.1" else "relu",

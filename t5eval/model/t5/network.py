@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t5eval.model.adapters import add_adapters
 from t5eval.model.layers import Attention, FeedForward, RelativeBias, RMSNorm
 from t5eval.model.segments import PerExample, length_groups, slots, spans
 from t5eval.model.t5.config import T5Config
@@ -30,6 +31,13 @@ def causal_bias(length: int, dtype: torch.dtype, device: torch.device) -> torch.
 LM_HEAD_BLOCK = 2048  # vocabulary rows per LM-head matmul in CPU decoding steps (T5.step_logits)
 
 
+def feed_forward(layer: EncoderLayer | DecoderLayer, x: torch.Tensor) -> torch.Tensor:
+    """A block's feed-forward sublayer before its dropout and residual: ff(ff_norm(x)), then the block's
+    adapter when it has one (the T5 paper §3.5.1: "added after each of the preexisting feed-forward networks")."""
+    out = layer.ff(layer.ff_norm(x))  # (..., D)
+    return out if layer.adapter is None else layer.adapter(out)
+
+
 class EncoderLayer(nn.Module):
     """Pre-norm self-attention + feed-forward, each with dropout before the residual add."""
 
@@ -39,12 +47,13 @@ class EncoderLayer(nn.Module):
         self.attn = Attention(cfg)
         self.ff_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.ff = FeedForward(cfg)
+        self.adapter: nn.Module | None = None  # the T5 paper's adapter layer (cfg.adapter_dim, --transfer adapters:D)
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | PerExample) -> torch.Tensor:  # (B, S, D)
         h = self.attn_norm(x)
         x = x + self.dropout(self.attn(h, h, bias))
-        return x + self.dropout(self.ff(self.ff_norm(x)))
+        return x + self.dropout(feed_forward(self, x))
 
 
 class DecoderLayer(nn.Module):
@@ -58,6 +67,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = Attention(cfg)
         self.ff_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.ff = FeedForward(cfg)
+        self.adapter: nn.Module | None = None  # the T5 paper's adapter layer (cfg.adapter_dim, --transfer adapters:D)
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
     def forward(self, x: torch.Tensor, self_bias: torch.Tensor | PerExample, memory: torch.Tensor,
@@ -65,7 +75,7 @@ class DecoderLayer(nn.Module):
         h = self.self_norm(x)
         x = x + self.dropout(self.self_attn(h, h, self_bias))
         x = x + self.dropout(self.cross_attn(self.cross_norm(x), memory, cross_bias))
-        return x + self.dropout(self.ff(self.ff_norm(x)))
+        return x + self.dropout(feed_forward(self, x))
 
 
 @dataclass
@@ -122,6 +132,8 @@ class T5(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.shared.weight
+        if cfg.adapter_dim:  # a checkpoint fine-tuned with --transfer adapters:D (weights loaded after)
+            add_adapters([*self.encoder_layers, *self.decoder_layers], cfg.d_model, cfg.adapter_dim, seed=0)
         self.packed_cross_kv: nn.Module | None = None  # set by `quantize_int8`: all layers' cross K/V, int8
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -281,7 +293,7 @@ class T5(nn.Module):
             keys, values = cache.self_kv[i, 0, :, :, :t + 1], cache.self_kv[i, 1, :, :, :t + 1]  # (N, H, t+1, Dk)
             x = x + layer.self_attn.attend(qkv[:, 0, :, None], keys, values, self_bias)[:, 0]
             x = x + self._cross_step(layer.cross_attn, layer.cross_norm(x), cache, i)
-            x = x + layer.ff(layer.ff_norm(x))
+            x = x + feed_forward(layer, x)
         return self.step_logits(x)
 
     @staticmethod
