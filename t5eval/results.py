@@ -64,6 +64,18 @@ def git_commit(repo: Path | None = None) -> str | None:
     return f"{head}+dirty" if dirty else head
 
 
+_AT_START: dict[str, str | None] = {}
+
+
+def pin_git_commit() -> str | None:
+    """The checkout's commit, read once per process: call it when a job starts, so the record names the code
+    that was loaded even if the checkout moves while the job runs (a run.json written at the end would
+    otherwise name a later commit)."""
+    if "commit" not in _AT_START:
+        _AT_START["commit"] = git_commit()
+    return _AT_START["commit"]
+
+
 def code_change_note(previous: dict[str, Any]) -> str:
     """A warning clause when a finished run record was made by another commit (settings do not hash code)."""
     then, now = (previous.get("env") or {}).get("git_commit"), git_commit()
@@ -88,7 +100,7 @@ def env_record(device: str, threads: int | None) -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "packages": package_versions(),
-        "git_commit": git_commit(),
+        "git_commit": pin_git_commit(),
         "device_name": device_name(device),
         "torch_threads": threads or torch.get_num_threads(),
         "platform": platform.platform(),

@@ -25,7 +25,7 @@ from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
 from t5eval.pretrain.objectives import Objective, make_objective
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
-from t5eval.results import check_settings, env_record, now_iso, write_settings
+from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
 
 Log = Callable[[str], None]
@@ -131,6 +131,7 @@ def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
 
 def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only)."""
+    pin_git_commit()  # the record names the code loaded now, not the checkout at the end
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tok = T5Tokenizer.find(model_dir, opts.vocab)
     stream, info = build_stream(opts, tok)

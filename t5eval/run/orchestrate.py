@@ -21,7 +21,7 @@ from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
 from t5eval.eval.recipe import recipe_for
 from t5eval.model import T5
-from t5eval.results import code_change_note, write_run
+from t5eval.results import code_change_note, pin_git_commit, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import run_tasks
 from t5eval.run.folder import prepare_run_dir, run_settings
@@ -48,6 +48,7 @@ def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print)
         RunInterrupted: on Ctrl-C, after saving what is done.
     """
     start = time.perf_counter()
+    pin_git_commit()  # run.json names the code loaded now, not the checkout at the end
     threads = torch.get_num_threads()
     if opts.threads:
         torch.set_num_threads(opts.threads)
