@@ -4,7 +4,8 @@
 # (defaults 150 and 600; a step is 32 sequences of 128 input tokens; rerunning skips finished runs)
 # Pre-trains `tiny` three times on the shared unlabeled train text (span corruption, prefix LM, BERT-style,
 # the same steps x 32 sequences of 128 input tokens), fine-tunes each and a random init on SST-2 with the
-# same settings, and writes a report with 95% bootstrap intervals. Two jobs at a time, one torch thread each.
+# same settings (packed rows, the default), and writes a report with 95% bootstrap intervals. Four jobs at a time
+# (the random-init fine-tune and the three pre-train-then-fine-tune chains), one torch thread each.
 set -euo pipefail
 OUT=${1:?OUT_DIR}
 PT_STEPS=${2:-150}
