@@ -42,7 +42,8 @@ class TrainStream:
 
     With `pack_length` (T5's packed fine-tuning, seqio `trim_and_pack`): the pool's examples, in draw
     order, are packed greedily into rows of at most `pack_length` input and `pack_length` target
-    tokens; the rows (not the examples) are then bucketed into token-budget batches and shuffled.
+    tokens; the rows (not the examples) are then bucketed into token-budget batches, a row counting as
+    its longer side (so `batch_tokens // pack_length` full rows per batch, as T5's 128 x 512), and shuffled.
     """
 
     def __init__(
@@ -94,10 +95,17 @@ class TrainStream:
         items: list[Any] = pool
         if self.pack_length is not None:
             items = [[pool[i] for i in row] for row in pack_greedy([self._lengths(r) for r in pool], self.pack_length)]
-        costs = [sum(self._cost(r) for r in item) if self.pack_length else self._cost(item) for item in items]
+        costs = [self._row_width(item) if self.pack_length else self._cost(item) for item in items]
         batches = [[items[i] for i in g] for g in length_sorted_batches(costs, self.batch_tokens)]
         self._rng.shuffle(batches)
         self._queue.extend(batches)
+
+    def _row_width(self, row: list[Ref]) -> int:
+        """A packed row's width: its longer side (inputs or targets, each at most pack_length), so a micro-batch
+        holds batch_tokens // pack_length full rows (T5: 65,536 // 512 = 128 rows of 512 input and 512 target
+        slots). Counting inputs + targets instead left one 512-row in a 1,024-token budget."""
+        sides = [self._lengths(r) for r in row]
+        return max(sum(i for i, _ in sides), sum(t for _, t in sides))
 
     def _lengths(self, ref: Ref) -> tuple[int, int]:
         src = self.sources[ref[0]]

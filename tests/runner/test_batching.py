@@ -105,6 +105,17 @@ def test_packed_stream_rows_hold_several_examples_within_the_length():
     assert len(set(seen)) == len(seen) or len(seen) > 60  # each example once per epoch
 
 
+def test_a_packed_batch_holds_budget_over_pack_length_full_rows():
+    # SST-2-like examples: 30 input tokens, 2 target tokens; rows of pack length 60 hold two examples
+    # per row (60 input tokens, 4 target tokens). A 120-token budget must hold two such rows (T5: 65,536 / 512
+    # = 128 rows), not one (counting inputs + targets, 64 per row, two rows would cost 128 > 120).
+    source = TrainSource("t", [[5] * 29 + [1]] * 40, [[7, 1]] * 40)
+    stream = TrainStream([source], batch_tokens=120, seed=0, pool_batches=4, pack_length=60)
+    for _ in range(6):
+        rows = stream.next_refs()
+        assert len(rows) == 2 and all(len(row) <= 2 for row in rows)  # a pool's last row may hold one
+
+
 def test_packed_state_does_not_load_into_a_padded_stream():
     packed = TrainStream([_source(20)], batch_tokens=40, seed=0, pack_length=12)
     packed.next_batch()
