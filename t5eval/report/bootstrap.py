@@ -298,11 +298,16 @@ class Run:
             f"created {self.record.get('created', '?')}",
             f"git {str((self.record.get('env') or {}).get('git_commit', '?'))[:12]}", f"path `{self.path}`",
         ]  # fmt: skip
-        if model.get("architecture"):  # task-head runs (t5eval.run.heads): family, head, transfer, recipe
-            ft = settings.get("finetune") or {}
+        ft = settings.get("finetune") or {}
+        if "pack_length" in ft:  # text-to-text runs since packing: how the batches were made
+            parts[1] += f", packed rows of {ft['pack_length']}" if ft["pack_length"] else ", padded length buckets"
+        if ft.get("transfer", "all") != "all":
+            parts[1] += f", transfer {ft['transfer']}"
+        if model.get("architecture") and ft.get("epochs") is not None:  # task-head runs: BERT's recipe
             parts[1] = (f"{model.get('family')} {model['architecture']}, transfer {ft.get('transfer', 'all')}, "
                         f"lr {ft.get('lr')}, epochs {ft.get('epochs')}, batch {ft.get('batch_size')}, "
                         f"train limit {ft.get('train_limit')}")
+            parts[2] = "predictions from the task head (no decoding)"
         if self.record.get("skipped_tasks"):  # `t5eval run --skip-missing`
             parts.append(f"left out for lack of eval data: {', '.join(self.record['skipped_tasks'])}")
         return parts
