@@ -12,6 +12,7 @@ Everything is written atomically (`t5eval.io`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.metadata
 import math
 import platform
@@ -64,16 +65,12 @@ def git_commit(repo: Path | None = None) -> str | None:
     return f"{head}+dirty" if dirty else head
 
 
-_AT_START: dict[str, str | None] = {}
-
-
+@functools.cache
 def pin_git_commit() -> str | None:
     """The checkout's commit, read once per process: call it when a job starts, so the record names the code
     that was loaded even if the checkout moves while the job runs (a run.json written at the end would
     otherwise name a later commit)."""
-    if "commit" not in _AT_START:
-        _AT_START["commit"] = git_commit()
-    return _AT_START["commit"]
+    return git_commit()
 
 
 def code_change_note(previous: dict[str, Any]) -> str:
