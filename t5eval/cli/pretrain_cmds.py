@@ -42,6 +42,8 @@ def pretrain_cmd(
     threads: int | None = typer.Option(None, help="CPU threads for torch"),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
+    lm_loss: str = typer.Option("targets", help="decoder-only models: loss on the targets only, or on all "
+                                                "tokens of inputs + targets (the paper's LM objective for the LM)"),
 ) -> None:
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
     import torch
@@ -67,7 +69,7 @@ def pretrain_cmd(
         concat_docs=concat_docs, clean=clean, bad_words=bad_words, seed=seed,
         dropout=dropout, out=out, export_n=export[0] if export else None, export_path=export[1] if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
-        command=_command(ctx, export),
+        command=_command(ctx, export), lm_loss=lm_loss,
     )  # fmt: skip
     pretrain(opts, log=lambda msg: typer.echo(msg, err=True))
 

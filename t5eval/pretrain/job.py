@@ -20,6 +20,8 @@ import torch
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.io import atomic_write_json, atomic_write_jsonl, read_json
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
+from t5eval.model.cost import cost_line, model_cost
+from t5eval.model.load import source_family
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
 from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
@@ -30,6 +32,8 @@ from t5eval.tokenizer import T5Tokenizer
 
 Log = Callable[[str], None]
 RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"
+LM_LOSSES = ("targets", "all")
+PRETRAINABLE = ("t5", "t5lm")  # families with a text-to-text `loss` (encoder-decoder; the paper's LM / prefix LM)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class PretrainOptions:
     device: str = "cpu"
     overwrite: bool = False
     command: tuple[str, ...] = ()
+    lm_loss: str = "targets"  # decoder-only models: "targets" (target tokens) | "all" (inputs + targets)
 
 
 def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
@@ -118,7 +123,8 @@ def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, ob
             "chunking": chunking_record(obj, opts.concat_docs), "objective": obj.record(), "steps": cfg.steps,
             "seed": cfg.seed,
             "dropout": cfg.dropout, "rows_per_step": rows, "batch_tokens": opts.batch_tokens,
-            "save_every": cfg.save_every, "device": opts.device}
+            "save_every": cfg.save_every, "device": opts.device,
+            **({"lm_loss": opts.lm_loss} if getattr(loaded.model, "decoder_only", False) else {})}
 
 
 def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
@@ -132,6 +138,9 @@ def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
 def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only)."""
     pin_git_commit()  # the record names the code loaded now, not the checkout at the end
+    if (family := source_family(opts.model)) not in PRETRAINABLE:
+        raise T5evalError(f"--model {opts.model} is a {family} model; t5eval pre-trains {', '.join(PRETRAINABLE)} "
+                          "models (T5 presets, the paper's architectures: tiny-shared, tiny-half, tiny-lm, ...)")
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tok = T5Tokenizer.find(model_dir, opts.vocab)
     stream, info = build_stream(opts, tok)
@@ -142,6 +151,8 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device) if opts.out else None
     if loaded is not None:
         tok.check_fits(loaded.config.vocab_size)
+        apply_lm_loss(opts, loaded)
+        log(cost_line(model_cost(loaded.model)))
     if opts.export_n is not None and opts.export_path is not None:
         atomic_write_jsonl(opts.export_path, export_rows(stream, opts.export_n, tok))
         log(f"wrote the first {opts.export_n} examples to {opts.export_path}")
@@ -151,6 +162,19 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     cfg = PretrainConfig(opts.steps, opts.seed, dropout, min(opts.save_every, opts.steps), opts.log_every)
     settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
     return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+
+
+def apply_lm_loss(opts: PretrainOptions, loaded: LoadedModel) -> None:
+    """`--lm-loss`: which tokens a decoder-only model's loss scores (an encoder-decoder scores its targets)."""
+    if opts.lm_loss not in LM_LOSSES:
+        raise T5evalError(f"--lm-loss {opts.lm_loss!r} is not known{did_you_mean(opts.lm_loss, LM_LOSSES)}; "
+                          "use targets or all")
+    if not getattr(loaded.model, "decoder_only", False):
+        if opts.lm_loss != "targets":
+            raise T5evalError(f"--lm-loss {opts.lm_loss} applies to decoder-only models (t5lm presets); "
+                              f"{opts.model} is an encoder-decoder, whose loss is on its targets: drop --lm-loss")
+        return
+    setattr(loaded.model, "loss_on_targets_only", opts.lm_loss == "targets")  # noqa: B010 (T5LM's flag)
 
 
 def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
@@ -199,12 +223,13 @@ def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream
         "wall_time_s": wall,
         "model": {"source": opts.model, "init": opts.init, "variant": loaded.config.variant,
                   "initial_weights_sha256": loaded.weights_sha256,
-                  "weights_sha256": state_dict_sha256(loaded.model), "config": loaded.config.to_hf()},
+                  "weights_sha256": state_dict_sha256(loaded.model), "config": loaded.config.to_hf(),
+                  "cost": model_cost(loaded.model)},
         "vocab": {"path": str(tok.path), "sha256": tok.sha256},
         "corpus": asdict(info), "chunking": settings["chunking"], "objective": settings["objective"],
         "settings": {"steps": cfg.steps, "seed": cfg.seed, "dropout": cfg.dropout, "rows_per_step": stream.rows,
                      "batch_tokens": opts.batch_tokens, "save_every": cfg.save_every, "device": opts.device,
-                     "optimizer": schedule_record(cfg)},
+                     "optimizer": schedule_record(cfg), "lm_loss": settings.get("lm_loss")},
         "steps": state.step, "tokens_seen": state.train_tokens, "train_seconds": state.train_seconds,
         "examples_seen": stream.position,
         "padding": {"real_tokens": stream.real_tokens, "padded_tokens": stream.padded_tokens,

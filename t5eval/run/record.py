@@ -49,23 +49,26 @@ def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
     `finetuned_from` saying which run, task and step it is.
     """
     from t5eval.model import PRESETS
+    from t5eval.model.cost import model_cost
 
     cfg = loaded.config
     family = cfg.to_hf().get("model_type", "t5")
     architecture = {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(cfg, "architecture", None)
+    if getattr(cfg, "shared_encoder_decoder", False):
+        architecture = "encoder-decoder, shared"
     if family != "t5":  # decoder-only families: the preset of the same config names the size
         variant = None
         size = next((n for n, p in loaded_presets(family).items() if p == cfg), None)
     else:
         shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
         variant = cfg.variant
-        size = next((n.split("-")[-1] for n, p in PRESETS.items()
-                     if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
+        size = next((n.split("-")[-1] for n, p in PRESETS.items() if not n.endswith(("-shared", "-half"))
+                     and all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     origin = checkpoint_origin(str(loaded.source)) if init == "pretrained" else None
     block = {
         "source": str(loaded.source), "init": init if origin is None else "finetuned", "family": family,
         "architecture": architecture, "size": size, "variant": variant,
-        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(), "cost": model_cost(loaded.model),
     }  # fmt: skip
     return block if origin is None else {**block, "finetuned_from": origin}
 
