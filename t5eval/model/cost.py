@@ -37,6 +37,11 @@ def _embedding_params(model: nn.Module) -> int:
 
 def model_cost(model: nn.Module) -> dict[str, Any]:
     """{"params", "params_non_embedding", "flops_per_token", "flops_rule"} of a t5eval model (see module doc)."""
+    members = getattr(model, "members", None)
+    if members is not None:  # an ensemble: every member runs on every token
+        costs = [model_cost(m) for m in members]
+        return {k: sum(c[k] for c in costs) for k in ("params", "params_non_embedding", "flops_per_token")} | {
+            "flops_rule": f"ensemble of {len(costs)}: the members' sums ({costs[0]['flops_rule']})"}
     params = sum(p.numel() for p in model.parameters())  # parameters() yields a shared tensor once
     encoder, decoder = getattr(model, "encoder_layers", None), getattr(model, "decoder_layers", None)
     if encoder is not None and decoder is not None:

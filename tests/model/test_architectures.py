@@ -110,7 +110,7 @@ def test_shared_model_saves_as_an_hf_t5_and_loads_shared_again(tmp_path: Path) -
         torch.testing.assert_close(hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits, ours)
     tensors["encoder.block.0.layer.0.SelfAttention.q.weight"] += 1.0
     save_file(tensors, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(T5evalError, match="shared_encoder_decoder but encoder.block.0.layer.0.SelfAttention.q"):
+    with pytest.raises(T5evalError, match=r"shared_encoder_decoder but encoder\.block\.0\.layer\.0\.SelfAttention\.q"):
         load_model(tmp_path)
 
 
