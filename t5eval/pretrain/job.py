@@ -23,7 +23,15 @@ from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
 from t5eval.model.cost import cost_line, model_cost
 from t5eval.model.load import source_family
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
-from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
+from t5eval.pretrain.corpus import (
+    CONCAT_DOCS,
+    MAX_DOC_TOKENS,
+    CorpusInfo,
+    first_tokens,
+    iter_chunks,
+    load_chunks,
+    repeats,
+)
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
 from t5eval.pretrain.objectives import Objective, make_objective
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
@@ -66,6 +74,7 @@ class PretrainOptions:
     overwrite: bool = False
     command: tuple[str, ...] = ()
     lm_loss: str = "targets"  # decoder-only models: "targets" (target tokens) | "all" (inputs + targets)
+    corpus_tokens: int | None = None  # train on the first N tokens of the corpus, repeated (Table 9)
 
 
 def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
@@ -78,7 +87,12 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
                           f"{opts.inputs_length}; use at least {opts.inputs_length}")
     cleaner = make_cleaner(opts)
     source: ChunkSource
-    if opts.corpus.startswith("hub:"):
+    if opts.corpus_tokens is not None:  # the first N tokens (local or streamed), then repeated as needed
+        info = CorpusInfo(source=opts.corpus)
+        chunks = first_tokens(iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info, opts.concat_docs,
+                                          cleaner.clean if cleaner else None), opts.corpus_tokens, opts.corpus)
+        source = LocalChunks(chunks, opts.seed)
+    elif opts.corpus.startswith("hub:"):
         info = CorpusInfo(source=opts.corpus)
         source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
                                                     opts.concat_docs, cleaner.clean if cleaner else None))
@@ -124,6 +138,7 @@ def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, ob
             "seed": cfg.seed,
             "dropout": cfg.dropout, "rows_per_step": rows, "batch_tokens": opts.batch_tokens,
             "save_every": cfg.save_every, "device": opts.device,
+            **({"corpus_tokens": opts.corpus_tokens} if opts.corpus_tokens is not None else {}),
             **({"lm_loss": opts.lm_loss} if getattr(loaded.model, "decoder_only", False) else {})}
 
 
@@ -153,6 +168,10 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
         tok.check_fits(loaded.config.vocab_size)
         apply_lm_loss(opts, loaded)
         log(cost_line(model_cost(loaded.model)))
+        if opts.corpus_tokens is not None and isinstance(stream.source, LocalChunks):
+            chunks, seen = len(stream.source.chunks), opts.steps * stream.rows
+            log(f"corpus: the first {opts.corpus_tokens:,} tokens, {chunks:,} chunks; {opts.steps:,} steps x "
+                f"{stream.rows} rows = {seen:,} examples: {repeats(seen, chunks):g} repeats")
     if opts.export_n is not None and opts.export_path is not None:
         atomic_write_jsonl(opts.export_path, export_rows(stream, opts.export_n, tok))
         log(f"wrote the first {opts.export_n} examples to {opts.export_path}")
@@ -162,6 +181,21 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     cfg = PretrainConfig(opts.steps, opts.seed, dropout, min(opts.save_every, opts.steps), opts.log_every)
     settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
     return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+
+
+def truncation_record(opts: PretrainOptions, stream: ExampleStream, state: PretrainState) -> dict[str, Any]:
+    """`--corpus-tokens`: N, the chunks it makes, the repeats of the whole run, and the loss history with the
+    repeat count reached at each entry (the paper's Figure 6: training loss against repeats)."""
+    if opts.corpus_tokens is None or not isinstance(stream.source, LocalChunks):
+        return {}
+    chunks = len(stream.source.chunks)
+    return {"corpus_tokens": {
+        "tokens": opts.corpus_tokens, "chunks": chunks, "examples_seen": stream.position,
+        "repeats": repeats(stream.position, chunks),
+        "rule": "the first N tokens of the chunked corpus in corpus order (last chunk cut), each pass in a "
+                "fresh seeded order; repeats = examples seen / chunks (one chunk per example)",
+        "loss_by_repeats": [{**h, "repeats": repeats(int(h["step"]) * stream.rows, chunks)}
+                            for h in state.loss_history]}}
 
 
 def apply_lm_loss(opts: PretrainOptions, loaded: LoadedModel) -> None:
@@ -235,5 +269,6 @@ def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream
         "padding": {"real_tokens": stream.real_tokens, "padded_tokens": stream.padded_tokens,
                     "fill": stream.real_tokens / max(stream.padded_tokens, 1)},
         "loss_history": state.loss_history, "resumed_from": state.resumed_from,
+        **truncation_record(opts, stream, state),
         "env": env_record(opts.device, torch.get_num_threads()),
     }  # fmt: skip
