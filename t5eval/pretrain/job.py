@@ -33,6 +33,7 @@ from t5eval.pretrain.corpus import (
     repeats,
 )
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
+from t5eval.pretrain.mixed import MixedStream, load_tasks, member_rates
 from t5eval.pretrain.objectives import Objective, make_objective
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
@@ -75,6 +76,10 @@ class PretrainOptions:
     command: tuple[str, ...] = ()
     lm_loss: str = "targets"  # decoder-only models: "targets" (target tokens) | "all" (inputs + targets)
     corpus_tokens: int | None = None  # train on the first N tokens of the corpus, repeated (Table 9)
+    mix_tasks: str | None = None  # multi-task pre-training: supervised tasks mixed with the corpus (mixed.py)
+    mixing: str = "proportional"  # their rates (t5eval.train.mixing)
+    corpus_rate: float | None = None  # the corpus member's fixed rate (T5's rate_unsupervised); 0 = left out
+    data_dir: Path | None = None  # the tasks' data (as `run --data-dir`)
 
 
 def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
@@ -103,7 +108,23 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
         source = LocalChunks(chunks, opts.seed)
     if cleaner is not None:
         info.cleaning = cleaner.record()  # a live view for a streamed corpus: counts grow as it is read
+    if opts.mix_tasks is not None:
+        return mixed_stream(opts, tok, source, obj, rows), info
+    if opts.mixing != "proportional" or opts.corpus_rate is not None:
+        raise T5evalError("--mixing and --corpus-rate set the rates of --mix-tasks: add --mix-tasks TASKS")
     return ExampleStream(source, obj, opts.seed, rows), info
+
+
+def mixed_stream(opts: PretrainOptions, tok: T5Tokenizer, source: ChunkSource, obj: Objective,
+                 rows: int) -> MixedStream:
+    """`--mix-tasks`: the corpus and the tasks as one stream, at `--mixing` / `--corpus-rate` rates."""
+    chunks = len(source.chunks) if isinstance(source, LocalChunks) else None
+    if chunks is None and opts.corpus_rate is None:
+        raise T5evalError("--mix-tasks with a streamed corpus needs --corpus-rate R (its size is unknown)")
+    tasks = load_tasks(opts.mix_tasks or "", opts.data_dir, tok, opts.inputs_length)
+    rates = member_rates(opts.mixing, chunks or 0, opts.corpus_rate, tasks)
+    return MixedStream(source, obj, opts.seed, rows, tasks=tasks,
+                       probabilities=[r["probability"] for r in rates.values()], rates=rates)
 
 
 def make_cleaner(opts: PretrainOptions) -> C4Cleaner | None:
@@ -168,6 +189,9 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
         tok.check_fits(loaded.config.vocab_size)
         apply_lm_loss(opts, loaded)
         log(cost_line(model_cost(loaded.model)))
+        if isinstance(stream, MixedStream):
+            log("mixture: " + ", ".join(f"{name} {r['probability']:.2%} ({r['examples']:,} examples, rate "
+                                        f"{r['rate']:.6g})" for name, r in stream.rates.items()))
         if opts.corpus_tokens is not None and isinstance(stream.source, LocalChunks):
             chunks, seen = len(stream.source.chunks), opts.steps * stream.rows
             log(f"corpus: the first {opts.corpus_tokens:,} tokens, {chunks:,} chunks; {opts.steps:,} steps x "
@@ -180,7 +204,14 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     dropout = opts.dropout if opts.dropout is not None else (0.1 if loaded.config.variant == "v1.0" else 0.0)
     cfg = PretrainConfig(opts.steps, opts.seed, dropout, min(opts.save_every, opts.steps), opts.log_every)
     settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
+    if isinstance(stream, MixedStream):
+        settings["mixture"] = mixture_record(stream)
     return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+
+
+def mixture_record(stream: MixedStream) -> dict[str, Any]:
+    """`--mix-tasks`: every member's examples, rate and probability (the corpus first), as recorded."""
+    return {"members": stream.rates, "tasks": {t.name: t.provenance for t in stream.tasks}}
 
 
 def truncation_record(opts: PretrainOptions, stream: ExampleStream, state: PretrainState) -> dict[str, Any]:
@@ -270,5 +301,6 @@ def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream
                     "fill": stream.real_tokens / max(stream.padded_tokens, 1)},
         "loss_history": state.loss_history, "resumed_from": state.resumed_from,
         **truncation_record(opts, stream, state),
+        **({"mixture": mixture_record(stream)} if isinstance(stream, MixedStream) else {}),
         "env": env_record(opts.device, torch.get_num_threads()),
     }  # fmt: skip

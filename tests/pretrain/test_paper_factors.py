@@ -98,3 +98,76 @@ def test_refusals_are_one_line(args: list[str], needle: str, corpus: Path, vocab
     err = capsys.readouterr().err.strip()
     assert code == 2 and needle in err and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def _streams(corpus_path: Path, vocab: Path, probabilities: list[float]):
+    from t5eval.pretrain.mixed import MixedStream, TaskExamples
+    from t5eval.pretrain.objectives import make_objective
+    from t5eval.pretrain.stream import ExampleStream, LocalChunks
+
+    obj = make_objective("span_corruption", 64)
+    chunks, _ = load_chunks(str(corpus_path), T5Tokenizer(vocab), obj.tokens_per_chunk, seed=0)
+    task = TaskExamples("toy", [[10 + i, 1] for i in range(5)], [[100 + i, 1] for i in range(5)], 5.0)
+    plain = ExampleStream(LocalChunks(chunks, 0), obj, 0, 2)
+    mixed = MixedStream(LocalChunks(chunks, 0), obj, 0, 2, tasks=[task], probabilities=probabilities)
+    return plain, mixed
+
+
+def test_mixed_stream_of_the_corpus_alone_is_the_plain_stream(corpus: Path, vocab_path: Path) -> None:  # noqa: F811
+    plain, mixed = _streams(corpus, vocab_path, [1.0, 0.0])
+    assert [mixed.example(i)[:2] for i in range(8)] == [plain.example(i)[:2] for i in range(8)]
+
+
+def test_a_task_member_visits_each_example_once_per_pass(corpus: Path, vocab_path: Path) -> None:  # noqa: F811
+    _, mixed = _streams(corpus, vocab_path, [0.0, 1.0])
+    first, second = ([mixed.example(i)[0][0] for i in range(p * 5, p * 5 + 5)] for p in (0, 1))
+    assert sorted(first) == sorted(second) == [10, 11, 12, 13, 14] and first != second  # two seeded orders
+
+
+def test_member_draws_follow_the_rates_and_resume(corpus: Path, vocab_path: Path) -> None:  # noqa: F811
+    """Probabilities 1/3 and 2/3: over 3,000 seeded draws the corpus share is 1/3 within 0.03 (3.5 standard
+    deviations of a binomial share); a stream restored from its state continues the same batches."""
+    _, mixed = _streams(corpus, vocab_path, [1 / 3, 2 / 3])
+    share = sum(mixed._member(i) == 0 for i in range(3000)) / 3000
+    assert abs(share - 1 / 3) < 0.03
+    for _ in range(3):
+        mixed.next_batch()
+    state = mixed.state_dict()
+    after = [mixed.next_batch().input_ids.tolist() for _ in range(3)]
+    _, again = _streams(corpus, vocab_path, [1 / 3, 2 / 3])
+    again.load_state_dict(state)
+    assert [again.next_batch().input_ids.tolist() for _ in range(3)] == after
+
+
+def test_member_rates_by_hand() -> None:
+    """Corpus of 264 chunks, CB 250, COPA 400. proportional:300 -> 264, 250, 300 (Σ 814); --corpus-rate 0 leaves
+    the corpus out (supervised multi-task pre-training): 250 / 550 and 300 / 550."""
+    from t5eval.pretrain.mixed import TaskExamples, member_rates
+
+    tasks = [TaskExamples("cb", [[1]] * 250, [[1]] * 250, 250.0), TaskExamples("copa", [[1]] * 400, [[1]] * 400, 400.0)]
+    rates = member_rates("proportional:300", 264, None, tasks)
+    assert [r["rate"] for r in rates.values()] == [264.0, 250.0, 300.0]
+    assert rates["corpus"]["probability"] == pytest.approx(264 / 814)
+    alone = member_rates("proportional:300", 264, 0.0, tasks)
+    assert [r["probability"] for r in alone.values()] == pytest.approx([0.0, 250 / 550, 300 / 550])
+    assert [r["rate"] for r in member_rates("equal", 264, 1e6, tasks).values()] == [1e6, 1.0, 1.0]
+
+
+def test_mix_tasks_cli_records_the_mixture(corpus: Path, vocab_path: Path, data_dir: Path,  # noqa: F811
+                                           tmp_path: Path) -> None:
+    out, ex = tmp_path / "mt", tmp_path / "ex.jsonl"
+    assert pretrain("--model", "tiny", "--corpus", str(corpus), "--vocab", str(vocab_path), *SMALL, "--steps", "2",
+                    "--mix-tasks", "cb", "--corpus-rate", "0", "--data-dir", str(data_dir), "--out", str(out),
+                    "--export", "6", str(ex)) == 0
+    rows = [json.loads(line) for line in ex.read_text().splitlines()]
+    assert {r["member"] for r in rows} == {"super_glue_cb_v102"} and rows[0]["inputs"].startswith("cb hypothesis:")
+    members = json.loads((out / "pretrain.json").read_text())["mixture"]["members"]
+    assert members["super_glue_cb_v102"] == {"examples": 250, "rate": 250.0, "probability": 1.0}
+    assert members["corpus"]["rate"] == 0.0
+
+
+def test_mixing_without_mix_tasks_is_one_line(corpus: Path, vocab_path: Path, tmp_path: Path,  # noqa: F811
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert pretrain("--model", "tiny", "--corpus", str(corpus), "--vocab", str(vocab_path), "--mixing", "equal",
+                    "--out", str(tmp_path / "o")) == 2
+    assert "add --mix-tasks TASKS" in capsys.readouterr().err
