@@ -188,14 +188,6 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     if loaded is not None:
         tok.check_fits(loaded.config.vocab_size)
         apply_lm_loss(opts, loaded)
-        log(cost_line(model_cost(loaded.model)))
-        if isinstance(stream, MixedStream):
-            log("mixture: " + ", ".join(f"{name} {r['probability']:.2%} ({r['examples']:,} examples, rate "
-                                        f"{r['rate']:.6g})" for name, r in stream.rates.items()))
-        if opts.corpus_tokens is not None and isinstance(stream.source, LocalChunks):
-            chunks, seen = len(stream.source.chunks), opts.steps * stream.rows
-            log(f"corpus: the first {opts.corpus_tokens:,} tokens, {chunks:,} chunks; {opts.steps:,} steps x "
-                f"{stream.rows} rows = {seen:,} examples: {repeats(seen, chunks):g} repeats")
     if opts.export_n is not None and opts.export_path is not None:
         atomic_write_jsonl(opts.export_path, export_rows(stream, opts.export_n, tok))
         log(f"wrote the first {opts.export_n} examples to {opts.export_path}")
@@ -207,6 +199,19 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     if isinstance(stream, MixedStream):
         settings["mixture"] = mixture_record(stream)
     return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+
+
+def plan_lines(opts: PretrainOptions, loaded: LoadedModel, stream: ExampleStream) -> list[str]:
+    """What the run will train, for the log: P and M, the mixture's members, the repeats of --corpus-tokens."""
+    lines = [cost_line(model_cost(loaded.model))]
+    if isinstance(stream, MixedStream):
+        lines.append("mixture: " + ", ".join(f"{name} {r['probability']:.2%} ({r['examples']:,} examples, rate "
+                                             f"{r['rate']:.6g})" for name, r in stream.rates.items()))
+    if opts.corpus_tokens is not None and isinstance(stream.source, LocalChunks):
+        chunks, seen = len(stream.source.chunks), opts.steps * stream.rows
+        lines.append(f"corpus: the first {opts.corpus_tokens:,} tokens, {chunks:,} chunks; {opts.steps:,} steps x "
+                     f"{stream.rows} rows = {seen:,} examples: {repeats(seen, chunks):g} repeats")
+    return lines
 
 
 def mixture_record(stream: MixedStream) -> dict[str, Any]:
@@ -261,6 +266,8 @@ def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream:
     if done is not None:
         log(f"{out} already holds this finished run; nothing to do")
         return done
+    for line in plan_lines(opts, loaded, stream):
+        log(line)
     checkpoint = out / CHECKPOINT
     if checkpoint.is_file():
         log(f"resuming from {checkpoint}")

@@ -21,7 +21,7 @@ from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
 from t5eval.eval.recipe import recipe_for
 from t5eval.model import T5
-from t5eval.model.cost import cost_line, model_cost
+from t5eval.model.cost import cost_line
 from t5eval.results import code_change_note, pin_git_commit, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import run_tasks
@@ -94,7 +94,6 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
         recipe_for(spec, tokenizer, first.model, opts.scoring)
     check_text_transfer(first.model, opts.transfer, opts.steps, opts.finetune, dist.is_distributed)
-    log(cost_line(model_cost(first.model)))  # Table 2's P and M (run.json: model.cost)
     settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
     run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
     if previous is not None:
@@ -128,6 +127,8 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             record["env"]["distributed"]["fsdp"] = True
     if dist.is_main:
         write_run(run_dir, record)
+        if "cost" in record["model"]:
+            log(cost_line(record["model"]["cost"]))  # Table 2's P and M (run.json: model.cost)
     barrier(dist)
     return record
 

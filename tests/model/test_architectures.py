@@ -135,3 +135,18 @@ def test_decoder_only_loss_on_all_tokens_is_the_plain_lm_loss() -> None:
         assert torch.allclose(model.loss(inputs, torch.ones_like(inputs), targets), targets_only)
         model.loss_on_targets_only = False
         assert torch.allclose(model.loss(inputs, torch.ones_like(inputs), targets), plain_lm)
+
+
+def test_table_13_sizes() -> None:
+    """bi_v1_2x.gin / bi_v1_4x.gin: bi_bert_large widths (1024, 4096, 16 heads of 64) with 16 / 32 layers per
+    stack; tiny-2x / tiny-4x double / quadruple tiny's depth, so M is exactly 2x / 4x tiny's 163,840."""
+    from t5eval.model import PRESETS
+
+    for name, layers in (("t5-base-2x", 16), ("t5-base-4x", 32)):
+        cfg = PRESETS[name]
+        assert (cfg.d_model, cfg.d_ff, cfg.num_heads, cfg.d_kv, cfg.num_layers, cfg.num_decoder_layers) == (
+            1024, 4096, 16, 64, layers, layers)
+    for name, factor in (("tiny-2x", 2), ("tiny-4x", 4)):
+        cost = model_cost(load_model(name, init="random").model)
+        assert cost["flops_per_token"] == factor * 163_840
+        assert cost["params_non_embedding"] == factor * LAYERS * (ENCODER_BLOCK + DECODER_BLOCK) + 2 * (NORM + BIAS_TABLE)

@@ -150,3 +150,9 @@ def _half(cfg: T5Config) -> T5Config:
 for _name in ("t5-small", "t5-base", "tiny"):
     PRESETS[f"{_name}-shared"] = _shared(PRESETS[_name])
     PRESETS[f"{_name}-half"] = _half(PRESETS[_name])
+# Table 13's larger models: bi_v1_2x.gin / bi_v1_4x.gin (bi_bert_large widths: d_model 1024, d_ff 4096, 16 heads
+# of 64; 16 / 32 layers per stack); at tiny scale, 2x / 4x the depth (2x / 4x the blocks' parameters and M).
+PRESETS["t5-base-2x"] = _v10(1024, 4096, 16, 64, 16)
+PRESETS["t5-base-4x"] = _v10(1024, 4096, 16, 64, 32)
+PRESETS["tiny-2x"] = _v10(64, 128, 4, 16, 4)
+PRESETS["tiny-4x"] = _v10(64, 128, 4, 16, 8)
