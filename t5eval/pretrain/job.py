@@ -77,12 +77,12 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
         info = CorpusInfo(source=opts.corpus)
         source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
                                                     official_concat_docs(opts.objective, opts.concat_docs),
-                                                    cleaner.clean if cleaner else None))
+                                                    cleaner.clean_pages if cleaner else None))
         source.chunk(0)  # fails now (offline, empty) rather than mid-run
     else:
         chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed,
                                    official_concat_docs(opts.objective, opts.concat_docs),
-                                   cleaner.clean if cleaner else None)
+                                   cleaner.clean_pages if cleaner else None)
         source = LocalChunks(chunks, opts.seed)
     if cleaner is not None:
         info.cleaning = cleaner.record()  # a live view for a streamed corpus: counts grow as it is read
