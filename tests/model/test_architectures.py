@@ -150,3 +150,22 @@ def test_table_13_sizes() -> None:
         cost = model_cost(load_model(name, init="random").model)
         assert cost["flops_per_token"] == factor * 163_840
         assert cost["params_non_embedding"] == factor * LAYERS * (ENCODER_BLOCK + DECODER_BLOCK) + 2 * (NORM + BIAS_TABLE)
+
+
+def test_fsdp_refuses_a_shared_model() -> None:
+    from t5eval.distributed.context import DistContext
+    from t5eval.distributed.parallel import wrap_model
+
+    with pytest.raises(T5evalError, match="--fsdp shards each block on its own"):
+        wrap_model(load_model("tiny-shared", init="random").model, DistContext(), fsdp=True)
+
+
+def test_run_records_the_architecture_and_its_cost(vocab_path: Path, data_dir: Path, tmp_path: Path) -> None:
+    from tests.runner.helpers import cli, read_json
+
+    out = tmp_path / "run"
+    assert cli(["run", "cb", "--no-finetune", "--limit", "2", "--model", "tiny-shared", "--init", "random",
+                "--vocab", vocab_path, "--data-dir", data_dir, "--threads", "1", "--out", out]) == 0
+    model = read_json(out / "run.json")["model"]
+    assert model["architecture"] == "encoder-decoder, shared" and model["config"]["shared_encoder_decoder"]
+    assert (model["cost"]["params"], model["cost"]["flops_per_token"]) == (2_155_072, 163_840)
