@@ -113,6 +113,8 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
 def mixed_stream(opts: PretrainOptions, tok: T5Tokenizer, source: ChunkSource, obj: Objective,
                  rows: int) -> MixedStream:
     """`--mix-tasks`: the corpus and the tasks as one stream, at `--mixing` / `--corpus-rate` rates."""
+    if opts.corpus_tokens is not None:
+        raise T5evalError("--corpus-tokens counts repeats of a corpus-only run; drop it or --mix-tasks")
     chunks = len(source.chunks) if isinstance(source, LocalChunks) else None
     if chunks is None and opts.corpus_rate is None:
         raise T5evalError("--mix-tasks with a streamed corpus needs --corpus-rate R (its size is unknown)")

@@ -171,3 +171,11 @@ def test_mixing_without_mix_tasks_is_one_line(corpus: Path, vocab_path: Path, tm
     assert pretrain("--model", "tiny", "--corpus", str(corpus), "--vocab", str(vocab_path), "--mixing", "equal",
                     "--out", str(tmp_path / "o")) == 2
     assert "add --mix-tasks TASKS" in capsys.readouterr().err
+
+
+def test_corpus_tokens_with_mix_tasks_is_refused(corpus: Path, vocab_path: Path, data_dir: Path,  # noqa: F811
+                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pretrain("--model", "tiny", "--corpus", str(corpus), "--vocab", str(vocab_path), *SMALL,
+                    "--corpus-tokens", "280", "--mix-tasks", "cb", "--data-dir", str(data_dir),
+                    "--out", str(tmp_path / "o")) == 2
+    assert "--corpus-tokens counts repeats of a corpus-only run" in capsys.readouterr().err
