@@ -125,7 +125,7 @@ class CT2Impl:
             min_decoding_length=n if force else 0, max_input_length=0, return_end_token=True)
         return [[self._ids[t] for t in r.hypotheses[0]] for r in results]
 
-    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, lr: float = 1e-3) -> float:
         raise T5evalError("CTranslate2 is an inference engine: it has no training step")
 
 

@@ -13,21 +13,29 @@ from typing import Any
 import torch
 
 from t5eval.bench.ct2 import CT2, CT2_INT8
-from t5eval.bench.impls import INT8, Impl
+from t5eval.bench.impls import FINETUNE_LR, INT8, PRETRAIN_LR, Impl
 from t5eval.bench.timing import alternate, time_call
 from t5eval.model import DecodeConfig
+from t5eval.model.throughput import TRAIN_FLOPS_FACTOR, mfu
 
 EOS_ID = 1
 
 
 @dataclass(frozen=True)
 class Shape:
-    """Benchmark sizes: batch B, input length S, new tokens N, beam K."""
+    """Benchmark sizes: batch B, input length S, new tokens N, beam K; pre-training rows of
+    `pretrain_inputs` inputs and `pretrain_targets` targets (the paper's span corruption: 512 → 114)."""
 
     batch: int
     input_len: int
     new_tokens: int
     beam: int
+    pretrain_inputs: int = 512
+    pretrain_targets: int = 114
+
+    def pretrain_rows(self) -> int:
+        """Pre-training rows per step: about the fine-tuning step's B·S input tokens, at least one row."""
+        return max(1, self.batch * self.input_len // self.pretrain_inputs)
 
 
 def _ffn_mats(cfg: Any) -> int:
@@ -79,7 +87,7 @@ def _report(run: dict[str, Any], work: float, flops: float, peak_gflops: float, 
     out: dict[str, Any] = {"unit": unit, "work": work, "matrix_gflop": flops / 1e9}
     for name, timing in run["timings"].items():
         summary = timing.summary(work)
-        summary["share_of_peak"] = flops / summary["median_s"] / 1e9 / peak_gflops
+        summary["share_of_peak"] = mfu(flops, summary["median_s"], peak_gflops)
         summary["memory"] = run["memory"][name]
         out[name] = summary
     if "transformers" in out:
@@ -185,22 +193,48 @@ def token_agreement(reference: list[list[int]], other: list[list[int]]) -> dict[
             "token_agreement": sum(prefix) / total if total else 1.0}
 
 
+def _labels(rows: int, length: int, vocab: int, device: str) -> torch.Tensor:
+    """Seeded random target ids (rows, length) ending in EOS."""
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(3, min(vocab, 32000), (rows, length), generator=gen)
+    labels[:, -1] = EOS_ID
+    return labels.to(device)
+
+
+def _measure_step(impls: list[Impl], cfg: Any, batch: Any, labels: torch.Tensor, lr: float, repeats: int,
+                  device: str, peak: float) -> dict[str, Any]:
+    """Forward + backward + Adafactor(lr) tokens/s (inputs + targets) and MFU (3 × forward matrix FLOPs)."""
+    ids, mask = batch
+    fns = {impl.name: (lambda impl=impl: impl.train_step(ids, mask, labels, lr)) for impl in impls}
+    run = _run(impls, fns, repeats, device)
+    rows, seq, new = ids.shape[0], ids.shape[1], labels.shape[1]
+    fwd = encoder_flops(cfg, rows, seq) + decoder_flops(cfg, rows, seq, new)
+    out = _report(run, rows * (seq + new), TRAIN_FLOPS_FACTOR * fwd, peak, "tokens/s")
+    out["first_loss"] = {name: run["warm"][name] for name in fns}
+    out["batch"] = {"rows": rows, "inputs": seq, "targets": new, "lr": lr}
+    return out
+
+
 def measure_train(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,
                   peak: float) -> dict[str, Any]:
-    """Training step (forward + backward + Adafactor) tokens/s, inputs + targets counted.
+    """Fine-tuning step (forward + backward + Adafactor lr 1e-3) on B rows of S inputs and N targets.
 
     Both start from identical weights, but each updates its own copy; losses of the first
     (warm-up) step are compared, later ones drift apart with dropout and are not.
     """
-    ids, mask = batch
-    gen = torch.Generator().manual_seed(1)
-    labels = torch.randint(3, min(cfg.vocab_size, 32000), (shape.batch, shape.new_tokens), generator=gen)
-    labels[:, -1] = EOS_ID
-    labels = labels.to(device)
-    fns = {impl.name: (lambda impl=impl: impl.train_step(ids, mask, labels)) for impl in impls}
-    run = _run(impls, fns, repeats, device)
-    fwd = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(cfg, shape.batch, shape.input_len,
-                                                                           shape.new_tokens)
-    out = _report(run, shape.batch * (shape.input_len + shape.new_tokens), 3 * fwd, peak, "tokens/s")
-    out["first_loss"] = {name: run["warm"][name] for name in fns}
-    return out
+    labels = _labels(shape.batch, shape.new_tokens, cfg.vocab_size, str(batch[0].device))
+    return _measure_step(impls, cfg, batch, labels, FINETUNE_LR, repeats, device, peak)
+
+
+def measure_pretrain(impls: list[Impl], cfg: Any, shape: Shape, seed: int, repeats: int, device: str,
+                     peak: float) -> dict[str, Any]:
+    """Pre-training step: the paper's span-corruption shape (rows of 512 inputs → 114 targets, as many
+    rows as make about B·S input tokens), Adafactor at the schedule's first-10^4-steps rate 1e-2.
+
+    Like `t5eval pretrain`, a padded batch (no packing); the ids are random (the step's cost does not
+    depend on them). Same first-loss comparison as `measure_train`.
+    """
+    pre = Shape(shape.pretrain_rows(), shape.pretrain_inputs, shape.pretrain_targets, 1)
+    batch = synthetic_batch(pre, cfg.vocab_size, seed, device)
+    labels = _labels(pre.batch, pre.new_tokens, cfg.vocab_size, device)
+    return _measure_step(impls, cfg, batch, labels, PRETRAIN_LR, repeats, device, peak)

@@ -21,11 +21,19 @@ import torch
 from t5eval.bench.ct2 import CT2, CT2_INT8
 from t5eval.bench.e2e import E2EConfig, measure_e2e
 from t5eval.bench.impls import INT8, HFImpl, Impl, NativeImpl, hf_twin
-from t5eval.bench.measures import Shape, measure_decode, measure_encoder, measure_train, synthetic_batch
-from t5eval.bench.timing import load_average, matmul_peak_gflops
+from t5eval.bench.measures import (
+    Shape,
+    measure_decode,
+    measure_encoder,
+    measure_pretrain,
+    measure_train,
+    synthetic_batch,
+)
+from t5eval.bench.timing import load_average
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.model.throughput import matmul_peak_gflops, mfu
 
-MEASURES = ("encoder", "greedy", "beam", "train", "e2e")
+MEASURES = ("encoder", "greedy", "beam", "train", "pretrain", "e2e")
 AGAINST = ("transformers", "ctranslate2")
 SCHEMA = 1
 
@@ -52,6 +60,8 @@ class BenchConfig:
     data_dir: Path | None = None
     vocab: Path | None = None
     matmul_size: int = 2048
+    pretrain_inputs: int = 512  # pre-training rows: the paper's 512 span-corrupted inputs → 114 targets
+    pretrain_targets: int = 114
     int8: bool = False  # also time native with int8 dynamic quantization (CPU; reported apart, outputs compared)
     against: str = "transformers"  # "ctranslate2": CTranslate2 joins as a third implementation (fp32; int8 too)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -174,7 +184,8 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     say("measuring the fp32 matmul peak")
     report["matmul_peak"] = matmul_peak_gflops(cfg.device, cfg.matmul_size)
     peak = report["matmul_peak"]["gflops_best"]
-    shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size)
+    shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size, cfg.pretrain_inputs,
+                  cfg.pretrain_targets)
     batch = synthetic_batch(shape, model_cfg.vocab_size, cfg.seed, cfg.device)
     results: dict[str, Any] = {}
     for name in measures:
@@ -195,7 +206,7 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
              peak: float) -> dict[str, Any]:
     """Dispatch one measure by name; the int8 copies join the encoder and decode measures only, and
     CTranslate2 (fp32) every measure but training."""
-    if name == "train":
+    if name in ("train", "pretrain"):
         impls = [impl for impl in impls if impl.name not in (INT8, CT2, CT2_INT8)]
     if name == "e2e":
         impls = [impl for impl in impls if impl.name not in (INT8, CT2_INT8)]
@@ -206,6 +217,8 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
         return measure_decode(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak, beam)
     if name == "train":
         return measure_train(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
+    if name == "pretrain":
+        return measure_pretrain(impls, model_cfg, shape, cfg.seed, cfg.repeats, cfg.device, peak)
     e2e = E2EConfig(cfg.task, cfg.limit, cfg.batch_size, cfg.data_dir, cfg.vocab, cfg.e2e_max_decode_len, cfg.model)
     return measure_e2e(impls, e2e, cfg.device, cfg.e2e_repeats)
 
@@ -218,7 +231,7 @@ def _rescale_shares(results: dict[str, Any], peak: float) -> None:
             continue
         m["peak_gflops_used"] = peak
         for side in _sides(m):
-            m[side]["share_of_peak"] = m["matrix_gflop"] / m[side]["median_s"] / peak
+            m[side]["share_of_peak"] = mfu(m["matrix_gflop"] * 1e9, m[side]["median_s"], peak)
         if "first_step" in m:
             _rescale_shares({"first_step": m["first_step"]}, peak)
 

@@ -19,7 +19,7 @@ def bench(
     device: str = typer.Option("cpu", help="cpu or cuda[:i]."),
     repeats: int = typer.Option(3, min=1, help="Timed repeats per implementation (after 1 warm-up)."),
     seed: int = typer.Option(0, help="Seed of the random weights and inputs."),
-    skip: list[str] = typer.Option([], help="Measures to skip: encoder, greedy, beam, train, e2e."),
+    skip: list[str] = typer.Option([], help="Measures to skip: encoder, greedy, beam, train, pretrain, e2e."),
     task: str = typer.Option("glue_rte_v002", help="Task of the end-to-end measure."),
     limit: int | None = typer.Option(64, min=1, help="Examples of the end-to-end measure."),
     e2e_repeats: int = typer.Option(1, min=1, help="Timed repeats of the end-to-end measure."),

@@ -13,7 +13,7 @@ from t5eval.bench.table import markdown_table
 from t5eval.errors import T5evalError
 
 TINY = {"preset": "tiny", "batch_size": 3, "input_len": 9, "new_tokens": 5, "beam_size": 2, "repeats": 1,
-        "threads": 1, "matmul_size": 64}
+        "threads": 1, "matmul_size": 64, "pretrain_inputs": 12, "pretrain_targets": 4}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def report() -> dict:
 
 
 def test_report_has_every_synthetic_measure_with_both_sides(report):
-    assert set(report["measures"]) == {"encoder", "greedy", "beam", "train"}
+    assert set(report["measures"]) == {"encoder", "greedy", "beam", "train", "pretrain"}
     for name, m in report["measures"].items():
         for side in ("native", "transformers"):
             assert m[side]["rate_median"] > 0, name
@@ -55,7 +55,7 @@ def test_report_is_json_and_renders_as_markdown(report):
 def test_unknown_measure_is_a_one_line_user_error():
     with pytest.raises(T5evalError, match="did you mean greedy"):
         BenchConfig(skip=("greedyy",)).measures()
-    assert set(MEASURES) == {"encoder", "greedy", "beam", "train", "e2e"}
+    assert set(MEASURES) == {"encoder", "greedy", "beam", "train", "pretrain", "e2e"}
 
 
 def test_bucketed_batches_group_by_length_and_keep_every_row():
@@ -71,7 +71,7 @@ def test_cli_writes_json_and_rejects_bad_device(tmp_path):
 
     out = tmp_path / "bench.json"
     args = ["bench", "--preset", "tiny", "--batch-size", "2", "--input-len", "6", "--new-tokens", "3",
-            "--beam-size", "2", "--repeats", "1", "--threads", "1", "--skip", "e2e", "--skip", "train",
+            "--beam-size", "2", "--repeats", "1", "--threads", "1", "--skip", "e2e", "--skip", "train", "--skip", "pretrain",
             "--json", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
