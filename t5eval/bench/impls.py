@@ -8,6 +8,7 @@ baseline, never a dependency of the model package.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import torch
 
 from t5eval.model import T5, DecodeConfig, generate, save_model
+from t5eval.model.kernels import LinearKernels
 
 FINETUNE_LR = 1e-3  # T5's constant fine-tuning rate (PITFALLS #9)
 PRETRAIN_LR = 1e-2  # the inverse square root schedule's value for the first 10^4 pre-training steps
@@ -65,17 +67,21 @@ class NativeImpl:
 
     model: T5
     name: str = "native"
+    kernels: LinearKernels | None = None  # the fp32 linear kernels chosen for this CPU (None: torch's MKL)
     _opts: dict[float, torch.optim.Optimizer] = dataclasses.field(default_factory=dict)
     _train: Any = None
 
+    def _inference(self) -> contextlib.AbstractContextManager[Any]:
+        return self.kernels if self.kernels is not None else contextlib.nullcontext()
+
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), self._inference():
             return self.model.encode(ids, mask)  # (B, S, D)
 
     def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]:
         if force:  # EOS impossible before N, as transformers' min_new_tokens (native: min_decode_len)
             decode = dataclasses.replace(decode, min_decode_len=decode.max_decode_len)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._inference():
             return generate(self.model, ids, mask, decode)
 
     def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,

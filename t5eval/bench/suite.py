@@ -21,6 +21,8 @@ import torch
 from t5eval.bench.ct2 import CT2, CT2_INT8
 from t5eval.bench.e2e import E2EConfig, measure_e2e
 from t5eval.bench.impls import INT8, HFImpl, Impl, NativeImpl, hf_twin
+from t5eval.bench.kernel_choice import MODES as KERNEL_MODES
+from t5eval.bench.kernel_choice import choose_kernels
 from t5eval.bench.measures import (
     Shape,
     measure_decode,
@@ -29,6 +31,7 @@ from t5eval.bench.measures import (
     measure_train,
     synthetic_batch,
 )
+from t5eval.bench.table import kernels_line
 from t5eval.bench.timing import load_average
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.model.throughput import matmul_peak_gflops, mfu
@@ -63,6 +66,7 @@ class BenchConfig:
     pretrain_inputs: int = 512  # pre-training rows: the paper's 512 span-corrupted inputs → 114 targets
     pretrain_targets: int = 114
     int8: bool = False  # also time native with int8 dynamic quantization (CPU; reported apart, outputs compared)
+    kernels: str = "auto"  # fp32 linear kernels: auto (measured, kept where exact), mkl, onednn (CPU)
     against: str = "transformers"  # "ctranslate2": CTranslate2 joins as a third implementation (fp32; int8 too)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +85,9 @@ def _check_device(cfg: BenchConfig) -> None:
         raise T5evalError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
     if cfg.int8 and cfg.device != "cpu":
         raise T5evalError(f"--int8 uses CPU kernels (fbgemm); drop it or use --device cpu (got {cfg.device})")
+    if cfg.kernels not in KERNEL_MODES:
+        raise T5evalError(f"--kernels {cfg.kernels}: unknown{did_you_mean(cfg.kernels, KERNEL_MODES)}; "
+                          f"choose from {', '.join(KERNEL_MODES)}")
     if cfg.against not in AGAINST:
         raise T5evalError(f"--against {cfg.against}: unknown implementation{did_you_mean(cfg.against, AGAINST)}; "
                           f"choose from {', '.join(AGAINST)}")
@@ -187,6 +194,12 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size, cfg.pretrain_inputs,
                   cfg.pretrain_targets)
     batch = synthetic_batch(shape, model_cfg.vocab_size, cfg.seed, cfg.device)
+    if cfg.device == "cpu":
+        say(f"choosing the fp32 linear kernels ({cfg.kernels})")
+        native = impls[0]
+        native.kernels, report["env"]["linear_kernels"] = choose_kernels(  # type: ignore[attr-defined]
+            native.model, model_cfg, shape, batch, cfg.kernels)  # type: ignore[attr-defined]
+        say(kernels_line(report["env"]))
     results: dict[str, Any] = {}
     for name in measures:
         say(f"measuring {name}")

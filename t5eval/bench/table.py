@@ -123,9 +123,21 @@ def _metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in metrics.items())
 
 
+def kernels_line(env: dict[str, Any]) -> str:
+    """The fp32 linear kernel per GEMM shape class and both kernels' measured GFLOP/s ("" if not chosen)."""
+    rec = env.get("linear_kernels")
+    if not rec or "measured_gflops" not in rec:
+        return ""
+    parts = [f"{name} {rec['chosen'][name]} (MKL {m['mkl']:.0f} / oneDNN {m['onednn']:.0f} GFLOP/s at "
+             f"{'×'.join(map(str, m['shape']))})" for name, m in rec["measured_gflops"].items()]
+    rejected = "".join(f"; {name} kept on MKL: {why}" for name, why in rec.get("rejected", {}).items())
+    return f"linear kernels ({rec['mode']}): " + ", ".join(parts) + rejected
+
+
 def _footer(report: dict[str, Any]) -> str:
     env, peak = report["env"], report["matmul_peak"]
-    return (f"{env['cpu']} · {env['device']} · torch {env['packages']['torch']} · transformers "
+    kernels = kernels_line(env)
+    return (f"{kernels + ' · ' if kernels else ''}{env['cpu']} · {env['device']} · torch {env['packages']['torch']} · transformers "
             f"{env['packages']['transformers']} · ctranslate2 {env['packages'].get('ctranslate2', 'absent')} · threads {env['torch_threads']} · fp32 matmul peak "
             f"{max(peak['gflops_best'], report.get('matmul_peak_end', peak)['gflops_best']):.0f} GFLOP/s · load {report['load_average_start']} → "
             f"{report['load_average_end']}")

@@ -116,3 +116,45 @@ def test_int8_copy_is_timed_apart_with_its_agreement_and_never_trains():
 def test_int8_off_the_cpu_is_a_one_line_user_error():
     with pytest.raises(T5evalError, match="--int8 uses CPU kernels"):
         run_bench(BenchConfig(**TINY, device="mps", int8=True))
+
+
+def test_report_records_the_linear_kernel_choice_with_measured_rates(report):
+    rec = report["env"]["linear_kernels"]
+    assert rec["mode"] == "auto"
+    assert set(rec["measured_gflops"]) == {"tall", "decode", "head"}
+    for rates in rec["measured_gflops"].values():
+        assert rates["mkl"] > 0 and rates["onednn"] > 0 and len(rates["shape"]) == 3
+    assert set(rec["chosen"].values()) <= {"mkl", "onednn"}
+    assert "linear kernels (auto)" in markdown_table(report)
+
+
+def test_auto_keeps_a_faster_kernel_only_where_outputs_stay_exact(monkeypatch):
+    from t5eval.bench import kernel_choice
+    from t5eval.bench.measures import Shape, synthetic_batch
+    from t5eval.model import load_model
+
+    model = load_model("tiny", init="random", seed=0, device="cpu").model.eval()
+    shape = Shape(3, 9, 4, 2)
+    batch = synthetic_batch(shape, model.config.vocab_size, 0, "cpu")
+    faster = {c: {"shape": [1, 1, 1], "mkl": 1.0, "onednn": 2.0} for c in ("tall", "decode", "head")}
+    monkeypatch.setattr(kernel_choice, "measure", lambda shapes: faster)
+    kernels, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto")
+    assert rec["candidate"] == dict.fromkeys(("tall", "decode", "head"), "onednn")
+    assert rec["chosen"] == rec["candidate"] and rec["rejected"] == {} and kernels is not None
+
+    real = kernel_choice._differences  # a class whose rounding flips a row is refused, the others kept
+    monkeypatch.setattr(kernel_choice, "_differences",
+                        lambda ref, out: ["beam rows differ"] if out is _flipped[0] else real(ref, out))
+    _flipped: list = [None]
+    original = kernel_choice._outputs
+
+    def outputs(model, batch, shape, kernels):
+        out = original(model, batch, shape, kernels)
+        if kernels is not None and kernels.choice["head"] == "onednn":
+            _flipped[0] = out
+        return out
+
+    monkeypatch.setattr(kernel_choice, "_outputs", outputs)
+    _, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto")
+    assert rec["chosen"] == {"tall": "onednn", "decode": "onednn", "head": "mkl"}
+    assert rec["rejected"] == {"head": "beam rows differ"}
