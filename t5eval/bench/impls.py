@@ -25,6 +25,7 @@ from t5eval.model.kernels import LinearKernels
 FINETUNE_LR = 1e-3  # T5's constant fine-tuning rate (PITFALLS #9)
 PRETRAIN_LR = 1e-2  # the inverse square root schedule's value for the first 10^4 pre-training steps
 INT8 = "native-int8"  # the name of the native model's int8-quantized copy (`t5eval bench --int8`)
+BF16 = "native-bf16"  # the native model cast to bfloat16 (`t5eval bench --dtype bfloat16`)
 
 
 class Impl(Protocol):

@@ -12,11 +12,15 @@ from typing import Any
 
 import torch
 
-from t5eval.bench.ct2 import CT2, CT2_INT8
-from t5eval.bench.impls import FINETUNE_LR, INT8, PRETRAIN_LR, Impl
+from t5eval.bench.ct2 import CT2, CT2_BF16, CT2_INT8
+from t5eval.bench.impls import BF16, FINETUNE_LR, INT8, PRETRAIN_LR, Impl
 from t5eval.bench.timing import alternate, time_call
 from t5eval.model import DecodeConfig
 from t5eval.model.throughput import TRAIN_FLOPS_FACTOR, mfu
+
+# reduced-precision native copies, their CTranslate2 counterparts and the JSON suffix of their keys
+VARIANTS = ((INT8, CT2_INT8, "int8"), (BF16, CT2_BF16, "bf16"))
+CT2_SIDES = (CT2, CT2_INT8, CT2_BF16)
 
 EOS_ID = 1
 
@@ -92,12 +96,14 @@ def _report(run: dict[str, Any], work: float, flops: float, peak_gflops: float, 
         out[name] = summary
     if "transformers" in out:
         out["ratio"] = out["native"]["rate_median"] / out["transformers"]["rate_median"]
-        if INT8 in out:
-            out["ratio_int8"] = out[INT8]["rate_median"] / out["transformers"]["rate_median"]
-    if CT2 in out:  # native / CTranslate2, fp32 against fp32 and int8 against int8
+        for side, _, tag in VARIANTS:
+            if side in out:
+                out[f"ratio_{tag}"] = out[side]["rate_median"] / out["transformers"]["rate_median"]
+    if CT2 in out:  # native / CTranslate2, fp32 against fp32, int8 against int8, bf16 against bf16
         out["ratio_ct2"] = out["native"]["rate_median"] / out[CT2]["rate_median"]
-        if INT8 in out and CT2_INT8 in out:
-            out["ratio_ct2_int8"] = out[INT8]["rate_median"] / out[CT2_INT8]["rate_median"]
+        for side, ct2_side, tag in VARIANTS:
+            if side in out and ct2_side in out:
+                out[f"ratio_ct2_{tag}"] = out[side]["rate_median"] / out[ct2_side]["rate_median"]
     return out
 
 
@@ -105,7 +111,7 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
                     peak: float) -> dict[str, Any]:
     """Encoder forward tokens/s; outputs compared with `allclose` (atol 1e-4 relative to scale)."""
     ids, mask = batch
-    encoders = [impl for impl in impls if impl.name not in (CT2, CT2_INT8)]
+    encoders = [impl for impl in impls if impl.name not in CT2_SIDES]
     fns = {impl.name: (lambda impl=impl: impl.encode(ids, mask)) for impl in encoders}
     run = _run(encoders, fns, repeats, device)
     out = _report(run, shape.batch * shape.input_len, encoder_flops(cfg, shape.batch, shape.input_len), peak,
@@ -113,10 +119,11 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
     a, b = run["results"]["native"], run["results"]["transformers"]
     out["max_abs_diff"] = float((a - b).abs().max())
     out["outputs_identical"] = bool(torch.allclose(a, b, atol=1e-4 * float(b.abs().max()), rtol=1e-4))
-    if INT8 in run["results"]:  # not held to the fp32 standard: how far int8 moves the encoder output
-        q = run["results"][INT8]
-        out["int8_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
-                               "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
+    for side, _, tag in VARIANTS:  # not held to the fp32 standard: how far int8/bf16 move the encoder output
+        if side in run["results"]:
+            q = run["results"][side].float()
+            out[f"{tag}_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
+                                     "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
     if any(impl.name == CT2 for impl in impls):
         out["first_step"] = measure_first_step(impls, cfg, shape, batch, repeats, device, peak)
     return out
@@ -129,7 +136,7 @@ def measure_first_step(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, re
     one token: encoder + cross-attention K/V + one decoder step, input tokens/s. Not against transformers."""
     ids, mask = batch
     decode = DecodeConfig(beam_size=1, max_decode_len=1)
-    sides = [impl for impl in impls if impl.name in ("native", INT8, CT2, CT2_INT8)]
+    sides = [impl for impl in impls if impl.name in ("native", INT8, BF16, *CT2_SIDES)]
     fns = {impl.name: (lambda impl=impl: impl.generate(ids, mask, decode, True)) for impl in sides}
     run = _run(sides, fns, repeats, device)
     flops = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(cfg, shape.batch, shape.input_len, 1)
@@ -144,10 +151,11 @@ def _ct2_agreement(results: dict[str, Any]) -> dict[str, Any]:
     if CT2 in results:
         out["ct2_vs_native"] = {**compare_outputs(results["native"], results[CT2]),
                                 **token_agreement(results["native"], results[CT2])}
-    if CT2_INT8 in results:
-        out["ct2_int8_vs_fp32"] = token_agreement(results["native"], results[CT2_INT8])
-        if INT8 in results:
-            out["int8_vs_fp32"] = token_agreement(results["native"], results[INT8])
+    for side, ct2_side, tag in VARIANTS:
+        if ct2_side in results:
+            out[f"ct2_{tag}_vs_fp32"] = token_agreement(results["native"], results[ct2_side])
+            if side in results:
+                out[f"{tag}_vs_fp32"] = token_agreement(results["native"], results[side])
     return out
 
 
@@ -166,8 +174,9 @@ def measure_decode(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeat
         cfg, shape.batch * beam, shape.input_len, shape.new_tokens)
     out = _report(run, shape.batch * shape.new_tokens, flops, peak, "generated tokens/s")
     out.update(compare_outputs(run["results"]["native"], run["results"]["transformers"]))
-    if INT8 in run["results"]:  # reported apart: int8 is not exact, so count what it keeps of fp32's output
-        out["int8_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][INT8])
+    for side, _, tag in VARIANTS:  # reported apart: not exact, so count what it keeps of fp32's output
+        if side in run["results"]:
+            out[f"{tag}_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][side])
     out.update(_ct2_agreement(run["results"]))
     out["lengths_forced"] = all(len(r) == shape.new_tokens for r in run["results"]["native"])
     out["beam_size"] = beam

@@ -8,6 +8,7 @@ one JSON-ready dict (`run_bench`) that `bench_table.render` prints.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import platform
 import sys
@@ -18,12 +19,14 @@ from typing import Any
 
 import torch
 
-from t5eval.bench.ct2 import CT2, CT2_INT8
+from t5eval.bench.ct2 import CT2_BF16, CT2_INT8
 from t5eval.bench.e2e import E2EConfig, measure_e2e
-from t5eval.bench.impls import INT8, HFImpl, Impl, NativeImpl, hf_twin
+from t5eval.bench.impls import BF16, INT8, HFImpl, Impl, NativeImpl, hf_twin
 from t5eval.bench.kernel_choice import MODES as KERNEL_MODES
 from t5eval.bench.kernel_choice import choose_kernels
 from t5eval.bench.measures import (
+    CT2_SIDES,
+    VARIANTS,
     Shape,
     measure_decode,
     measure_encoder,
@@ -38,6 +41,7 @@ from t5eval.model.throughput import matmul_peak_gflops, mfu
 
 MEASURES = ("encoder", "greedy", "beam", "train", "pretrain", "e2e")
 AGAINST = ("transformers", "ctranslate2")
+DTYPES = ("float32", "bfloat16")
 SCHEMA = 1
 
 
@@ -66,6 +70,7 @@ class BenchConfig:
     pretrain_inputs: int = 512  # pre-training rows: the paper's 512 span-corrupted inputs → 114 targets
     pretrain_targets: int = 114
     int8: bool = False  # also time native with int8 dynamic quantization (CPU; reported apart, outputs compared)
+    dtype: str = "float32"  # "bfloat16": also native bf16 rows (and CTranslate2's bf16 with --against ctranslate2)
     kernels: str = "auto"  # fp32 linear kernels: auto (measured, kept where exact), mkl, onednn (CPU)
     against: str = "transformers"  # "ctranslate2": CTranslate2 joins as a third implementation (fp32; int8 too)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +90,8 @@ def _check_device(cfg: BenchConfig) -> None:
         raise T5evalError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
     if cfg.int8 and cfg.device != "cpu":
         raise T5evalError(f"--int8 uses CPU kernels (fbgemm); drop it or use --device cpu (got {cfg.device})")
+    if cfg.dtype not in DTYPES:
+        raise T5evalError(f"--dtype {cfg.dtype}: unknown{did_you_mean(cfg.dtype, DTYPES)}; choose from {', '.join(DTYPES)}")
     if cfg.kernels not in KERNEL_MODES:
         raise T5evalError(f"--kernels {cfg.kernels}: unknown{did_you_mean(cfg.kernels, KERNEL_MODES)}; "
                           f"choose from {', '.join(KERNEL_MODES)}")
@@ -111,10 +118,12 @@ def build_models(cfg: BenchConfig) -> list[Impl]:
         from t5eval.model.quant import quantize_int8
 
         impls.append(NativeImpl(quantize_int8(native), name=INT8))
+    if cfg.dtype == "bfloat16":
+        impls.append(NativeImpl(copy.deepcopy(native).to(torch.bfloat16), name=BF16))
     if cfg.against == "ctranslate2":
         from t5eval.bench.ct2 import ct2_impls
 
-        impls.extend(ct2_impls(native, torch.get_num_threads(), cfg.int8))
+        impls.extend(ct2_impls(native, torch.get_num_threads(), cfg.int8, cfg.dtype == "bfloat16"))
     return impls
 
 
@@ -178,7 +187,7 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     torch.manual_seed(cfg.seed)
     say("building models")
     impls = build_models(cfg)
-    ct2 = [impl.provenance for impl in impls if impl.name in (CT2, CT2_INT8)]  # type: ignore[attr-defined]
+    ct2 = [impl.provenance for impl in impls if impl.name in CT2_SIDES]  # type: ignore[attr-defined]
     if ct2:
         report["ctranslate2"] = ct2
     if cfg.int8:
@@ -220,9 +229,9 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
     """Dispatch one measure by name; the int8 copies join the encoder and decode measures only, and
     CTranslate2 (fp32) every measure but training."""
     if name in ("train", "pretrain"):
-        impls = [impl for impl in impls if impl.name not in (INT8, CT2, CT2_INT8)]
+        impls = [impl for impl in impls if impl.name not in (INT8, BF16, *CT2_SIDES)]
     if name == "e2e":
-        impls = [impl for impl in impls if impl.name not in (INT8, CT2_INT8)]
+        impls = [impl for impl in impls if impl.name not in (INT8, BF16, CT2_INT8, CT2_BF16)]
     if name == "encoder":
         return measure_encoder(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
     if name in ("greedy", "beam"):
@@ -251,7 +260,7 @@ def _rescale_shares(results: dict[str, Any], peak: float) -> None:
 
 def _sides(measure: dict[str, Any]) -> list[str]:
     """The implementations timed in one measure: native, transformers, native-int8, CTranslate2 (fp32/int8)."""
-    return [name for name in ("native", "transformers", INT8, CT2, CT2_INT8) if name in measure]
+    return [name for name in ("native", "transformers", INT8, BF16, *CT2_SIDES) if name in measure]
 
 
 def _add_decode_loop(results: dict[str, Any]) -> None:
@@ -272,8 +281,9 @@ def _add_decode_loop(results: dict[str, Any]) -> None:
             seconds = m[side]["median_s"] - results["encoder"][side]["median_s"]
             loop[side] = m["work"] / seconds if seconds > 0 else float("nan")
         loop["ratio"] = loop["native"] / loop["transformers"]
-        if INT8 in loop:
-            loop["ratio_int8"] = loop[INT8] / loop["transformers"]
+        for variant, _, tag in VARIANTS:
+            if variant in loop:
+                loop[f"ratio_{tag}"] = loop[variant] / loop["transformers"]
         m["decode_loop_rate"] = loop
 
 

@@ -30,6 +30,9 @@ def bench(
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
     int8: bool = typer.Option(False, "--int8", help="Also time an int8-quantized native copy (CPU; not exact: "
                               "reported apart with its agreement with fp32)."),
+    dtype: str = typer.Option("float32", help="bfloat16: also time a bf16 copy of the native model (not exact: "
+                              "reported apart with its agreement with fp32; against CTranslate2's bf16, or its "
+                              "float32 where this CPU has no bf16)."),
     kernels: str = typer.Option("auto", help="fp32 linear kernels on the CPU: auto (the faster of MKL and oneDNN "
                                 "per GEMM shape class, measured, kept only where outputs stay exact), mkl, onednn."),
     against: str = typer.Option("transformers", help="transformers, or ctranslate2: CTranslate2 (converted from "
@@ -52,7 +55,7 @@ def bench(
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
                       repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
                       e2e_max_decode_len=e2e_max_decode_len, e2e_repeats=e2e_repeats, data_dir=data_dir, vocab=vocab,
-                      int8=int8, kernels=kernels, against=against)
+                      int8=int8, dtype=dtype, kernels=kernels, against=against)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
     Console(width=max(Console().width, 200)).print(rich_table(report))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from t5eval.model import DecodeConfig, generate, load_model
-from t5eval.model.kernels import SHAPE_CLASSES, LinearKernels, fastest, shape_class
+from t5eval.model.kernels import SHAPE_CLASSES, LinearKernels, active_kernel, fastest, shape_class
 
 ALL = {"mkl": dict.fromkeys(SHAPE_CLASSES, "mkl"), "onednn": dict.fromkeys(SHAPE_CLASSES, "onednn")}
 
@@ -96,3 +96,18 @@ def test_shape_classes_and_the_faster_pick():
     assert fastest(measured) == {"tall": "onednn", "decode": "mkl", "head": "mkl"}
     with pytest.raises(ValueError, match="unknown"):
         LinearKernels({"tall": "blas"})
+
+
+def test_decoding_lm_head_runs_whole_on_onednn_and_blocked_on_mkl(models):
+    model, _ = models
+    hidden = torch.randn(3, model.config.d_model)
+    assert active_kernel("head") == "mkl"
+    with torch.inference_mode():
+        blocked = model.step_logits(hidden)
+        mode = LinearKernels({"head": "onednn"})
+        with mode:
+            assert active_kernel("head") == "onednn" and active_kernel("decode") == "mkl"
+            whole = model.step_logits(hidden)
+    assert active_kernel("head") == "mkl"
+    assert mode.routed == {"mkl": 0, "onednn": 1}  # one vocabulary-wide call, not LM_HEAD_BLOCK blocks
+    assert float((whole - blocked).abs().max() / blocked.abs().max()) <= 1e-4
