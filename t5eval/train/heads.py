@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from t5eval.errors import T5evalError
 from t5eval.model.heads import HeadModel
+from t5eval.train.best import group_score, select_best
 from t5eval.train.transfer import Transfer, apply_transfer, trainable_count
 
 
@@ -147,9 +148,8 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
         metrics = validate(state.steps)
         entry = {"step": state.steps, "epoch": epoch, "metrics": metrics, "train_loss": sum(losses) / len(losses)}
         state.history.append(entry)
-        score = sum(metrics.values()) / max(len(metrics), 1)
-        if state.best is None or score > state.best["score"]:
-            state.best = {"step": state.steps, "epoch": epoch, "score": score}
+        if select_best(state.history) == len(state.history) - 1:  # NaN worse than any number; ties keep the earlier
+            state.best = {"step": state.steps, "epoch": epoch, "score": group_score(metrics)}
             state.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     model.eval()
     return state
