@@ -133,8 +133,8 @@ def load_checkpoint(
     model_sd, optim_sd = get_state_dict(wrapped, optimizer)
     state: dict[str, Any] = {"model": model_sd, "optim": optim_sd}
     with _quiet():
-        dcp.load(state, storage_reader=_SafeReader(step_dir(root, step)), planner=_SafePlanner(),
-                 no_dist=_no_dist(ctx))
+        reader = _SafeReader(step_dir(root, step), read_metadata(step_dir(root, step)))
+        dcp.load(state, storage_reader=reader, planner=_SafePlanner(), no_dist=_no_dist(ctx))
     set_state_dict(wrapped, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     return step
 
@@ -203,19 +203,33 @@ class _MetadataUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def read_metadata(folder: Path) -> Metadata:
+    """A step folder's DCP `.metadata`, built by `_MetadataUnpickler` (no code from the file runs).
+
+    Raises:
+        T5evalError: the file names anything but DCP's metadata records, or is damaged.
+    """
+    path = Path(folder) / ".metadata"
+    fix = _fix(Path(folder).parent)
+    try:
+        metadata = _MetadataUnpickler(io.BytesIO(path.read_bytes())).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, OSError) as err:
+        raise T5evalError(f"{path} is not checkpoint metadata t5eval can read ({err}); {fix}") from err
+    if not isinstance(metadata, Metadata):
+        raise T5evalError(f"{path} holds a {type(metadata).__name__}, not checkpoint metadata; {fix}")
+    return metadata
+
+
 class _SafeReader(FileSystemReader):
-    """`FileSystemReader` whose metadata is read by `_MetadataUnpickler` instead of plain pickle."""
+    """`FileSystemReader` that hands DCP metadata already read by `read_metadata` (torch's own reader
+    would `pickle.load` the file)."""
+
+    def __init__(self, path: Path, metadata: Metadata) -> None:
+        super().__init__(path)
+        self._metadata = metadata
 
     def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
-        path = Path(self.path) / ".metadata"
-        try:
-            metadata = _MetadataUnpickler(io.BytesIO(path.read_bytes())).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as err:
-            raise T5evalError(f"{path} is not a checkpoint metadata file t5eval can read ({err}); "
-                              f"{_fix(Path(self.path).parent)}") from err
-        if not isinstance(metadata, Metadata):
-            raise T5evalError(f"{path} holds a {type(metadata).__name__}, not checkpoint metadata; "
-                              f"{_fix(Path(self.path).parent)}")
+        metadata = self._metadata
         if getattr(metadata, "storage_meta", None) is None:
             metadata.storage_meta = StorageMeta()
         metadata.storage_meta.load_id = self.load_id

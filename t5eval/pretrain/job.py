@@ -161,7 +161,7 @@ def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool, log: Log)
         kept = clear_for_overwrite(out, PRETRAIN, "--out")  # refuses (deleting nothing) unless it is a pre-training
         if kept:
             log(f"--overwrite: kept what t5eval did not write in {out}: {', '.join(kept)}")
-    if require_kind(out, PRETRAIN, "--out") and check_settings(out, settings):
+    elif require_kind(out, PRETRAIN, "--out") and check_settings(out, settings):
         if (out / RECORD).is_file():
             return read_json_object(out / RECORD, "delete it to write the model and record again "
                                                   "(or --overwrite to pre-train afresh)")
