@@ -17,7 +17,6 @@ from typing import Any
 import torch
 
 from t5eval.errors import T5evalError, did_you_mean
-from t5eval.folders import PRETRAIN, clear_for_overwrite, require_kind, sweep_temp_files, write_marker
 from t5eval.io import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
@@ -27,7 +26,14 @@ from t5eval.pretrain.objectives import Objective, make_objective
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
-from t5eval.trust import read_json_object
+from t5eval.trust import (
+    PRETRAIN,
+    clear_for_overwrite,
+    read_json_object,
+    require_kind,
+    sweep_temp_files,
+    write_marker,
+)
 
 Log = Callable[[str], None]
 RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"

@@ -15,6 +15,7 @@ import torch
 
 from t5eval.batching import in_precision
 from t5eval.distributed.context import barrier
+from t5eval.errors import T5evalError
 from t5eval.eval.cache import MemoryCache
 from t5eval.eval.recipe import recipe_for
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
@@ -165,7 +166,7 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
     from t5eval.model import T5, save_model
 
     def on_best(task: str, step: int) -> None:
-        if not ctx.dist.is_main:
+        if not ctx.dist.is_main or _has_best(ctx.run_dir / task / "best", step):  # a resume asks again: skip
             return
         with atomic_dir(ctx.run_dir / task / "best") as best:  # best.tmp/, fsync'd, then swapped in as one unit
             save_model(cast(T5, snap.plain or model), best)
@@ -176,6 +177,15 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
             } | ({"transfer": ctx.opts.transfer} if ctx.opts.transfer != "all" else {}))  # fmt: skip
 
     return on_best
+
+
+def _has_best(best: Path, step: int) -> bool:
+    """Whether `best/` already holds the weights of `step` (its origin record says so and the weights are there)."""
+    try:
+        origin = read_json_object(best / CHECKPOINT_ORIGIN, "")
+    except T5evalError:
+        return False
+    return origin.get("step") == step and (best / "model.safetensors").is_file()
 
 
 def finetune_tasks(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],

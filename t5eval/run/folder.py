@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
-from t5eval.folders import RUN, clear_for_overwrite, require_kind, sweep_temp_files, write_marker
 from t5eval.results import (
     check_out_path,
     check_settings,
@@ -20,7 +19,14 @@ from t5eval.results import (
 from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskSpec
 from t5eval.tokenizer import Tokenizer
-from t5eval.trust import read_json_object
+from t5eval.trust import (
+    RUN,
+    clear_for_overwrite,
+    read_json_object,
+    require_kind,
+    sweep_temp_files,
+    write_marker,
+)
 
 
 def model_slug(model: str) -> str:
