@@ -8,8 +8,8 @@ a complete save the other step folders are deleted (only the newest complete ste
 reshards on load, so a run saved by 2 FSDP ranks resumes in 1 process, under DDP or on 4 ranks, and
 a restarted torchrun job (`--max-restarts`) picks up the newest complete step.
 
-Trust: torch reads a DCP folder's `.metadata` with plain `pickle.load` and its byte items with
-`torch.load(weights_only=False)`, so a crafted folder could run code on resume. Here `done.json`,
+Trust: torch's own reader unpickles a DCP folder's `.metadata` with no restriction, and its byte items
+with `torch.load` outside weights-only mode, so a crafted folder could run code on resume. Here `done.json`,
 written last by rank 0, holds the sha256 of every file of the step; a load first checks every file
 against it and refuses (one line) a step without it, with a file it does not list, or with a file that
 differs. Then `.metadata` is read by an unpickler that only builds DCP's own metadata records, paths
@@ -222,7 +222,7 @@ def read_metadata(folder: Path) -> Metadata:
 
 class _SafeReader(FileSystemReader):
     """`FileSystemReader` that hands DCP metadata already read by `read_metadata` (torch's own reader
-    would `pickle.load` the file)."""
+    would unpickle the file with no restriction)."""
 
     def __init__(self, path: Path, metadata: Metadata) -> None:
         super().__init__(path)

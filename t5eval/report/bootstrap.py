@@ -296,7 +296,7 @@ class Run:
             f"fine-tune steps {steps}", f"decode {decode_summary(self)}", f"protocol {self.protocol}",
             f"seed {settings.get('seed')}", f"limit {settings.get('limit')}",
             f"created {self.record.get('created', '?')}",
-            f"git {str((self.record.get('env') or {}).get('git_commit', '?'))[:12]}", f"path {self.path}",
+            f"git {str((self.record.get('env') or {}).get('git_commit', '?'))[:12]}", f"path `{self.path}`",
         ]  # fmt: skip
         ft = settings.get("finetune") or {}
         if "pack_length" in ft:  # text-to-text runs since packing: how the batches were made

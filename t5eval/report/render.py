@@ -92,14 +92,15 @@ def render_table1(data: ReportData) -> list[str]:
 def run_footnote(run: Run, intervals: dict[str, BootstrapResult | str], t14: PaperTable) -> str:
     """One line of settings per run: model, steps, decoding, protocol, seed, limit, provenance."""
     ref = paper_row_for(run, t14) or f"none (size {run.size}; the paper has v1.0 small … 11b)"
-    parts = [*run.describe(), f"Table 14 row {ref}"]
+    path = f"path `{run.path}`"  # the one part `describe` puts in a code span
+    parts = [f"path {md_cell(run.path, code=True)}" if part == path else md_cell(part) for part in run.describe()]
+    parts.append(md_cell(f"Table 14 row {ref}"))
     reasons: dict[str, list[str]] = {}
     for task, why in intervals.items():
         if isinstance(why, str):
             reasons.setdefault(why, []).append(task)
-    parts += [f"no interval ({why}) for {', '.join(tasks)}" for why, tasks in reasons.items()]
-    return (f"[^{md_footnote_id(run.label)}]: {md_cell(run.label, code=True)}: "
-            + "; ".join(md_cell(part) for part in parts) + ".")
+    parts += [md_cell(f"no interval ({why}) for {', '.join(tasks)}") for why, tasks in reasons.items()]
+    return f"[^{md_footnote_id(run.label)}]: {md_cell(run.label, code=True)}: " + "; ".join(parts) + "."
 
 
 def _notes(data: ReportData, body: str) -> list[str]:

@@ -201,3 +201,22 @@ def test_saved_weights_get_the_mode_of_every_other_file(tmp_path):
     out = save_model(load_model("tiny", init="random", seed=0).model, tmp_path / "m")
     want = 0o666 & ~umask
     assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {"config.json": want, "model.safetensors": want}
+
+
+def test_folder_kind_rule_for_folders_made_before_the_marker(tmp_path):
+    """Marker first; else settings.json (written first by both commands since the start): tasks -> run,
+    corpus -> pretrain; else not ours. --overwrite then deletes only what that command writes."""
+    from t5eval.trust import clear_for_overwrite, folder_kind
+
+    run, pt, other = tmp_path / "run", tmp_path / "pt", tmp_path / "other"
+    for folder, settings in ((run, {"tasks": ["glue_rte_v002"]}), (pt, {"corpus": {"source": "c.txt"}})):
+        folder.mkdir()
+        (folder / "settings.json").write_text(json.dumps({"fingerprint": "f", "settings": settings}))
+    other.mkdir()
+    (other / "run.json").write_text("{}")  # a run.json alone (no settings.json) is not enough
+    assert (folder_kind(run), folder_kind(pt), folder_kind(other)) == ("run", "pretrain", None)
+    (run / "glue_rte_v002").mkdir()
+    (run / "glue_rte_v002" / "result.json").write_text("{}")
+    (run / "glue_cola_v002").mkdir()  # a folder its settings do not name: not ours
+    (run / ".run.json.ab12cd34.tmp").write_text("")
+    assert clear_for_overwrite(run, "run", "--out") == ["glue_cola_v002"]
