@@ -173,8 +173,8 @@ def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool, log: Log)
             log(f"--overwrite: kept what t5eval did not write in {out}: {', '.join(kept)}")
     elif require_kind(out, PRETRAIN, "--out") and check_settings(out, settings):
         if (out / RECORD).is_file():
-            return read_json_object(out / RECORD, "delete it to write the model and record again "
-                                                  "(or --overwrite to pre-train afresh)")
+            return read_json_object(out / RECORD, "rerun with --overwrite to pre-train again (the "
+                                                  "checkpoint was dropped when the run finished)")
         for path in sweep_temp_files(out):
             log(f"removed {path} (left by an interrupted write)")
     out.mkdir(parents=True, exist_ok=True)
