@@ -164,18 +164,26 @@ def test_sharded_step_without_manifest_is_refused(tmp_path):
         load_checkpoint(model, opt, root, DistContext())
 
 
-def test_planted_dcp_metadata_in_a_run_folder_is_one_error_line(tmp_path, vocab_path, data_dir, monkeypatch, capsys):
-    """End to end: resume finds `checkpoint_dcp/step_N/` (even with a forged manifest) and refuses in one line."""
+@pytest.mark.parametrize("planted", [".metadata", "extra.pt"])
+def test_planted_sharded_file_in_a_run_folder_is_one_error_line(planted, tmp_path, vocab_path, data_dir, monkeypatch,
+                                                                capsys):
+    """End to end: resume finds `checkpoint_dcp/step_N/` and refuses in one line: a planted `.metadata` even
+    with a forged manifest; a planted `extra.pt` in a step whose manifest (written by t5eval) it does not match."""
     import pickle
 
     out, marker = tmp_path / "run", tmp_path / "PWNED"
     args = unfinished_run(out, vocab_path, data_dir, monkeypatch)
     step = step_dir(out / CB / "checkpoint_dcp", 2)
     step.mkdir(parents=True)
-    (step / ".metadata").write_bytes(pickle.dumps(Planted(marker)))
     (step / "done.json").write_text(json.dumps({"step": 2, "world_size": 1}))
-    _forge_manifest(step)
+    if planted == ".metadata":
+        (step / ".metadata").write_bytes(pickle.dumps(Planted(marker)))
+        _forge_manifest(step)
+    else:
+        (step / "extra.pt").write_bytes(b"what t5eval saved")
+        _forge_manifest(step)  # the manifest of the saved step ...
+        torch.save({"stream": Planted(marker)}, step / "extra.pt")  # ... then extra.pt replaced
     capsys.readouterr()
     assert cli(args) == 2
     assert not marker.exists()
-    assert_one_error(capsys, ".metadata", "delete")
+    assert_one_error(capsys, planted, "delete")
