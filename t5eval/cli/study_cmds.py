@@ -16,6 +16,7 @@ from t5eval.errors import T5evalError
 study_app = typer.Typer(help="The paper's comparison tables as studies you plan, run, resume, shard and report "
                              "(docs/study.md).", no_args_is_help=True)
 _KINDS = {bool: "bool", int: "int", float: "float", str: "str", Path: "str"}
+_ROOT: list[typer.Typer] = []  # the `t5eval` app this module was registered on (its pretrain and run commands)
 
 
 def _kind(hint: Any) -> str | None:
@@ -27,10 +28,9 @@ def _kind(hint: Any) -> str | None:
 def known_options() -> dict[str, Any]:
     """The options `t5eval pretrain` and `t5eval run` accept, read from the commands themselves, so a study
     level may use any option those commands gain later."""
-    from t5eval.cli import app
     from t5eval.study.schema import COMMANDS, OptionSpec
 
-    group = typer.main.get_command(app)
+    group = typer.main.get_command(_ROOT[0])
     known: dict[str, dict[str, OptionSpec]] = {}
     for command in COMMANDS:
         click_command = group.commands[command]  # type: ignore[attr-defined]
@@ -49,10 +49,8 @@ def known_options() -> dict[str, Any]:
 def execute_in_process(argv: Sequence[str]) -> int:
     """Run `t5eval <argv>` in this process, exactly as the command line would (same parsing, same run.json
     command); returns its exit status."""
-    from t5eval.cli import app
-
     try:
-        status = app(args=list(argv), standalone_mode=False)
+        status = _ROOT[0](args=list(argv), standalone_mode=False)
     except KeyboardInterrupt:
         return 130
     return int(status or 0)
@@ -196,5 +194,6 @@ def report_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add this module's commands to `app`; cells run through `app`'s own pretrain and run commands."""
+    _ROOT[:] = [app]
     app.add_typer(study_app, name="study")

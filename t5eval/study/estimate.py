@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from t5eval.errors import T5evalError
-from t5eval.study.plan import Cell, StudyPlan
+from t5eval.study.plan import SHARED_CORPUS, Cell, StudyPlan
 from t5eval.study.schema import STUDIES_DIR
 
 THROUGHPUT_FILE = STUDIES_DIR / "throughput.yaml"
@@ -32,7 +32,9 @@ class PresetThroughput(BaseModel):
     pretrain_input_tokens_per_s: float
     finetune_tokens_per_s: float
     eval_examples_per_s: float
-    startup_s: float
+    startup_s: float  # per command run in-process: model set-up
+    task_load_s: float  # per fine-tuned task: reading and tokenizing its data
+    corpus_documents_per_s: float  # reading and tokenizing a local pre-training corpus
     measured: str  # how, when and where the figures were measured
 
 
@@ -41,6 +43,7 @@ class ThroughputFile(BaseModel):
     objective_cost: dict[str, float]  # pre-training time relative to span corruption at equal steps
     objective_cost_source: str
     eval_examples: dict[str, int]  # validation examples per task
+    shared_corpus_documents: int  # documents of the full shared unlabeled corpus
     presets: dict[str, PresetThroughput]
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,11 +77,12 @@ def _option(argv: tuple[str, ...], flag: str, default: Any) -> Any:
     return argv[argv.index(flag) + 1] if flag in argv else default
 
 
-def _pretrain_seconds(cell: Cell, figures: PresetThroughput, costs: dict[str, float]) -> float:
+def _pretrain_seconds(cell: Cell, figures: PresetThroughput, costs: dict[str, float], documents: int) -> float:
     steps = int(_option(cell.argv, "--steps", 2**19))
     batch_tokens = int(_option(cell.argv, "--batch-tokens", 65536))
     cost = costs.get(str(_option(cell.argv, "--objective", "span_corruption")), 1.0)
-    return figures.startup_s + steps * batch_tokens * cost / figures.pretrain_input_tokens_per_s
+    reading = documents / figures.corpus_documents_per_s
+    return figures.startup_s + reading + steps * batch_tokens * cost / figures.pretrain_input_tokens_per_s
 
 
 def _run_seconds(cell: Cell, figures: PresetThroughput, sizes: dict[str, int]) -> float:
@@ -86,12 +90,12 @@ def _run_seconds(cell: Cell, figures: PresetThroughput, sizes: dict[str, int]) -
     every = int(_option(cell.argv, "--eval-every", 5000))
     batch_tokens = int(_option(cell.argv, "--batch-tokens", 65536))
     limit = _option(cell.argv, "--limit", None)
-    seconds = 0.0
+    seconds = figures.startup_s
     for task in cell.argv[1].split(","):
         n_eval = sizes.get(task, DEFAULT_EVAL_EXAMPLES)
         n_eval = min(n_eval, int(limit)) if limit is not None else n_eval
         validations = -(-steps // every)  # the last step validates too; the final eval hits the decode cache
-        seconds += figures.startup_s + steps * batch_tokens / figures.finetune_tokens_per_s
+        seconds += figures.task_load_s + steps * batch_tokens / figures.finetune_tokens_per_s
         seconds += validations * n_eval / figures.eval_examples_per_s
     return seconds
 
@@ -104,9 +108,13 @@ def estimate_plan(plan: StudyPlan, throughput: ThroughputFile | None = None) -> 
         return Estimate({c.name: None for c in plan.cells},
                         f"no measured throughput for model {plan.scale.model!r} in {THROUGHPUT_FILE.name}")
     seconds: dict[str, float | None] = {}
+    documents = 0  # a hub corpus is read while training
+    if plan.scale.corpus == SHARED_CORPUS:
+        documents = min(plan.scale.corpus_documents or throughput.shared_corpus_documents,
+                        throughput.shared_corpus_documents)
     for cell in plan.cells:
         if cell.kind == "pretrain":
-            seconds[cell.name] = _pretrain_seconds(cell, figures, throughput.objective_cost)
+            seconds[cell.name] = _pretrain_seconds(cell, figures, throughput.objective_cost, documents)
         else:
             seconds[cell.name] = _run_seconds(cell, figures, throughput.eval_examples)
     source = (f"{plan.scale.model} on {figures.device}: {figures.pretrain_input_tokens_per_s:,.0f} pre-training "
