@@ -41,7 +41,15 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from t5eval.cli import bench_cmds, model_cmds, pretrain_cmds, report_cmds, run_cmds, study_cmds, tasks_cmds
+    from t5eval.cli import (
+        bench_cmds,
+        model_cmds,
+        pretrain_cmds,
+        report_cmds,
+        run_cmds,
+        study_cmds,
+        tasks_cmds,
+    )
 
     for module in (tasks_cmds, model_cmds, run_cmds, pretrain_cmds, report_cmds, bench_cmds, study_cmds):
         module.register(app)

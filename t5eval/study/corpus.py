@@ -15,12 +15,12 @@ from pathlib import Path
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_text
 
-GLUE_TSV = {  # file -> text columns (CoLA has no header: column 3 is the sentence)
+GLUE_TSV: dict[str, list[str | int]] = {  # file -> text columns (CoLA has no header: column 3 is the sentence)
     "glue/CoLA/train.tsv": [3], "glue/SST-2/train.tsv": ["sentence"],
     "glue/MRPC/train.tsv": ["#1 String", "#2 String"], "glue/STS-B/train.tsv": ["sentence1", "sentence2"],
     "glue/RTE/train.tsv": ["sentence1", "sentence2"], "glue/WNLI/train.tsv": ["sentence1", "sentence2"],
 }
-SUPERGLUE_JSONL = {
+SUPERGLUE_JSONL: dict[str, list[str]] = {
     "superglue/CB/train.jsonl": ["premise", "hypothesis"], "superglue/RTE/train.jsonl": ["premise", "hypothesis"],
     "superglue/COPA/train.jsonl": ["premise", "choice1", "choice2"], "superglue/WSC/train.jsonl": ["text"],
     "superglue/WiC/train.jsonl": ["sentence1", "sentence2"],

@@ -104,12 +104,12 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 def _one_line(path: Path, err: ValidationError, model: type[BaseModel]) -> T5evalError:
     """The first pydantic error as `file: key: message`, with did-you-mean for an unknown key."""
-    first = err.errors()[0]
+    first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]  # a misspelt key explains a missing one
     key = _key_path(first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         name = str(first["loc"][-1])
         parent = model.model_fields if len(first["loc"]) == 1 else {}
-        choices = [f.alias or n for n, f in parent.items()] or list(Level.model_fields) + list(Scale.model_fields)
+        choices = [f.alias or n for n, f in parent.items()] or list(dict.fromkeys([*Level.model_fields, *Scale.model_fields]))
         return T5evalError(f"{path}: unknown key {key!r}{did_you_mean(name, choices)}; remove or rename it")
     return T5evalError(f"{path}: {key}: {first['msg']}")
 

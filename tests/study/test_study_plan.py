@@ -64,15 +64,14 @@ def test_identical_pretraining_is_one_cell_per_seed(known: dict) -> None:
 
 def test_a_level_is_the_plain_command_with_its_options(known: dict) -> None:
     plan = _plan("table6", "tiny", 1, known, Path("/tmp/s6"))
-    cell = plan.by_name()["pretrain/noise_density-0.25_objective-iid_replace_spans_s0"]
+    cell = plan.by_name()["pretrain/noise_density-0.25_s0"]
     assert cell.command() == (
         "t5eval pretrain --model tiny --corpus /tmp/s6/corpus.jsonl --vocab /vocab/spiece.model --seed 0 "
-        "--out /tmp/s6/pretrain/noise_density-0.25_objective-iid_replace_spans_s0 --steps 150 --inputs-length 128 "
-        "--batch-tokens 4096 --concat-docs 0 --save-every 25 --log-every 25 --threads 1 --objective iid_replace_spans "
-        "--noise-density 0.25")
+        "--out /tmp/s6/pretrain/noise_density-0.25_s0 --objective iid_replace_spans --steps 150 --inputs-length 128 "
+        "--batch-tokens 4096 --concat-docs 0 --save-every 25 --log-every 25 --threads 1 --noise-density 0.25")
     run = plan.run_cell("rate_25", 0)
     assert run.command() == (
-        "t5eval run sst2,mrpc,rte --model /tmp/s6/pretrain/noise_density-0.25_objective-iid_replace_spans_s0 "
+        "t5eval run sst2,mrpc,rte --model /tmp/s6/pretrain/noise_density-0.25_s0 "
         "--data-dir /data --seed 0 --out /tmp/s6/runs/rate_25_s0 --steps 600 --eval-every 300 --batch-tokens 1024 "
         "--threads 1")
 
@@ -86,7 +85,8 @@ def test_plan_for_the_paper_scale_prints_the_gpu_commands(capsys: pytest.Capture
     # the paper: T5-Base, 2^19 = 524,288 steps of 128 x 512 = 65,536 tokens; fine-tuning 2^18 = 262,144 steps
     assert all("--model t5-base" in c and "--steps 524288" in c and "--batch-tokens 65536" in c
                and "--inputs-length 512" in c and "--device cuda" in c for c in pretrain)
-    assert {re.search(r"--objective (\S+)", c)[1] for c in pretrain} == {"span_corruption", "prefix_lm", "bert_mlm",
+    # the paper's baseline objective (i.i.d. replace corrupted spans) and Table 4's three
+    assert {re.search(r"--objective (\S+)", c)[1] for c in pretrain} == {"iid_replace_spans", "prefix_lm", "bert_mlm",
                                                                          "deshuffle"}
     runs = [c for c in commands if c.startswith("t5eval run")]
     assert all("--steps 262144" in c and "--eval-every 5000" in c and "--batch-tokens 65536" in c for c in runs)
