@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_json, read_json, sha256_file
@@ -95,11 +94,10 @@ class Progress:
     """Which cell, cells done / left, and the ETA: the estimate of the cells left, scaled by how far the
     cells run so far took longer or shorter than estimated."""
 
-    def __init__(self, plan: StudyPlan, cells: list[Cell], estimate: Estimate, stream: TextIO | None, log: Log):
+    def __init__(self, plan: StudyPlan, cells: list[Cell], estimate: Estimate, log: Log):
         self.plan, self.cells, self.estimate, self.log = plan, cells, estimate, log
-        self.ratio_num = 0.0
-        self.ratio_den = 0.0
-        self.stream = stream
+        self.ratio_num = 0.0  # seconds the finished cells took
+        self.ratio_den = 0.0  # seconds they were estimated to take
 
     def eta(self, left: list[Cell]) -> str:
         seconds = self.estimate.total([c.name for c in left])
@@ -123,7 +121,7 @@ class Progress:
 def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: Estimate, log: Log) -> None:
     """Run `cells` in order: skip finished ones, resume started ones; a fine-tune whose pre-training is not
     finished (another slice runs it) is left for later, and reported in one line at the end."""
-    progress = Progress(plan, cells, estimate, None, log)
+    progress = Progress(plan, cells, estimate, log)
     waiting: list[tuple[Cell, str]] = []
     todo = [c for c in cells if not cell_done(plan.out, c)]
     if len(todo) < len(cells):
@@ -151,7 +149,3 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
         more = f" (and {len(waiting) - 1} more cells)" if len(waiting) > 1 else ""
         raise T5evalError(f"cell {cell.name} {why}{more}: rerun this command once it is")
 
-
-def command_env_note() -> str:
-    """Threads used by this process, for the plan's header."""
-    return f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"

@@ -71,3 +71,16 @@ def test_micro_study_survives_kill_9_and_finishes_without_redoing_cells(tmp_path
     assert "| All parameters | 2 |" in text and "| Frozen body | 2 |" in text
     assert "Frozen body | " in text.split("## Paired differences", 1)[1]
     assert (tmp_path / "report_forest.png").exists()
+
+
+def test_a_slice_whose_fine_tune_waits_for_another_slices_pretraining_refuses_in_one_line(
+        tmp_path: Path, data_dir: Path, vocab_path: Path, capsys) -> None:
+    study_file = tmp_path / "micro_pair.yaml"
+    study_file.write_text(STUDY)
+    out = tmp_path / "study"
+    # one seed: cells [pretrain/default_s0, runs/all_s0, runs/frozen_s0]; slice 2/2 = [runs/all_s0]
+    assert cli(["study", "run", study_file, "--scale", "micro", "--seeds", 1, "--out", out, "--data-dir", data_dir,
+                "--vocab", vocab_path, "--cell", "2/2"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert err == ["error: cell runs/all_s0 waits for pretrain/default_s0, not finished: rerun this command once it is"]
+    assert not (out / "runs").exists()  # nothing ran
