@@ -139,7 +139,10 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
             left = [c for c in todo if not cell_done(plan.out, c)]
             progress.start(cell, position, len(cells) - len(left), left)
             started = time.monotonic()
-            status = execute(list(cell.argv))
+            try:
+                status = execute(list(cell.argv))
+            except T5evalError as err:  # the command's own one-line refusal, with the cell it came from
+                raise T5evalError(f"cell {cell.name}: {err}") from None
             if status != 0:
                 raise T5evalError(f"cell {cell.name} stopped (exit {status}); finished work is kept in "
                                   f"{plan.out / cell.name}: rerun the same study command to resume it")
