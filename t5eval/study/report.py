@@ -186,7 +186,9 @@ def _paper_section(res: StudyResults) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     ours = {lv: mean_std(res.scores[lv][AVERAGE])[0] for lv in res.levels if res.scores[lv][AVERAGE]}
     label = COLUMNS[res.study.paper_column].label if res.study.paper_column in COLUMNS else res.study.paper_column
-    lines += ["", concordance(ours, paper_values).text(f"our average vs the paper's {label}")]
+    lines += ["", "Confidence: V = confirmed from the paper's text; R = not confirmed against the paper (source in "
+              "`task_defs/paper_scores.yaml`).", "",
+              concordance(ours, paper_values).text(f"our average vs the paper's {label}")]
     return lines
 
 
@@ -226,6 +228,10 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None) 
     lines += ["## The paper's rows", "", *_paper_section(res), ""]
     if study.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in study.notes], ""]
+    limits = sorted({str((run.record.get("settings") or {}).get("limit")) for run in res.runs.values()} - {"None"})
+    if limits:
+        lines += [f"Subset: every task was scored on its first {', '.join(limits)} validation examples (`--limit`); "
+                  "not comparable with full-split scores.", ""]
     if res.missing:
         lines += [f"Not finished (left out): {', '.join(res.missing)}.", ""]
     lines += ["## Cells", "", *_provenance(res, folder), ""]

@@ -114,7 +114,7 @@ class Concordance:
         if pairs == 0:
             return f"Ordering against the paper ({column}): no two levels with both our and the paper's number."
         tau = (self.concordant - self.discordant) / pairs
-        return (f"Ordering against the paper ({column}, {self.levels} levels, {pairs} pairs): {self.concordant} "
+        return (f"Ordering against the paper ({column}, {self.levels} levels, {pairs} pair(s)): {self.concordant} "
                 f"concordant, {self.discordant} discordant, {self.tied} tied (Kendall τ-a = {tau:+.2f}).")
 
 
