@@ -151,6 +151,8 @@ def register(app: typer.Typer) -> None:
         warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
         dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
+        bert_recipe: str | None = typer.Option(None, help="task heads: official (BERT's AdamWeightDecay, decay over all "
+                                               "steps, clip 1.0, final epoch; default) | torch (AdamW, best epoch); docs/bert.md"),
         transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | gradual-unfreezing "
                                                  "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
         head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
@@ -182,7 +184,7 @@ def register(app: typer.Typer) -> None:
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
             skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
             head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
-                               dropout=dropout, train_limit=train_limit), transfer=transfer,
+                               dropout=dropout, train_limit=train_limit, bert_recipe=bert_recipe), transfer=transfer,
         )  # fmt: skip
         from rich.console import Console
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from t5eval.model.bert.init import truncated_normal_
 from t5eval.model.t5.network import T5
 
 
@@ -23,8 +24,8 @@ class HeadModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, num_outputs)
         gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():  # BERT's classifier init: N(0, initializer_range), zero bias
-            self.out.weight.copy_(torch.randn(self.out.weight.shape, generator=gen) * initializer_range)
+        truncated_normal_(self.out.weight, initializer_range, gen)  # BERT's classifier init (run_classifier.py):
+        with torch.no_grad():  # truncated normal, stddev initializer_range, cut at 2 stddev; zero bias
             self.out.bias.zero_()
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
