@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
         bert_recipe: str | None = typer.Option(None, help="task heads: official (BERT's AdamWeightDecay, decay over all "
                                                "steps, clip 1.0, final epoch; default) | torch (AdamW, best epoch); docs/bert.md"),
-        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | gradual-unfreezing "
+        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing "
                                                  "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
         head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
         scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),

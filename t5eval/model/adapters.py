@@ -89,7 +89,8 @@ def add_adapters(blocks: Sequence[nn.Module], width: int, inner: int, seed: int,
             raise T5evalError(f"--transfer adapters: {type(block).__name__} has no adapter slot after its "
                               "feed-forward block")
         weight = next(block.parameters())
-        drop = block.dropout.p if isinstance(getattr(block, "dropout", None), nn.Dropout) else 0.1
+        dropout = getattr(block, "dropout", None)
+        drop = float(dropout.p) if isinstance(dropout, nn.Dropout) else 0.1
         adapter = TaskAdapter(width, inner, seed + 1 + i, drop) if form == "official" else HoulsbyAdapter(
             width, inner, seed + 1 + i)
         block.adapter = adapter.to(weight.device)

@@ -153,7 +153,7 @@ def head_stepper(model: torch.nn.Module, recipe: str, lr: float, weight_decay: f
     return HeadStepper(optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, torch_factor), None)
 
 
-RECORD = {
+RECORD: dict[str, dict[str, Any]] = {
     "official": {"optimizer": "AdamWeightDecay as BERT's optimization.py (no bias correction; betas 0.9, 0.999)",
                  "schedule": "linear warm-up to lr, then lr * (1 - step/total) over all steps (polynomial decay, power 1)",
                  "clip_global_norm": CLIP_NORM, "selection": "the model after the final epoch (as run_classifier.py)",

@@ -39,7 +39,7 @@ class HeadRecipe:
     dropout: float = 0.1
     weight_decay: float = 0.01  # not on biases and LayerNorm weights
     adam_eps: float = 1e-6
-    transfer: str = "all"  # all | frozen | adapters:D | gradual-unfreezing (t5eval.train.transfer)
+    transfer: str = "all"  # all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing (t5eval.train.transfer)
     train_limit: int | None = None  # first N training examples only (quick CPU checks; None: all, as BERT)
     bert_recipe: str = "official"  # official | torch: optimizer, schedule, clipping, kept epoch (train.bert_optim)
 
