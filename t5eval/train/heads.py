@@ -42,6 +42,7 @@ class HeadRecipe:
     transfer: str = "all"  # all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing (t5eval.train.transfer)
     train_limit: int | None = None  # first N training examples only (quick CPU checks; None: all, as BERT)
     bert_recipe: str = "official"  # official | torch: optimizer, schedule, clipping, kept epoch (train.bert_optim)
+    lr_grid: tuple[float, ...] | None = None  # --lr-grid: one fine-tuning per lr, the best on dev kept (run.lr_grid)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.max_len < 3:
@@ -49,6 +50,10 @@ class HeadRecipe:
         if self.train_limit is not None and self.train_limit < 1:
             raise T5evalError(f"--train-limit must be at least 1, got {self.train_limit}")
         Transfer.parse(self.transfer)
+        if self.lr_grid is not None and (not self.lr_grid or min(self.lr_grid) <= 0
+                                         or len(set(self.lr_grid)) < len(self.lr_grid)):
+            raise T5evalError(f"--lr-grid {','.join(map(str, self.lr_grid))}: give distinct learning rates > 0, "
+                              "e.g. --lr-grid 5e-5,4e-5,3e-5,2e-5 (BERT's grid)")
         if self.bert_recipe not in RECIPES:
             raise T5evalError(f"--bert-recipe {self.bert_recipe!r} is not one of {', '.join(RECIPES)}"
                               f"{did_you_mean(self.bert_recipe, RECIPES)}")
