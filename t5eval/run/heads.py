@@ -210,5 +210,6 @@ def train_task(opts: RunOptions, task: HeadTask, model: HeadModel, data: tuple[l
                              bars.training(TrainPlan(task.name, steps, recipe.batch_size * recipe.max_len, opts.device)))
     bars.done_training()
     log(f"{task.name}: {training.steps} steps in {time.perf_counter() - start:.0f}s, "
-        f"{training.trainable_parameters:,} trainable parameters ({recipe.transfer}), best epoch {training.best and training.best['epoch']}")
+        f"{training.trainable_parameters:,} trainable parameters ({recipe.transfer}), "
+        f"{'final' if recipe.bert_recipe == 'official' else 'best'} epoch {training.best and training.best['epoch']} kept")
     return training

@@ -158,3 +158,13 @@ def test_the_classifier_starts_from_berts_truncated_normal() -> None:
     # std of N(0, 1) truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)) = 0.8796; 0.02 * 0.8796 = 0.01759
     assert float(weight.std()) == pytest.approx(0.01759, abs=4e-4)
     assert float(weight.mean()) == pytest.approx(0.0, abs=4e-4) and not head.out.bias.any()
+
+
+def test_a_random_bert_body_starts_from_berts_truncated_normal_too() -> None:
+    from t5eval.model import BertConfig
+    from t5eval.model.bert.weights import random_bert
+
+    body = random_bert(BertConfig.preset("tiny-bert"), 0, torch.float32, "cpu", "tiny-bert").model
+    matrices = [p.detach() for n, p in body.named_parameters() if n.endswith("weight") and "norm" not in n]
+    values = torch.cat([m.flatten() for m in matrices])  # create_initializer(0.02): embeddings and dense kernels
+    assert float(values.abs().max()) <= 0.04 and float(values.std()) == pytest.approx(0.01759, abs=3e-4)

@@ -17,6 +17,7 @@ from safetensors.torch import save, save_file
 
 from t5eval.errors import T5evalError
 from t5eval.model.bert.config import BertConfig
+from t5eval.model.bert.init import truncated_normal_
 from t5eval.model.bert.network import Bert
 from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
 
@@ -116,7 +117,8 @@ def save_bert(model: Bert, out_dir: str | Path) -> Path:
 
 
 def init_weights_(model: Bert, seed: int) -> None:
-    """BERT's init: N(0, initializer_range) for dense and embedding weights, zero biases, LayerNorm 1/0."""
+    """BERT's init (modeling.py `create_initializer`): a normal of stddev initializer_range truncated at 2 stddev
+    for dense and embedding weights, zero biases, LayerNorm 1/0."""
     gen, std = torch.Generator().manual_seed(seed), model.config.initializer_range
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -125,7 +127,7 @@ def init_weights_(model: Bert, seed: int) -> None:
             elif name.endswith("bias"):
                 param.zero_()
             else:
-                param.copy_(torch.randn(param.shape, generator=gen) * std)
+                truncated_normal_(param, std, gen)
 
 
 def random_bert(cfg: BertConfig, seed: int, dtype: torch.dtype, device: str, source: str) -> LoadedModel[Bert]:
