@@ -29,6 +29,7 @@ from t5eval.run.heads_record import head_run_record, head_task_record
 from t5eval.run.lr_grid import run_lr_grid
 from t5eval.run.options import RunOptions, check_eval_data, eval_split, train_split
 from t5eval.run.progress import RunProgress, TrainPlan
+from t5eval.run.span import run_span_task
 from t5eval.tasks import TaskRegistry, TaskSpec
 from t5eval.tasks.data import load_examples_with_rows
 from t5eval.tasks.heads import HeadRegistry, HeadSpec
@@ -110,7 +111,8 @@ def run_heads(opts: RunOptions, progress: RunProgress | None, log: Log, start: f
     with progress or RunProgress(None) as bars:
         for spec in specs:
             done = run_dir / spec.name / "result.json"
-            one = functools.partial(run_head_task, registry=registry, spec=spec, head=task_heads[spec.name],
+            run_task = run_span_task if task_heads[spec.name].kind == "span" else run_head_task  # SQuAD: run.span
+            one = functools.partial(run_task, registry=registry, spec=spec, head=task_heads[spec.name],
                                     tokenizer=tokenizer, loaded=loaded, run_dir=run_dir, bars=bars, log=log)
             records[spec.name] = read_json(done) if done.exists() else (  # --lr-grid: one cell per lr (run.lr_grid)
                 run_lr_grid(opts, spec, run_dir, log, one) if recipe.lr_grid else one(opts))

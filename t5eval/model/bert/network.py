@@ -84,6 +84,7 @@ class Bert(nn.Module):
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.has_pooler = True  # False: loaded from a checkpoint without one (BertForQuestionAnswering)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
