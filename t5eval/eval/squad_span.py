@@ -11,9 +11,9 @@ Decoding: per window the 20 highest start and 20 highest end logits (ties: the l
 kept when both are context pieces, the start is in its max-context window, end >= start and it spans at
 most 30 pieces; the best start + end logit over all windows of a question wins; no pair: "empty" (as
 run_squad.py). The answer text is the context between the pieces' character offsets (WordPiece offsets from
-`tokenizers`); run_squad.py instead maps the pieces back onto whitespace-split words and aligns a
-de-tokenised string (`get_final_text`), which gives the same text except where a word holds the answer only
-in part (there BERT returns the part the pieces cover too, but can differ around punctuation and accents).
+`tokenizers`); run_squad.py finds the de-tokenised pieces inside the whole words that hold them
+(`get_final_text`) and maps that back to the original characters: the same text, except where its alignment
+fails, when it returns the whole words.
 """
 
 from __future__ import annotations
