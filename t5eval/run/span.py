@@ -116,12 +116,22 @@ def train_span(opts: RunOptions, spec: TaskSpec, model: SpanHeadModel, windows: 
     return training
 
 
+def save_span_best(model: SpanHeadModel, out: Path) -> None:
+    """The BERT body in HF layout (its pooler zero when the checkpoint had none) + `head.pt` (span head, adapters),
+    as `run.heads.save_best` writes a classification run's."""
+    from t5eval.model import save_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model.body, out)
+    torch.save({k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k},
+               out / "head.pt")
+
+
 def run_span_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: HeadSpec, tokenizer: Any,
                   loaded: LoadedModel[Any], run_dir: Path, bars: RunProgress, log: Log,
                   task_dir: Path | None = None) -> dict[str, Any]:
     """Fine-tune (when the train split is there) and score BERT's span head on SQuAD; write the task's files."""
     from t5eval.model import state_dict_sha256
-    from t5eval.run.heads import save_best
 
     recipe = opts.recipe or HeadRecipe()
     if recipe.max_len != HeadRecipe().max_len:
@@ -149,7 +159,7 @@ def run_span_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head
         log(f"no train split for {spec.name}: evaluating with the head as loaded")
     result = evaluate_span(spec, rows, examples, windows, model, opts.protocol, state_dict_sha256(model), opts.device)
     task_dir = task_dir or run_dir / spec.name
-    save_best(model, task_dir / "best")
+    save_span_best(model, task_dir / "best")
     task = HeadTask(spec, head, split, examples, dict(example_set.files), str(example_set.source), [], [], rows)
     entry = head_task_record(task, result, training, replace(opts, recipe=replace(recipe, max_len=SETTINGS.max_seq_len)))
     entry["decode"]["span"] = asdict(SETTINGS) | {"windows": len(windows), "source": "google-research/bert run_squad.py"}
