@@ -131,10 +131,23 @@ class T5(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.shared.weight
+        if cfg.shared_encoder_decoder:
+            self._share_stacks()
         if cfg.adapter_dim:  # a checkpoint fine-tuned with --transfer adapters:D (weights loaded after)
             add_adapters([*self.encoder_layers, *self.decoder_layers], cfg.d_model, cfg.adapter_dim, seed=0,
                          form=cfg.adapter_form)
         self.packed_cross_kv: nn.Module | None = None  # set by `quantize_int8`: all layers' cross K/V, int8
+
+    def _share_stacks(self) -> None:
+        """Table 2's shared encoder-decoder, as Mesh TF builds it (bi_v1_shared.gin: the encoder is named
+        "decoder", so every variable of the same name is one variable): encoder block i takes decoder block i's
+        self-attention, feed-forward and both their norms; the final norm and the relative-bias table are
+        shared too (the encoder still buckets positions bidirectionally). Cross-attention stays the decoder's."""
+        for enc, dec in zip(self.encoder_layers, self.decoder_layers, strict=True):
+            assert isinstance(enc, EncoderLayer) and isinstance(dec, DecoderLayer)
+            enc.attn_norm, enc.attn, enc.ff_norm, enc.ff = dec.self_norm, dec.self_attn, dec.ff_norm, dec.ff
+        self.encoder_norm = self.decoder_norm
+        self.encoder_bias.embedding = self.decoder_bias.embedding
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                segments: torch.Tensor | None = None) -> torch.Tensor:

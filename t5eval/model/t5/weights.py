@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from t5eval.errors import T5evalError
 from t5eval.model.checkpoint import (
     LoadedModel,
     check_keys,
@@ -110,6 +111,36 @@ def build(cfg: T5Config, state: dict[str, torch.Tensor], where: str, dtype: torc
     return model.eval()
 
 
+def shared_copies(cfg: T5Config) -> list[tuple[str, str]]:
+    """(encoder HF key, decoder HF key) pairs that are one parameter of a shared encoder-decoder (none otherwise);
+    read off the model's own parameter sharing, so the list cannot drift from `T5._share_stacks`."""
+    if not cfg.shared_encoder_decoder:
+        return []
+    with torch.device("meta"):
+        model = T5(cfg)
+    hf_of = {native: hf for hf, native in key_map(cfg).items()}
+    first: dict[int, str] = {}
+    pairs = []
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if name not in hf_of:  # the tied lm_head
+            continue
+        if id(param) in first:
+            pairs.append((first[id(param)], hf_of[name]))
+        else:
+            first[id(param)] = hf_of[name]
+    return pairs
+
+
+def check_shared_copies(cfg: T5Config, checkpoint: dict[str, torch.Tensor], where: str) -> None:
+    """A shared model's file holds each shared tensor twice (encoder and decoder keys, so transformers loads it as
+    an ordinary T5 computing the same function); both copies must be equal, or the file is not a shared model."""
+    for enc, dec in shared_copies(cfg):
+        if not torch.equal(checkpoint[enc], checkpoint[dec]):
+            raise T5evalError(f"{where}: config.json says shared_encoder_decoder but {enc} differs from {dec} "
+                              "(weights changed outside t5eval?); drop shared_encoder_decoder from config.json "
+                              "to load it as an ordinary T5")
+
+
 def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[T5]:
     """Load an HF T5 directory (config.json + weights)."""
     require_dir(model_dir, "T5")
@@ -117,14 +148,19 @@ def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[
     files, checkpoint = read_checkpoint(model_dir)
     cfg = _untie_if_needed(cfg, checkpoint)
     state = native_state_dict(cfg, checkpoint, str(model_dir))
+    check_shared_copies(cfg, checkpoint, str(model_dir))
     model = build(cfg, state, str(model_dir), dtype, device)
     return LoadedModel(model, cfg, str(model_dir), files_sha256(files))
 
 
 def hf_state_dict(model: T5) -> dict[str, torch.Tensor]:
-    """The model's weights under HF key names (tied head written once, as `shared.weight`)."""
+    """The model's weights under HF key names (tied head written once, as `shared.weight`); a shared
+    encoder-decoder's shared tensors are written under both stacks' keys, as copies (safetensors stores no
+    aliases), which is an ordinary HF T5 checkpoint computing the same function."""
     own = dict(model.named_parameters(remove_duplicate=False))
-    return {hf: own[nat].detach().contiguous() for hf, nat in key_map(model.config).items()}
+    copy = model.config.shared_encoder_decoder
+    return {hf: own[nat].detach().clone() if copy else own[nat].detach().contiguous()
+            for hf, nat in key_map(model.config).items()}
 
 
 def save_model(model: T5, out_dir: str | Path) -> Path:
