@@ -103,6 +103,9 @@ def test_bert_run_fine_tunes_and_scores_and_predictions_rescore_exactly(
     assert record["model"]["family"] == "bert" and record["model"]["config"]["vocab_size"] == 8000
     assert record["settings"]["finetune"]["lr"] == 1e-3 and record["settings"]["finetune"]["warmup"] == 0.1
     assert record["settings"]["finetune"]["batch_size"] == 16 and record["settings"]["finetune"]["max_len"] == 128
+    finetune = record["settings"]["finetune"]  # BERT's official recipe by default (tests/bert/test_bert_recipe.py)
+    assert (finetune["bert_recipe"], finetune["clip_global_norm"]) == ("official", 1.0)
+    assert record["tasks"]["glue_rte_v002"]["train"]["best_epoch"] == 1  # the final epoch (of 1)
     assert record["vocab"]["kind"] == "wordpiece" and record["vocab"]["lowercase"] is True
     assert (out / "glue_rte_v002" / "best" / "config.json").is_file()
 
