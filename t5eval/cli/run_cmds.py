@@ -161,6 +161,9 @@ def register(app: typer.Typer) -> None:
         from t5eval.train.transfer import Transfer
 
         _check_before_loading(target, out, data_dir)
+        from t5eval.model.load import check_model_source
+
+        check_model_source(model)  # a missing folder, an unfinished pre-training, a run folder: say so
         device = check_device(device or default_device())
         check_dtype(dtype)
         check_choice("--init", init, INITS)

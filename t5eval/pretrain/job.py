@@ -11,24 +11,29 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
+from t5eval.batching import make_train_batch
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.io import atomic_write_json, atomic_write_jsonl, read_json
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
+from t5eval.model.load import FAMILIES
+from t5eval.pretrain.checks import check_family, check_options
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
 from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
-from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
+from t5eval.pretrain.loop import PretrainConfig, PretrainState, StoppedAtStep, pretrain_loop, schedule_record
 from t5eval.pretrain.objectives import Objective, make_objective
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
+from t5eval.train.throughput import format_duration, measure_matmul_peak, mfu, train_flops_per_row
 
 Log = Callable[[str], None]
+DisplayFactory = Callable[[], Callable[[Any], None]]  # makes the per-step progress callback (cli: RunProgress)
 RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"
 
 
@@ -63,8 +68,8 @@ class PretrainOptions:
     command: tuple[str, ...] = ()
 
 
-def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
-    """Objective, chunks and the example stream (every data error surfaces here)."""
+def build_stream(opts: PretrainOptions, tok: T5Tokenizer, log: Log | None = None) -> tuple[ExampleStream, CorpusInfo]:
+    """Objective, chunks and the example stream (every data error surfaces here; the objective's first)."""
     obj = make_objective(opts.objective, opts.inputs_length, opts.noise_density, opts.mean_span_length,
                          tok.vocab_size, opts.targets_length, opts.mlm_keep)
     rows = opts.batch_tokens // opts.inputs_length
@@ -72,6 +77,8 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream
         raise T5evalError(f"--batch-tokens {opts.batch_tokens} is below one sequence of --inputs-length "
                           f"{opts.inputs_length}; use at least {opts.inputs_length}")
     cleaner = make_cleaner(opts)
+    if log is not None:
+        log(f"reading the corpus {opts.corpus}")
     source: ChunkSource
     if opts.corpus.startswith("hub:"):
         info = CorpusInfo(source=opts.corpus)
@@ -129,18 +136,26 @@ def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
             "order": "seeded permutation of all chunks per epoch (local); corpus order, one pass (hub)"}
 
 
-def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
-    """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only)."""
+def pretrain(opts: PretrainOptions, log: Log, display: DisplayFactory | None = None) -> dict[str, Any] | None:
+    """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only).
+
+    Every refusal that needs neither corpus nor weights comes first (`checks.check_options`), then the
+    objective's settings, then the corpus is read. `display()`, when given, makes the per-step callback of
+    the progress display (bar or plain lines). Ctrl-C during training raises `PretrainInterrupted` after the
+    current step is saved.
+    """
     pin_git_commit()  # the record names the code loaded now, not the checkout at the end
+    found = check_options(opts.model, opts.out, opts.export_path, opts.overwrite)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tok = T5Tokenizer.find(model_dir, opts.vocab)
-    stream, info = build_stream(opts, tok)
+    if found is not None:
+        tok.check_fits(found[1].vocab_size)
+    stream, info = build_stream(opts, tok, log)
     for line in cleaning_lines(info):
         log(line)
-    if opts.out is None and opts.export_n is None:
-        raise T5evalError("nothing to do: pass --out DIR to pre-train, or --export N FILE to see the examples")
     loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device) if opts.out else None
     if loaded is not None:
+        check_family(opts.model, family_of(loaded))  # a hub id's family is known once downloaded
         tok.check_fits(loaded.config.vocab_size)
     if opts.export_n is not None and opts.export_path is not None:
         atomic_write_jsonl(opts.export_path, export_rows(stream, opts.export_n, tok))
@@ -150,7 +165,51 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     dropout = opts.dropout if opts.dropout is not None else (0.1 if loaded.config.variant == "v1.0" else 0.0)
     cfg = PretrainConfig(opts.steps, opts.seed, dropout, min(opts.save_every, opts.steps), opts.log_every)
     settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
-    return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+    return _train(opts, loaded, tok, stream, info, cfg, settings, log, display)
+
+
+class PretrainInterrupted(Exception):
+    """Ctrl-C during pre-training: the current step finished and was saved in `out`'s checkpoint."""
+
+    def __init__(self, out: Path, step: int) -> None:
+        super().__init__(f"interrupted at step {step}; saved in {out}")
+        self.out, self.step = out, step
+
+
+def family_of(loaded: LoadedModel) -> str:
+    """The family name of a loaded model (from its network class)."""
+    return next((f.name for f in FAMILIES.values() if isinstance(loaded.model, f.network)), "unknown")
+
+
+def measure_throughput(loaded: LoadedModel, stream: ExampleStream, device: torch.device) -> tuple[float, float]:
+    """(model FLOPs per trained token, matmul peak GFLOP/s) for MFU (`t5eval.train.throughput`): FLOPs counted on
+    one row shaped like the first example, divided by its tokens."""
+    inputs, targets, _ = stream.example(0)
+    batch = make_train_batch([inputs], [targets])
+    model = cast(Any, loaded.model)
+    was_training = model.training
+    model.eval()
+    flops = train_flops_per_row(lambda: model.loss(batch.input_ids.to(device), batch.attention_mask.to(device),
+                                                   batch.labels.to(device)))
+    model.train(was_training)
+    return flops / (len(inputs) + len(targets)), measure_matmul_peak(device)
+
+
+def throughput_record(cfg: PretrainConfig, state: PretrainState) -> dict[str, Any]:
+    """Real tokens/s over the whole run and its MFU, with what MFU is measured against (t5eval.train.throughput)."""
+    tokens_per_s = state.train_tokens / max(state.train_seconds, 1e-9)
+    return {"tokens_per_s": tokens_per_s, "mfu": mfu(cfg.flops_per_token, tokens_per_s, cfg.peak_gflops),
+            "matmul_peak_gflops": cfg.peak_gflops, "train_flops_per_token": cfg.flops_per_token,
+            "definition": "MFU = train_flops_per_token x real tokens/s / matmul peak; train FLOPs = 3 x the "
+                          "forward's matrix FLOPs (torch FlopCounterMode); peak = best of 3 fp32 torch.mm "
+                          "(1024^2 on CPU, 4096^2 on GPU) measured at the start of this process"}
+
+
+def log_line(entry: dict[str, float], steps: int) -> str:
+    """'step 100/1000  loss 4.1234  2,345 tok/s  MFU 12.3%  ETA 3 min 7 s' for one loss-history entry."""
+    eta = format_duration((steps - entry["step"]) * entry["seconds_per_step"])
+    return (f"step {entry['step']:,}/{steps:,}  loss {entry['loss']:.4f}  {entry['tokens_per_s']:,.0f} tok/s  "
+            f"MFU {100 * entry['mfu']:.1f}%  ETA {eta}")
 
 
 def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
@@ -166,7 +225,8 @@ def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[s
 
 
 def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream: ExampleStream,
-           info: CorpusInfo, cfg: PretrainConfig, settings: dict[str, Any], log: Log) -> dict[str, Any]:
+           info: CorpusInfo, cfg: PretrainConfig, settings: dict[str, Any], log: Log,
+           display: DisplayFactory | None) -> dict[str, Any]:
     out = Path(opts.out or ".")
     done = _prepare_out(out, settings, opts.overwrite)
     if done is not None:
@@ -175,12 +235,18 @@ def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream:
     checkpoint = out / CHECKPOINT
     if checkpoint.is_file():
         log(f"resuming from {checkpoint}")
+    device = torch.device(opts.device)
+    flops_per_token, peak = measure_throughput(loaded, stream, device)
+    cfg = replace(cfg, flops_per_token=flops_per_token, peak_gflops=peak)
+    log(f"pretrain {stream.objective.name}: planned {cfg.steps:,} steps x {stream.rows} rows of "
+        f"{opts.inputs_length} input tokens on {opts.device}; matmul peak {peak:,.1f} GFLOP/s measured now, "
+        f"{flops_per_token / 1e6:,.2f} MFLOP per token (MFU is their share)")
     started = time.perf_counter()
-
-    def progress(step: int, loss: float, tokens_per_s: float) -> None:
-        log(f"step {step}/{cfg.steps}  loss {loss:.4f}  {tokens_per_s:.0f} tok/s")
-
-    state = pretrain_loop(loaded.model, stream, cfg, checkpoint, torch.device(opts.device), progress)
+    try:
+        state = pretrain_loop(loaded.model, stream, cfg, checkpoint, device,
+                              lambda entry: log(log_line(entry, cfg.steps)), display() if display else None)
+    except StoppedAtStep as stop:
+        raise PretrainInterrupted(out, stop.step) from None
     save_model(loaded.model, out)
     shutil.copyfile(tok.path, out / "spiece.model")
     record = _record(opts, loaded, tok, stream, info, cfg, state, settings, time.perf_counter() - started)
@@ -210,5 +276,6 @@ def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream
         "padding": {"real_tokens": stream.real_tokens, "padded_tokens": stream.padded_tokens,
                     "fill": stream.real_tokens / max(stream.padded_tokens, 1)},
         "loss_history": state.loss_history, "resumed_from": state.resumed_from,
+        "throughput": throughput_record(cfg, state),
         "env": env_record(opts.device, torch.get_num_threads()),
     }  # fmt: skip
