@@ -223,7 +223,7 @@ class TaskRegistry:
             return self.tasks[self.aliases[name]]
         if (bad := self.broken_for(name)) is not None:
             raise T5evalError(f"{name!r} cannot be used: {bad.error}")
-        choices = [*self.tasks, *self.aliases]
+        choices = list(dict.fromkeys([*self.tasks, *self.aliases]))
         raise T5evalError(f"unknown task {name!r}{did_you_mean(name, choices)}; `t5eval tasks` lists them"
                           + self._broken_note())
 
