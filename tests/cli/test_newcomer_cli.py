@@ -73,7 +73,7 @@ def test_tables_are_not_cut_when_piped(monkeypatch, capsys):
     record = json.loads((FIXTURE_RUN / "run.json").read_text())
     stdout_console().print(summary_table(record))  # stdout is captured: not a terminal
     out = capsys.readouterr().out
-    assert "…" not in out and "super_glue_multirc_v102" in out and "wmt_t2t_ende_v003" in out
+    assert "…" not in out and all(name in out for name in record["tasks"])  # at 80 columns long names wrap
 
 
 def test_batch_tokens_help_says_packed_rows(capsys):
