@@ -34,8 +34,9 @@ def pretrain_cmd(
     mean_span_length: float = typer.Option(3.0, help="mean noise span length (span_corruption; paper: 3)"),
     mlm_keep: float = typer.Option(0.0, help="bert_mlm: share of noise tokens left unchanged "
                                              "(paper 0: 90% mask, 10% random; BERT: 0.1)"),
-    concat_docs: int = typer.Option(128, help="documents concatenated before splitting (T5: 128; 0 = the whole "
-                                              "corpus, so short documents fill whole sequences)"),
+    concat_docs: int | None = typer.Option(None, help="documents concatenated before splitting (default: the "
+                                                     "objective's official config: 128, or 1 for deshuffle and "
+                                                     "prefix_lm; 0 = the whole corpus)"),
     clean: str | None = typer.Option(None, help="c4: the paper's C4 cleaning rules (docs/pretrain.md), counts printed"),
     bad_words: Path | None = typer.Option(None, help="with --clean c4: bad-words list, one per line (LDNOOBW)"),
     dropout: float | None = typer.Option(None, help="dropout rate (default: 0.1 for v1.0 as the paper, 0 for v1.1)"),
@@ -53,6 +54,7 @@ def pretrain_cmd(
     from t5eval.cli.run_cmds import check_choice, check_positive
     from t5eval.pretrain.checks import check_export_path
     from t5eval.pretrain.job import PretrainOptions
+    from t5eval.pretrain.objectives import make_objective
     from t5eval.run.options import check_device, default_device
 
     check_choice("--init", init, INITS)
@@ -64,8 +66,10 @@ def pretrain_cmd(
         check_export_path(Path(export[1]), export[1])
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise T5evalError(f"--dropout {dropout} must be in [0, 1)")
-    if concat_docs < 0:
+    if concat_docs is not None and concat_docs < 0:
         raise T5evalError(f"--concat-docs {concat_docs} must be 0 (whole corpus) or a positive count")
+    make_objective(objective, inputs_length, noise_density, mean_span_length, targets_length=targets_length,
+                   mlm_keep_prob=mlm_keep)  # objective settings refused (one line) before any file is read
     device = check_device(device or default_device())
     opts = PretrainOptions(
         model=model, corpus=corpus, objective=objective, init=init, vocab=vocab, steps=steps,

@@ -171,15 +171,16 @@ def tokenized(texts: Iterable[str], tok: T5Tokenizer, seed: int, info: CorpusInf
         yield select_random_chunk(ids, np.random.default_rng([seed, 1, index]))
 
 
-Cleaner = Callable[[str], "str | None"]  # a page -> the cleaned page, or None to drop it
+Cleaner = Callable[[Iterable[str]], Iterable[str]]  # the pages -> the cleaned pages (dropped ones left out)
 
 
 def iter_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int, info: CorpusInfo,
                 concat_docs: int = CONCAT_DOCS, clean: Cleaner | None = None) -> Iterator[np.ndarray]:
-    """The chunks of `source` in corpus order (lazy: a hub source is streamed); `clean` filters pages first."""
+    """The chunks of `source` in corpus order (lazy: a hub source is streamed); `clean` filters pages first
+    (C4's deduplication reads every page before the first is tokenized)."""
     texts: Iterable[str] = documents(source, info)
     if clean is not None:
-        texts = (page for page in map(clean, texts) if page is not None)
+        texts = clean(texts)
     for group in reduce_concat_tokens(tokenized(texts, tok, seed, info), concat_docs):
         for chunk in split_tokens(group, tokens_per_chunk):
             info.chunks += 1

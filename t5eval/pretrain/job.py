@@ -24,9 +24,9 @@ from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
 from t5eval.model.load import FAMILIES
 from t5eval.pretrain.checks import check_family, check_options
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
-from t5eval.pretrain.corpus import CONCAT_DOCS, MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
+from t5eval.pretrain.corpus import MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, StoppedAtStep, pretrain_loop, schedule_record
-from t5eval.pretrain.objectives import Objective, make_objective
+from t5eval.pretrain.objectives import Objective, make_objective, official_concat_docs
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
@@ -53,7 +53,7 @@ class PretrainOptions:
     noise_density: float | None = None
     mean_span_length: float = 3.0
     mlm_keep: float = 0.0
-    concat_docs: int = CONCAT_DOCS  # T5's reduce_concat_tokens batch; 0 = the whole corpus
+    concat_docs: int | None = None  # reduce_concat_tokens batch; None: the objective's official default; 0: all
     clean: str | None = None  # "c4": the paper's C4 rules (clean.py)
     bad_words: Path | None = None
     seed: int = 0
@@ -83,11 +83,13 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer, log: Log | None = None
     if opts.corpus.startswith("hub:"):
         info = CorpusInfo(source=opts.corpus)
         source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
-                                                    opts.concat_docs, cleaner.clean if cleaner else None))
+                                                    official_concat_docs(opts.objective, opts.concat_docs),
+                                                    cleaner.clean_pages if cleaner else None))
         source.chunk(0)  # fails now (offline, empty) rather than mid-run
     else:
-        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, opts.concat_docs,
-                                   cleaner.clean if cleaner else None)
+        chunks, info = load_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed,
+                                   official_concat_docs(opts.objective, opts.concat_docs),
+                                   cleaner.clean_pages if cleaner else None)
         source = LocalChunks(chunks, opts.seed)
     if cleaner is not None:
         info.cleaning = cleaner.record()  # a live view for a streamed corpus: counts grow as it is read
@@ -128,10 +130,12 @@ def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, ob
             "save_every": cfg.save_every, "device": opts.device}
 
 
-def chunking_record(obj: Objective, concat_docs: int) -> dict[str, Any]:
-    """How documents become chunks (T5's span_corruption pipeline), as recorded."""
+def chunking_record(obj: Objective, concat_docs: int | None) -> dict[str, Any]:
+    """How documents become chunks (T5's pipelines), as recorded; `concat_docs` None = the official default."""
     return {"select_random_chunk_max_tokens": MAX_DOC_TOKENS,
-            "reduce_concat_tokens_docs": concat_docs or "all (whole corpus)",
+            "reduce_concat_tokens_docs": official_concat_docs(obj.name, concat_docs) or "all (whole corpus)",
+            "reduce_concat_tokens_from": "--concat-docs" if concat_docs is not None else
+            f"official default of {obj.name} (1: no reduce_concat_tokens in its gin config; else 128)",
             "tokens_per_chunk": obj.tokens_per_chunk, "eos_in_documents": False,
             "order": "seeded permutation of all chunks per epoch (local); corpus order, one pass (hub)"}
 

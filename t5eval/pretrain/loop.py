@@ -90,8 +90,9 @@ def pretrain_loop(model: torch.nn.Module, stream: ExampleStream, cfg: PretrainCo
     """Train `model` for `cfg.steps` steps, resuming from `checkpoint` when it exists.
 
     `progress` gets every `log_every`-th step's mean loss and tokens/s; `on_step` the state before the first
-    step and after every step (the progress display). Ctrl-C during a step finishes that step, saves a
-    checkpoint, then raises `KeyboardInterrupt`; the same command resumes from it.
+    step and after every step (the progress display). Ctrl-C during an iteration finishes it (step, log,
+    display), saves a checkpoint, then raises `StoppedAtStep` (a `KeyboardInterrupt`); the same command
+    resumes from it.
     """
     set_dropout(model, cfg.dropout)
     optimizer = make_optimizer(model)
@@ -108,21 +109,24 @@ def pretrain_loop(model: torch.nn.Module, stream: ExampleStream, cfg: PretrainCo
         on_step(state)
     since = (state.step, state.train_tokens, state.train_seconds)  # the window of the next log entry
     while state.step < cfg.steps:
-        with defer_sigint() as interrupted:
+        with defer_sigint() as interrupted:  # Ctrl-C anywhere in the iteration is handled at its end
             _one_step(wrapped, optimizer, stream, plan, ctx, cfg, state)
-        step = state.step
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            state.loss_history.append(_log_entry(state, cfg, since))
-            since = (state.step, state.train_tokens, state.train_seconds)
-            state.window = []
-            if progress:
-                progress(state.loss_history[-1])
-        if interrupted or step % cfg.save_every == 0 or step == cfg.steps:
-            save_one_file(checkpoint, model, optimizer, stream, asdict(state), ctx)
+            if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                state.loss_history.append(_log_entry(state, cfg, since))
+                since = (state.step, state.train_tokens, state.train_seconds)
+                state.window = []
+                if progress:
+                    progress(state.loss_history[-1])
+            if on_step:
+                on_step(state)
+            saved = state.step % cfg.save_every == 0 or state.step == cfg.steps
+            if saved:
+                save_one_file(checkpoint, model, optimizer, stream, asdict(state), ctx)
         if interrupted:
-            raise StoppedAtStep(step)
-        if on_step:
-            on_step(state)
+            if not saved:
+                with defer_sigint():
+                    save_one_file(checkpoint, model, optimizer, stream, asdict(state), ctx)
+            raise StoppedAtStep(state.step)
     return state
 
 
