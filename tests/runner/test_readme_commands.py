@@ -54,6 +54,8 @@ def test_a_fresh_clone_runs_the_readme_commands_in_order(tmp_path: Path) -> None
     assert scored["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-9)
     again = json.loads((clone / "results" / "quickstart_best" / "run.json").read_text())
     assert again["tasks"]["glue_sst2_v002"]["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-9)
-    assert str(clone / "t5eval") in subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",
-                                                     "import t5eval; print(t5eval.__file__)"], env=env, cwd=tmp_path,
-                                                    capture_output=True, text=True).stdout  # the clone's code ran
+    elsewhere = tmp_path / "elsewhere"  # not the clone's parent, where `t5eval/` would import as a namespace
+    elsewhere.mkdir()
+    where = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c", "import t5eval; print(t5eval.__file__)"],
+                           env=env, cwd=elsewhere, capture_output=True, text=True).stdout
+    assert where.strip() == str(clone / "t5eval" / "__init__.py")  # the venv runs the clone's code (editable)
