@@ -25,6 +25,18 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
     return done
 
 
+def _isolation() -> list[str]:
+    """Build with this environment's setuptools when it can make wheels by itself (>= 70.1, offline);
+    otherwise let pip fetch the build requirements (a fresh venv's bundled setuptools has no bdist_wheel)."""
+    try:
+        import setuptools
+
+        version = tuple(int(part) for part in setuptools.__version__.split(".")[:2])
+    except (ImportError, ValueError):
+        return []
+    return ["--no-build-isolation"] if version >= (70, 1) else []
+
+
 def _build_and_install(tmp_path: Path, env: dict[str, str]) -> Path:
     src = tmp_path / "src"
     src.mkdir()
@@ -33,8 +45,8 @@ def _build_and_install(tmp_path: Path, env: dict[str, str]) -> Path:
             shutil.copytree(REPO_ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(REPO_ROOT / name, src / name)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-          str(tmp_path / "dist"), str(src)], tmp_path, env)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *_isolation(), "-q", "-w", str(tmp_path / "dist"),
+          str(src)], tmp_path, env)
     (wheel,) = (tmp_path / "dist").glob("t5eval-*.whl")
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path, env)
