@@ -49,6 +49,17 @@ def pretrain_cmd(
     device: str | None = typer.Option(None, help="cpu | cuda | cuda:N (default: cuda when a GPU is visible, "
                                                  "else cpu)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
+    corpus_tokens: int | None = typer.Option(None, help="pre-train on the first N tokens of the corpus, repeated "
+                                                        "as the steps need (the paper's Table 9); repeats recorded"),
+    mix_tasks: str | None = typer.Option(None, help="multi-task pre-training: mix these tasks' training examples "
+                                                    "with the corpus objective (docs/pretrain.md)"),
+    mixing: str = typer.Option("proportional", help="with --mix-tasks: equal | proportional | proportional:K | "
+                                                    "temperature:T[:K] (as run --mixing; the corpus counts its chunks)"),
+    corpus_rate: float | None = typer.Option(None, help="with --mix-tasks: the corpus member's rate (T5's "
+                                                        "rate_unsupervised); 0 = tasks only"),
+    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="with --mix-tasks: the tasks' data"),
+    lm_loss: str = typer.Option("targets", help="decoder-only models: loss on the targets only, or on all "
+                                                "tokens of inputs + targets (the paper's LM objective for the LM)"),
 ) -> None:
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
     from t5eval.cli.run_cmds import check_choice, check_positive
@@ -59,7 +70,7 @@ def pretrain_cmd(
 
     check_choice("--init", init, INITS)
     check_positive(steps=steps, batch_tokens=batch_tokens, inputs_length=inputs_length, save_every=save_every,
-                    log_every=log_every, threads=threads)
+                    log_every=log_every, threads=threads, corpus_tokens=corpus_tokens)
     if export is not None and export[0] < 1:
         raise T5evalError(f"--export {export[0]} must be at least 1")
     if export is not None:
@@ -79,7 +90,8 @@ def pretrain_cmd(
         dropout=dropout, out=out, export_n=export[0] if export else None,
         export_path=Path(export[1]) if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
-        command=_command(ctx, export),
+        command=_command(ctx, export), lm_loss=lm_loss, corpus_tokens=corpus_tokens,
+        mix_tasks=mix_tasks, mixing=mixing, corpus_rate=corpus_rate, data_dir=data_dir,
     )  # fmt: skip
     _run(opts, threads)
 

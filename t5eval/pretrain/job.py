@@ -13,28 +13,35 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
-from t5eval.batching import make_train_batch
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.io import atomic_write_json, atomic_write_jsonl, read_json
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
-from t5eval.model.load import FAMILIES
+from t5eval.model.cost import cost_line, model_cost
 from t5eval.pretrain.checks import check_family, check_options
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
-from t5eval.pretrain.corpus import MAX_DOC_TOKENS, CorpusInfo, iter_chunks, load_chunks
+from t5eval.pretrain.corpus import MAX_DOC_TOKENS, CorpusInfo, first_tokens, iter_chunks, load_chunks, repeats
 from t5eval.pretrain.loop import PretrainConfig, PretrainState, StoppedAtStep, pretrain_loop, schedule_record
+from t5eval.pretrain.mixed import MixedStream, load_tasks, member_rates
 from t5eval.pretrain.objectives import Objective, make_objective, official_concat_docs
+from t5eval.pretrain.progress import (
+    PretrainInterrupted,
+    family_of,
+    log_line,
+    measure_throughput,
+    throughput_record,
+)
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
-from t5eval.train.throughput import format_duration, measure_matmul_peak, mfu, train_flops_per_row
 
 Log = Callable[[str], None]
 DisplayFactory = Callable[[], Callable[[Any], None]]  # makes the per-step progress callback (cli: RunProgress)
 RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"
+LM_LOSSES = ("targets", "all")
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,15 @@ class PretrainOptions:
     device: str = "cpu"
     overwrite: bool = False
     command: tuple[str, ...] = ()
+    lm_loss: str = "targets"  # decoder-only models: "targets" (target tokens) | "all" (inputs + targets)
+    corpus_tokens: int | None = None  # train on the first N tokens of the corpus, repeated (Table 9)
+    mix_tasks: str | None = None  # multi-task pre-training: supervised tasks mixed with the corpus (mixed.py)
+    mixing: str = "proportional"  # their rates (t5eval.train.mixing)
+    corpus_rate: float | None = None  # the corpus member's fixed rate (T5's rate_unsupervised); 0 = left out
+    data_dir: Path | None = None  # the tasks' data (as `run --data-dir`)
 
 
-def build_stream(opts: PretrainOptions, tok: T5Tokenizer, log: Log | None = None) -> tuple[ExampleStream, CorpusInfo]:
+def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
     """Objective, chunks and the example stream (every data error surfaces here; the objective's first)."""
     obj = make_objective(opts.objective, opts.inputs_length, opts.noise_density, opts.mean_span_length,
                          tok.vocab_size, opts.targets_length, opts.mlm_keep)
@@ -77,10 +90,14 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer, log: Log | None = None
         raise T5evalError(f"--batch-tokens {opts.batch_tokens} is below one sequence of --inputs-length "
                           f"{opts.inputs_length}; use at least {opts.inputs_length}")
     cleaner = make_cleaner(opts)
-    if log is not None:
-        log(f"reading the corpus {opts.corpus}")
     source: ChunkSource
-    if opts.corpus.startswith("hub:"):
+    if opts.corpus_tokens is not None:  # the first N tokens (local or streamed), then repeated as needed
+        info = CorpusInfo(source=opts.corpus)
+        chunks = first_tokens(iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
+                                          official_concat_docs(opts.objective, opts.concat_docs),
+                                          cleaner.clean_pages if cleaner else None), opts.corpus_tokens, opts.corpus)
+        source = LocalChunks(chunks, opts.seed)
+    elif opts.corpus.startswith("hub:"):
         info = CorpusInfo(source=opts.corpus)
         source = StreamedChunks(lambda: iter_chunks(opts.corpus, tok, obj.tokens_per_chunk, opts.seed, info,
                                                     official_concat_docs(opts.objective, opts.concat_docs),
@@ -93,7 +110,25 @@ def build_stream(opts: PretrainOptions, tok: T5Tokenizer, log: Log | None = None
         source = LocalChunks(chunks, opts.seed)
     if cleaner is not None:
         info.cleaning = cleaner.record()  # a live view for a streamed corpus: counts grow as it is read
+    if opts.mix_tasks is not None:
+        return mixed_stream(opts, tok, source, obj, rows), info
+    if opts.mixing != "proportional" or opts.corpus_rate is not None:
+        raise T5evalError("--mixing and --corpus-rate set the rates of --mix-tasks: add --mix-tasks TASKS")
     return ExampleStream(source, obj, opts.seed, rows), info
+
+
+def mixed_stream(opts: PretrainOptions, tok: T5Tokenizer, source: ChunkSource, obj: Objective,
+                 rows: int) -> MixedStream:
+    """`--mix-tasks`: the corpus and the tasks as one stream, at `--mixing` / `--corpus-rate` rates."""
+    if opts.corpus_tokens is not None:
+        raise T5evalError("--corpus-tokens counts repeats of a corpus-only run; drop it or --mix-tasks")
+    chunks = len(source.chunks) if isinstance(source, LocalChunks) else None
+    if chunks is None and opts.corpus_rate is None:
+        raise T5evalError("--mix-tasks with a streamed corpus needs --corpus-rate R (its size is unknown)")
+    tasks = load_tasks(opts.mix_tasks or "", opts.data_dir, tok, opts.inputs_length)
+    rates = member_rates(opts.mixing, chunks or 0, opts.corpus_rate, tasks)
+    return MixedStream(source, obj, opts.seed, rows, tasks=tasks,
+                       probabilities=[r["probability"] for r in rates.values()], rates=rates)
 
 
 def make_cleaner(opts: PretrainOptions) -> C4Cleaner | None:
@@ -127,7 +162,9 @@ def settings_of(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, ob
             "chunking": chunking_record(obj, opts.concat_docs), "objective": obj.record(), "steps": cfg.steps,
             "seed": cfg.seed,
             "dropout": cfg.dropout, "rows_per_step": rows, "batch_tokens": opts.batch_tokens,
-            "save_every": cfg.save_every, "device": opts.device}
+            "save_every": cfg.save_every, "device": opts.device,
+            **({"corpus_tokens": opts.corpus_tokens} if opts.corpus_tokens is not None else {}),
+            **({"lm_loss": opts.lm_loss} if getattr(loaded.model, "decoder_only", False) else {})}
 
 
 def chunking_record(obj: Objective, concat_docs: int | None) -> dict[str, Any]:
@@ -154,13 +191,14 @@ def pretrain(opts: PretrainOptions, log: Log, display: DisplayFactory | None = N
     tok = T5Tokenizer.find(model_dir, opts.vocab)
     if found is not None:
         tok.check_fits(found[1].vocab_size)
-    stream, info = build_stream(opts, tok, log)
+    stream, info = build_stream(opts, tok)
     for line in cleaning_lines(info):
         log(line)
     loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device) if opts.out else None
     if loaded is not None:
         check_family(opts.model, family_of(loaded))  # a hub id's family is known once downloaded
         tok.check_fits(loaded.config.vocab_size)
+        apply_lm_loss(opts, loaded)
     if opts.export_n is not None and opts.export_path is not None:
         atomic_write_jsonl(opts.export_path, export_rows(stream, opts.export_n, tok))
         log(f"wrote the first {opts.export_n} examples to {opts.export_path}")
@@ -169,51 +207,55 @@ def pretrain(opts: PretrainOptions, log: Log, display: DisplayFactory | None = N
     dropout = opts.dropout if opts.dropout is not None else (0.1 if loaded.config.variant == "v1.0" else 0.0)
     cfg = PretrainConfig(opts.steps, opts.seed, dropout, min(opts.save_every, opts.steps), opts.log_every)
     settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
+    if isinstance(stream, MixedStream):
+        settings["mixture"] = mixture_record(stream)
     return _train(opts, loaded, tok, stream, info, cfg, settings, log, display)
 
 
-class PretrainInterrupted(Exception):
-    """Ctrl-C during pre-training: the current step finished and was saved in `out`'s checkpoint."""
-
-    def __init__(self, out: Path, step: int) -> None:
-        super().__init__(f"interrupted at step {step}; saved in {out}")
-        self.out, self.step = out, step
-
-
-def family_of(loaded: LoadedModel) -> str:
-    """The family name of a loaded model (from its network class)."""
-    return next((f.name for f in FAMILIES.values() if isinstance(loaded.model, f.network)), "unknown")
-
-
-def measure_throughput(loaded: LoadedModel, stream: ExampleStream, device: torch.device) -> tuple[float, float]:
-    """(model FLOPs per trained token, matmul peak GFLOP/s) for MFU (`t5eval.train.throughput`): FLOPs counted on
-    one row shaped like the first example, divided by its tokens."""
-    inputs, targets, _ = stream.example(0)
-    batch = make_train_batch([inputs], [targets])
-    model = cast(Any, loaded.model)
-    was_training = model.training
-    model.eval()
-    flops = train_flops_per_row(lambda: model.loss(batch.input_ids.to(device), batch.attention_mask.to(device),
-                                                   batch.labels.to(device)))
-    model.train(was_training)
-    return flops / (len(inputs) + len(targets)), measure_matmul_peak(device)
+def plan_lines(opts: PretrainOptions, loaded: LoadedModel, stream: ExampleStream) -> list[str]:
+    """What the run will train, for the log: P and M, the mixture's members, the repeats of --corpus-tokens."""
+    lines = [cost_line(model_cost(loaded.model))]
+    if isinstance(stream, MixedStream):
+        lines.append("mixture: " + ", ".join(f"{name} {r['probability']:.2%} ({r['examples']:,} examples, rate "
+                                             f"{r['rate']:.6g})" for name, r in stream.rates.items()))
+    if opts.corpus_tokens is not None and isinstance(stream.source, LocalChunks):
+        chunks, seen = len(stream.source.chunks), opts.steps * stream.rows
+        lines.append(f"corpus: the first {opts.corpus_tokens:,} tokens, {chunks:,} chunks; {opts.steps:,} steps x "
+                     f"{stream.rows} rows = {seen:,} examples: {repeats(seen, chunks):g} repeats")
+    return lines
 
 
-def throughput_record(cfg: PretrainConfig, state: PretrainState) -> dict[str, Any]:
-    """Real tokens/s over the whole run and its MFU, with what MFU is measured against (t5eval.train.throughput)."""
-    tokens_per_s = state.train_tokens / max(state.train_seconds, 1e-9)
-    return {"tokens_per_s": tokens_per_s, "mfu": mfu(cfg.flops_per_token, tokens_per_s, cfg.peak_gflops),
-            "matmul_peak_gflops": cfg.peak_gflops, "train_flops_per_token": cfg.flops_per_token,
-            "definition": "MFU = train_flops_per_token x real tokens/s / matmul peak; train FLOPs = 3 x the "
-                          "forward's matrix FLOPs (torch FlopCounterMode); peak = best of 3 fp32 torch.mm "
-                          "(1024^2 on CPU, 4096^2 on GPU) measured at the start of this process"}
+def mixture_record(stream: MixedStream) -> dict[str, Any]:
+    """`--mix-tasks`: every member's examples, rate and probability (the corpus first), as recorded."""
+    return {"members": stream.rates, "tasks": {t.name: t.provenance for t in stream.tasks}}
 
 
-def log_line(entry: dict[str, float], steps: int) -> str:
-    """'step 100/1000  loss 4.1234  2,345 tok/s  MFU 12.3%  ETA 3 min 7 s' for one loss-history entry."""
-    eta = format_duration((steps - entry["step"]) * entry["seconds_per_step"])
-    return (f"step {entry['step']:,}/{steps:,}  loss {entry['loss']:.4f}  {entry['tokens_per_s']:,.0f} tok/s  "
-            f"MFU {100 * entry['mfu']:.1f}%  ETA {eta}")
+def truncation_record(opts: PretrainOptions, stream: ExampleStream, state: PretrainState) -> dict[str, Any]:
+    """`--corpus-tokens`: N, the chunks it makes, the repeats of the whole run, and the loss history with the
+    repeat count reached at each entry (the paper's Figure 6: training loss against repeats)."""
+    if opts.corpus_tokens is None or not isinstance(stream.source, LocalChunks):
+        return {}
+    chunks = len(stream.source.chunks)
+    return {"corpus_tokens": {
+        "tokens": opts.corpus_tokens, "chunks": chunks, "examples_seen": stream.position,
+        "repeats": repeats(stream.position, chunks),
+        "rule": "the first N tokens of the chunked corpus in corpus order (last chunk cut), each pass in a "
+                "fresh seeded order; repeats = examples seen / chunks (one chunk per example)",
+        "loss_by_repeats": [{**h, "repeats": repeats(int(h["step"]) * stream.rows, chunks)}
+                            for h in state.loss_history]}}
+
+
+def apply_lm_loss(opts: PretrainOptions, loaded: LoadedModel) -> None:
+    """`--lm-loss`: which tokens a decoder-only model's loss scores (an encoder-decoder scores its targets)."""
+    if opts.lm_loss not in LM_LOSSES:
+        raise T5evalError(f"--lm-loss {opts.lm_loss!r} is not known{did_you_mean(opts.lm_loss, LM_LOSSES)}; "
+                          "use targets or all")
+    if not getattr(loaded.model, "decoder_only", False):
+        if opts.lm_loss != "targets":
+            raise T5evalError(f"--lm-loss {opts.lm_loss} applies to decoder-only models (t5lm presets); "
+                              f"{opts.model} is an encoder-decoder, whose loss is on its targets: drop --lm-loss")
+        return
+    setattr(loaded.model, "loss_on_targets_only", opts.lm_loss == "targets")  # noqa: B010 (T5LM's flag)
 
 
 def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
@@ -236,6 +278,8 @@ def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream:
     if done is not None:
         log(f"{out} already holds this finished run; nothing to do")
         return done
+    for line in plan_lines(opts, loaded, stream):
+        log(line)
     checkpoint = out / CHECKPOINT
     if checkpoint.is_file():
         log(f"resuming from {checkpoint}")
@@ -269,17 +313,20 @@ def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream
         "wall_time_s": wall,
         "model": {"source": opts.model, "init": opts.init, "variant": loaded.config.variant,
                   "initial_weights_sha256": loaded.weights_sha256,
-                  "weights_sha256": state_dict_sha256(loaded.model), "config": loaded.config.to_hf()},
+                  "weights_sha256": state_dict_sha256(loaded.model), "config": loaded.config.to_hf(),
+                  "cost": model_cost(loaded.model)},
         "vocab": {"path": str(tok.path), "sha256": tok.sha256},
         "corpus": asdict(info), "chunking": settings["chunking"], "objective": settings["objective"],
         "settings": {"steps": cfg.steps, "seed": cfg.seed, "dropout": cfg.dropout, "rows_per_step": stream.rows,
                      "batch_tokens": opts.batch_tokens, "save_every": cfg.save_every, "device": opts.device,
-                     "optimizer": schedule_record(cfg)},
+                     "optimizer": schedule_record(cfg), "lm_loss": settings.get("lm_loss")},
         "steps": state.step, "tokens_seen": state.train_tokens, "train_seconds": state.train_seconds,
         "examples_seen": stream.position,
         "padding": {"real_tokens": stream.real_tokens, "padded_tokens": stream.padded_tokens,
                     "fill": stream.real_tokens / max(stream.padded_tokens, 1)},
         "loss_history": state.loss_history, "resumed_from": state.resumed_from,
         "throughput": throughput_record(cfg, state),
+        **truncation_record(opts, stream, state),
+        **({"mixture": mixture_record(stream)} if isinstance(stream, MixedStream) else {}),
         "env": env_record(opts.device, torch.get_num_threads()),
     }  # fmt: skip

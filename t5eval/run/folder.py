@@ -48,7 +48,8 @@ def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, 
             "steps": opts.steps, "eval_every": opts.eval_every, "batch_tokens": opts.batch_tokens,
             "grad_accum": opts.grad_accum, "max_input_len": opts.max_input_len, "lr": 1e-3,
             "dropout": 0.1, "mixture": opts.mixture, **opts.packing_settings(),
-        } | ({"transfer": opts.transfer} if opts.transfer != "all" else {})  # fmt: skip
+        } | ({"transfer": opts.transfer} if opts.transfer != "all" else {}) | (
+            {"mixing": opts.mixing} if opts.mixing != "proportional" else {})  # fmt: skip
     return {
         "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
         "weights_sha256": weights_sha256,
@@ -56,7 +57,8 @@ def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, 
         "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},
-    } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {})  # fmt: skip
+    } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {}) | (
+        {"ensemble": list(opts.ensemble), "ensemble_reduce": opts.ensemble_reduce} if opts.ensemble else {})  # fmt: skip
 
 
 def find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:

@@ -64,6 +64,9 @@ class RunOptions:
     recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
     head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)
     transfer: str = "all"  # --transfer: what fine-tuning trains (t5eval.train.transfer), text-to-text and task heads
+    mixing: str = "proportional"  # --mixing: the mixture's rates (t5eval.train.mixing), with --mixture
+    ensemble: tuple[str, ...] = ()  # --ensemble: further members decoded with --model (t5eval.model.ensemble)
+    ensemble_reduce: str = "prob"  # Mesh TF's reduce_ensemble_logits: mean of probabilities | of logits
 
     def with_packing(self, encoder_decoder: bool) -> RunOptions:
         """--pack resolved: packed rows by default for encoder-decoder T5 fine-tuning (as T5 fine-tuned), padded

@@ -21,6 +21,7 @@ from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
 from t5eval.eval.recipe import recipe_for
 from t5eval.model import T5
+from t5eval.model.cost import cost_line
 from t5eval.results import code_change_note, pin_git_commit, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import run_tasks
@@ -69,7 +70,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     if uses_heads(opts):  # encoder-only (BERT): task heads, BERT's recipe (t5eval.run.heads)
         return run_heads(opts, progress, log, start)
     if opts.recipe is not None:
-        raise T5evalError("--lr/--epochs/--batch-size/--max-len/--warmup/--dropout set the task-head recipe of "
+        raise T5evalError("--lr/--lr-grid/--epochs/--batch-size/--max-len/--warmup/--dropout/--bert-recipe set the task-head recipe of "
                           "encoder-only models (BERT); T5 text-to-text runs use --steps and --batch-tokens")
     dist = init_distributed(device=opts.device)  # under torchrun, --device cuda means cuda:LOCAL_RANK  # without torchrun's variables: one process, no group
     if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files
@@ -126,6 +127,8 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             record["env"]["distributed"]["fsdp"] = True
     if dist.is_main:
         write_run(run_dir, record)
+        if "cost" in record["model"]:
+            log(cost_line(record["model"]["cost"]))  # Table 2's P and M (run.json: model.cost)
     barrier(dist)
     return record
 

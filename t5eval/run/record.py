@@ -49,24 +49,31 @@ def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
     `finetuned_from` saying which run, task and step it is.
     """
     from t5eval.model import PRESETS
+    from t5eval.model.cost import model_cost
 
     cfg = loaded.config
     family = cfg.to_hf().get("model_type", "t5")
     architecture = {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(cfg, "architecture", None)
+    if getattr(cfg, "shared_encoder_decoder", False):
+        architecture = "encoder-decoder, shared"
+    members = getattr(loaded.model, "members", None)  # an --ensemble (t5eval.model.ensemble)
     if family != "t5":  # decoder-only families: the preset of the same config names the size
         variant = None
         size = next((n for n, p in loaded_presets(family).items() if p == cfg), None)
     else:
         shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
         variant = cfg.variant
-        size = next((n.split("-")[-1] for n, p in PRESETS.items()
-                     if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
+        size = next((n.split("-")[-1] for n, p in PRESETS.items() if not n.endswith(("-shared", "-half"))
+                     and all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     origin = checkpoint_origin(str(loaded.source)) if init == "pretrained" else None
     block = {
         "source": str(loaded.source), "init": init if origin is None else "finetuned", "family": family,
         "architecture": architecture, "size": size, "variant": variant,
-        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(), "cost": model_cost(loaded.model),
     }  # fmt: skip
+    if members is not None:
+        block["ensemble"] = {"members": str(loaded.source).removeprefix("ensemble:").split(","),
+                             "reduce": getattr(loaded.model, "reduce", None), "size": len(members)}
     return block if origin is None else {**block, "finetuned_from": origin}
 
 
@@ -108,7 +115,7 @@ def train_block(state: TrainState | None, spec: TaskSpec, opts: RunOptions, opti
         "steps": state.step, "train_tokens": state.train_tokens, "train_seconds": round(state.train_seconds, 2),
         "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
         "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
-        "mixture": opts.mixture, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed, **opts.packing_settings(),
+        "mixture": opts.mixture, "mixing": opts.mixing if opts.mixture else None, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed, **opts.packing_settings(),
         "resumed_from_steps": list(state.resumed_from), "transfer": opts.transfer, "transfer_detail": state.transfer,
         "trainable_parameters": state.trainable_parameters,
         "trainable_parameters_last": state.trainable_parameters_last,
@@ -157,6 +164,7 @@ def build_run_record(
         "env": env_block(opts),
         "tasks": records,
         "benchmarks": benchmarks_record(registry, records),
+        **({"mixture": model_info["mixture"]} if "mixture" in model_info else {}),
     }  # fmt: skip
 
 
@@ -175,7 +183,8 @@ def settings_block(opts: RunOptions) -> dict[str, Any]:
         finetune.update(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
                         grad_accum=opts.grad_accum, max_input_len=opts.max_input_len, lr=1e-3,
                         schedule="constant", dropout=0.1, optimizer="torch.optim.Adafactor",
-                        mixture=opts.mixture, transfer=opts.transfer, **opts.packing_settings())
+                        mixture=opts.mixture, mixing=opts.mixing if opts.mixture else None, transfer=opts.transfer,
+                        **opts.packing_settings())
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
         "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,

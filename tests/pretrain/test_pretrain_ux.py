@@ -33,8 +33,8 @@ def _run_folder(path: Path) -> Path:
     ("out_is_run_folder", "is a run folder of `t5eval run`"),
     ("export_trailing_slash", "names a folder; give a file path"),
     ("export_is_dir", "is a folder; give a file path"),
-    ("gpt2_model", "--model tiny-gpt2 is a gpt2 model; t5eval pretrain trains t5 models"),
-    ("bert_model", "--model tiny-bert is a bert model; t5eval pretrain trains t5 models"),
+    ("gpt2_model", "--model tiny-gpt2 is a gpt2 model; t5eval pre-trains t5, t5lm models"),
+    ("bert_model", "--model tiny-bert is a bert model; t5eval pre-trains t5, t5lm models"),
     ("missing_model_folder", "folder does not exist"),
     ("cuda_without_gpu", "CUDA is not available on this machine"),
 ])  # fmt: skip

@@ -85,3 +85,17 @@ def test_include_path_that_is_missing_is_one_line(tmp_path, monkeypatch, capsys)
         cli.main(["--include-path", str(tmp_path / "nope"), "tasks"])
     assert done.value.code == 2
     assert f"--include-path {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+
+
+def test_include_path_adds_study_files(tmp_path, monkeypatch):
+    from t5eval.study.schema import builtin_study_files, find_study_file
+    from t5eval.tasks.defs import builtin_task_defs
+
+    builtin = sorted((builtin_task_defs() / "studies").glob("table*.yaml"))[0]
+    (tmp_path / "studies").mkdir()
+    mine = tmp_path / "studies" / "my_study.yaml"
+    mine.write_text(builtin.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv(INCLUDE_ENV, "")
+    assert "my_study" not in builtin_study_files()
+    monkeypatch.setenv(INCLUDE_ENV, str(tmp_path))
+    assert find_study_file("my_study") == mine and builtin.stem in builtin_study_files()
