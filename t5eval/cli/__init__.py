@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 import typer.rich_utils
@@ -19,7 +18,6 @@ import typer.rich_utils
 from t5eval.errors import T5evalError
 
 HELP_WIDTH = 120  # --help written to a file or pipe: wide enough that no option name is cut with "…"
-PIPED_WIDTH = 240  # Rich tables written to a file or pipe: wide enough for every column of the run summary
 
 app = typer.Typer(
     name="t5eval",
@@ -60,15 +58,6 @@ def version() -> None:
     from t5eval import __version__
 
     typer.echo(__version__)
-
-
-def stdout_console() -> Any:
-    """A Rich console for tables on stdout: the terminal's width, or wide enough that no column is cut
-    when stdout is a file or a pipe (Rich would assume 80 columns); `COLUMNS` still wins when set."""
-    from rich.console import Console
-
-    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
-    return Console(width=PIPED_WIDTH if piped else None)
 
 
 def _register_all() -> None:

@@ -252,7 +252,7 @@ def register(app: typer.Typer) -> None:
         from t5eval.distributed.context import is_main_process
 
         if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
-            from t5eval.cli import stdout_console
+            from t5eval.cli.console import stdout_console
 
             stdout_console().print(summary_table(record))
             typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")

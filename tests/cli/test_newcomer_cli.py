@@ -66,7 +66,7 @@ def test_score_accepts_a_run_folder(tmp_path, data_dir, capsys):
 
 
 def test_tables_are_not_cut_when_piped(monkeypatch, capsys):
-    from t5eval.cli import stdout_console
+    from t5eval.cli.console import stdout_console
     from t5eval.cli.run_cmds import summary_table
 
     monkeypatch.delenv("COLUMNS", raising=False)
