@@ -18,7 +18,7 @@ import torch
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.eval.heads import HeadTask, encode_items, evaluate_head, head_outputs, prepare_head_task
-from t5eval.io import atomic_write_json, read_json
+from t5eval.io import atomic_dir, atomic_torch_save, atomic_write_json, read_json
 from t5eval.model import BERT_PRESETS, Bert, LoadedModel
 from t5eval.model.heads import HeadModel, T5EncoderBody
 from t5eval.model.load import model_type
@@ -181,13 +181,13 @@ def save_best(model: HeadModel, out: Path) -> None:
     """BERT: the body in HF layout + `head.pt` (head, adapters); T5's encoder: the whole state dict, `model.pt`."""
     from t5eval.model import save_model
 
-    out.mkdir(parents=True, exist_ok=True)
-    if isinstance(model.body, Bert):
-        save_model(model.body, out)
-        extra = {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k}
-        torch.save(extra, out / "head.pt")  # not part of the HF layout
-    else:
-        torch.save(model.state_dict(), out / "model.pt")
+    with atomic_dir(out) as tmp:  # best.tmp/, fsync'd, then swapped in as one unit
+        if isinstance(model.body, Bert):
+            save_model(model.body, tmp)
+            extra = {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k}
+            atomic_torch_save(tmp / "head.pt", extra)  # not part of the HF layout
+        else:
+            atomic_torch_save(tmp / "model.pt", model.state_dict())
 
 
 def train_task(opts: RunOptions, task: HeadTask, model: HeadModel, data: tuple[list[Any], list[int | float]],

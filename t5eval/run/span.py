@@ -20,7 +20,7 @@ from t5eval.errors import T5evalError
 from t5eval.eval.heads import HeadTask
 from t5eval.eval.squad_span import SpanSettings, Window, answer_text, first_answer, span_loss, windows_of
 from t5eval.eval.task import Evaluation
-from t5eval.io import atomic_write_json
+from t5eval.io import atomic_dir, atomic_torch_save, atomic_write_json
 from t5eval.model import Bert, LoadedModel
 from t5eval.model.heads import SpanHeadModel
 from t5eval.results import prediction_row, write_metrics, write_predictions
@@ -121,10 +121,10 @@ def save_span_best(model: SpanHeadModel, out: Path) -> None:
     as `run.heads.save_best` writes a classification run's."""
     from t5eval.model import save_model
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_model(model.body, out)
-    torch.save({k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k},
-               out / "head.pt")
+    with atomic_dir(out) as tmp:  # best.tmp/, fsync'd, then swapped in as one unit
+        save_model(model.body, tmp)
+        atomic_torch_save(tmp / "head.pt",
+                          {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k})
 
 
 def run_span_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: HeadSpec, tokenizer: Any,

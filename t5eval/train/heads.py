@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.model.heads import HeadModel
 from t5eval.train.bert_optim import RECIPES, RECORD, head_stepper
+from t5eval.train.best import group_score, select_best
 from t5eval.train.transfer import Transfer, apply_transfer, trainable_count
 
 
@@ -129,10 +130,10 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
         metrics = validate(state.steps)
         entry = {"step": state.steps, "epoch": epoch, "metrics": metrics, "train_loss": sum(losses) / len(losses)}
         state.history.append(entry)
-        score = sum(metrics.values()) / max(len(metrics), 1)
         keep_final = recipe.bert_recipe == "official"  # BERT keeps the model after the last epoch, not the best
-        if (epoch == recipe.epochs) if keep_final else (state.best is None or score > state.best["score"]):
-            state.best = {"step": state.steps, "epoch": epoch, "score": score}
+        # else the best epoch (`select_best`: NaN worse than any number; ties keep the earlier)
+        if (epoch == recipe.epochs) if keep_final else select_best(state.history) == len(state.history) - 1:
+            state.best = {"step": state.steps, "epoch": epoch, "score": group_score(metrics)}
             state.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     model.eval()
     return state
