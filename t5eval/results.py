@@ -231,26 +231,6 @@ def _first_difference(old: Any, new: Any, prefix: str = "") -> tuple[str, Any, A
     return prefix.rstrip(".") or "settings", old, new
 
 
-def folder_kind(path: Path) -> str | None:
-    """What an existing output folder holds: "pretrain" (`t5eval pretrain`), "run" (`t5eval run`), or None.
-
-    Read from the files each command writes: `pretrain.json`, or a `settings.json` naming an objective, is a
-    pre-training; `run.json`, or any other `settings.json`, a run.
-    """
-    path = Path(path)
-    if (path / "pretrain.json").is_file():
-        return "pretrain"
-    if (path / "run.json").is_file():
-        return "run"
-    if (path / "settings.json").is_file():
-        try:
-            saved = read_json(path / "settings.json")
-        except T5evalError:
-            return None
-        return "pretrain" if "objective" in saved.get("settings", {}) else "run"
-    return None
-
-
 def write_settings(run_dir: Path, settings: dict[str, Any]) -> None:
     """Record the settings and their fingerprint (checked by `check_settings` on restart)."""
     atomic_write_json(

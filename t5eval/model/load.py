@@ -36,7 +36,7 @@ from t5eval.model.t5lm.network import T5LM
 from t5eval.model.t5lm.weights import load_local as t5lm_load_local
 from t5eval.model.t5lm.weights import random_model as t5lm_random_model
 from t5eval.model.t5lm.weights import save_model as t5lm_save_model
-from t5eval.results import folder_kind
+from t5eval.trust import folder_kind
 
 
 @dataclass(frozen=True)

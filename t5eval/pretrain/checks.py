@@ -14,7 +14,8 @@ from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.model.load import check_model_source, model_family, preset_family
-from t5eval.results import check_out_path, folder_kind
+from t5eval.results import check_out_path
+from t5eval.trust import PRETRAIN, require_kind
 
 # Model families `t5eval pretrain` trains: those with a text-to-text `loss` (encoder-decoder; the paper's LM and
 # prefix LM); a family is added here once its loss and objectives are wired up.
@@ -41,17 +42,11 @@ def check_family(model: str, family: str) -> None:
                           "models (T5 presets, the paper's architectures: tiny-shared, tiny-half, tiny-lm, ...)")
 
 
-def check_out_folder(out: Path, overwrite: bool) -> None:
-    """`--out` must be (or become) a pre-training folder: not a file, not under one, not a run folder."""
+def check_out_folder(out: Path) -> None:
+    """`--out` must be (or become) a pre-training folder: not a file, not under one, not a `t5eval run` folder
+    nor a folder of other files (`t5eval.trust.require_kind`; `--overwrite` replaces only a pre-training)."""
     check_out_path(out, folder=True)
-    if not out.is_dir():
-        return
-    kind = folder_kind(out)
-    if kind == "run":
-        raise T5evalError(f"--out {out} is a run folder of `t5eval run`; give pre-training its own folder "
-                          "(--overwrite does not replace a run)")
-    if kind is None and any(out.iterdir()) and not overwrite:
-        raise T5evalError(f"--out {out} exists and holds no pre-training run; choose an empty folder")
+    require_kind(out, PRETRAIN, "--out")
 
 
 def check_export_path(path: Path, raw: str | None = None) -> None:
@@ -61,7 +56,7 @@ def check_export_path(path: Path, raw: str | None = None) -> None:
     check_out_path(path, "--export")
 
 
-def check_options(model: str, out: Path | None, export_path: Path | None, overwrite: bool,
+def check_options(model: str, out: Path | None, export_path: Path | None,
                   export_raw: str | None = None) -> tuple[str, Any] | None:
     """All the refusals above, in order; returns `model_config(model)` for the vocabulary check."""
     if out is None and export_path is None:
@@ -70,7 +65,7 @@ def check_options(model: str, out: Path | None, export_path: Path | None, overwr
         check_export_path(export_path, export_raw)
     check_model_source(model)
     if out is not None:
-        check_out_folder(out, overwrite)
+        check_out_folder(out)
     found = model_config(model)
     if found is not None:
         check_family(model, found[0])

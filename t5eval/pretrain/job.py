@@ -193,7 +193,7 @@ def pretrain(opts: PretrainOptions, log: Log, display: DisplayFactory | None = N
     current step is saved.
     """
     pin_git_commit()  # the record names the code loaded now, not the checkout at the end
-    found = check_options(opts.model, opts.out, opts.export_path, opts.overwrite)
+    found = check_options(opts.model, opts.out, opts.export_path)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tok = T5Tokenizer.find(model_dir, opts.vocab)
     if found is not None:

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from t5eval.results import write_settings
+from t5eval.trust import PRETRAIN, RUN, write_marker
 from tests.pretrain.test_pretrain_cli import REPO, TRAIN, pretrain
 
 NO_CORPUS = "no/such/corpus.txt"  # every refusal below must come before the corpus is looked at
@@ -23,14 +24,15 @@ NO_CORPUS = "no/such/corpus.txt"  # every refusal below must come before the cor
 
 def _run_folder(path: Path) -> Path:
     path.mkdir(parents=True)
-    write_settings(path, {"target": "sst2", "steps": 10, "batch_tokens": 1024})
+    write_marker(path, RUN)  # what `t5eval run` writes first
+    write_settings(path, {"tasks": ["glue_sst2_v002"], "steps": 10, "batch_tokens": 1024})
     return path
 
 
 @pytest.mark.parametrize(("case", "needle"), [
     ("out_is_file", "is an existing file, not a folder"),
     ("out_under_file", "which is a file, not a folder"),
-    ("out_is_run_folder", "is a run folder of `t5eval run`"),
+    ("out_is_run_folder", "holds a t5eval run (t5eval run), not a t5eval pre-training"),
     ("export_trailing_slash", "names a folder; give a file path"),
     ("export_is_dir", "is a folder; give a file path"),
     ("gpt2_model", "--model tiny-gpt2 is a gpt2 model; t5eval pre-trains t5, t5lm models"),
@@ -118,7 +120,8 @@ def test_run_model_on_an_unfinished_pretraining_or_a_run_folder_says_so(tmp_path
 
     unfinished = tmp_path / "pt"
     unfinished.mkdir()
-    write_settings(unfinished, {"model": "tiny", "objective": {"name": "span_corruption"}, "steps": 8})
+    write_marker(unfinished, PRETRAIN)  # what `t5eval pretrain` writes first
+    write_settings(unfinished, {"model": "tiny", "corpus": {"source": "c.txt"}, "steps": 8})
     (unfinished / "checkpoint.pt").write_bytes(b"")
     run_dir = _run_folder(tmp_path / "run")
     for folder, needle in ((unfinished, "holds an unfinished pre-training (no pretrain.json yet): finish it by "
