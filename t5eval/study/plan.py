@@ -188,33 +188,35 @@ class _Planner:
         where = f"study {self.study.name}, scale {self.scale_name}: levels.{level_name}.{command}"
         literal = {k: v for k, v in level_options.items() if not is_expression(v)}
         options = merged_options(self.study, self.scale_name, self.scale, command, literal)
+        key = ""
         try:
-            options = {k: fill(v, self.tasks, task) if isinstance(v, str) else v for k, v in options.items()}
+            for key, value in options.items():
+                options[key] = fill(value, self.tasks, task) if isinstance(value, str) else value
             expressions = {k: str(v) for k, v in level_options.items() if is_expression(v)}
             if expressions:
                 pretrain = options if command == "pretrain" else self.base("pretrain")
                 values = expression_values({"pretrain": self.base("pretrain"), "run": self.base("run")}, pretrain,
                                            _chunk_tokens)
                 for key, text in expressions.items():
-                    options[key] = self._typed(f"{where}.{key}", command, key, evaluate(text, values))
+                    options[key] = self._typed(command, key, evaluate(text, values))
         except T5evalError as err:
-            raise T5evalError(f"{where}: {err}") from None
+            raise T5evalError(f"{where}.{key}: {err}") from None
         return options
 
-    def _typed(self, where: str, command: str, key: str, value: float | int) -> int | float:
+    def _typed(self, command: str, key: str, value: float | int) -> int | float:
         spec = self.known[command][key]
         if spec.kind == "int" and isinstance(value, float) and value.is_integer():
             value = int(value)
         if spec.kind == "int" and not isinstance(value, int):
-            raise T5evalError(f"{where}: evaluates to {value}, not a whole number; wrap it in round()")
-        check_kind(where, command, spec, value)
+            raise T5evalError(f"evaluates to {value}, not a whole number; wrap it in round()")
+        check_kind("value", command, spec, value)
         return value
 
-    def model(self, level: Level) -> str:
+    def model(self, level_name: str, level: Level) -> str:
         try:
             return level.model_for(self.scale.model) or self.scale.model
         except T5evalError as err:
-            raise T5evalError(f"study {self.study.name}, scale {self.scale_name}: {err}") from None
+            raise T5evalError(f"study {self.study.name}, scale {self.scale_name}: levels.{level_name}.{err}") from None
 
     def add(self, cell: Cell, level_name: str) -> str:
         """Add `cell`, or record that `level_name` uses the identical cell already there."""
@@ -230,7 +232,7 @@ class _Planner:
         if level.pretrain == "none":
             return None
         options = self.resolve(level_name, "pretrain", level.pretrain or {}, task)
-        base, model = self.base("pretrain"), self.model(level)
+        base, model = self.base("pretrain"), self.model(level_name, level)
         changed: Options = {k: v for k, v in options.items() if base.get(k, object()) != v}
         changed |= {k: "none" for k in base if k not in options}
         if model != self.scale.model:
@@ -246,7 +248,7 @@ class _Planner:
         run already planned (another level's) is used instead of a new folder."""
         options = self.resolve(level_name, "run", level.run, task)
         model = (["--model", str(self.out / needs)] if needs else
-                 ["--model", self.model(level), "--init", "random", "--vocab", self.vocab_text])
+                 ["--model", self.model(level_name, level), "--init", "random", "--vocab", self.vocab_text])
         tasks = task or ",".join(self.tasks)
         head = ("run", tasks, *model, "--data-dir", self.data_text, "--seed", str(seed))
         tail = tuple(_flag_args("run", options, self.known))
