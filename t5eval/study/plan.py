@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.study.derive import evaluate, expression_values, fill, is_expression
@@ -140,7 +142,7 @@ def _placeholder(value: Path | None, name: str) -> str:
     return str(value.resolve()) if value is not None else f"${name}"
 
 
-def _chunk_tokens(options: Options) -> int | None:
+def _chunk_tokens(options: Mapping[str, Any]) -> int | None:
     """Corpus tokens per pre-training example for these pretrain options (`Objective.tokens_per_chunk`)."""
     from t5eval.pretrain.objectives import make_objective
 
@@ -238,7 +240,8 @@ class _Planner:
         if model != self.scale.model:
             changed["model"] = model
         name = f"pretrain/{_folder_name(changed)}_s{seed}"
-        argv = ("pretrain", "--model", model, "--corpus", self.corpus, "--vocab", self.vocab_text,
+        data = ("--data-dir", self.data_text) if options.get("mix_tasks") else ()  # the mixture's tasks
+        argv = ("pretrain", "--model", model, "--corpus", self.corpus, "--vocab", self.vocab_text, *data,
                 "--seed", str(seed), "--out", str(self.out / name), *_flag_args("pretrain", options, self.known))
         return self.add(Cell("pretrain", name, seed, argv, (level_name,)), level_name)
 

@@ -216,7 +216,7 @@ def _paper_section(res: StudyResults) -> list[str]:
 
 def _provenance(res: StudyResults, folder: Path) -> list[str]:
     lines = ["| cell | wall time | run id | git commit |", "|---|---|---|---|"]
-    for (level, _), runs in sorted(res.parts.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
+    for _, runs in sorted(res.parts.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
         for run in runs:
             env = run.record.get("env") or {}
             lines.append(f"| runs/{run.path.name} | {run.record.get('wall_time_s', 0):.0f} s | {run.run_id} | "

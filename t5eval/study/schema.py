@@ -24,7 +24,7 @@ SCALES_FILE = STUDIES_DIR / "scales.yaml"
 NON_STUDY_FILES = ("scales.yaml", "throughput.yaml")
 COMMANDS = ("pretrain", "run")
 # Options the study sets itself for every cell; a level or scale may not set them.
-RESERVED = {"pretrain": ("out", "seed", "corpus", "overwrite", "export", "init"),
+RESERVED = {"pretrain": ("out", "seed", "corpus", "overwrite", "export", "init", "vocab", "data_dir"),
             "run": ("target", "out", "seed", "overwrite", "model", "init", "vocab", "data_dir")}
 
 Scalar = str | int | float | bool

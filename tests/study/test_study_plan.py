@@ -11,7 +11,7 @@ from t5eval.study.schema import builtin_study_files, find_study_file, load_scale
 
 from .helpers import cli
 
-BUILTIN = ("table1", "table4", "table5", "table6", "table7", "table10")
+BUILTIN = ("table1", "table2", "table4", "table5", "table6", "table7", "table9", "table10", "table11", "table12", "table13")
 
 
 @pytest.fixture(scope="module")

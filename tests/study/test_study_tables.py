@@ -130,6 +130,8 @@ def test_table12_chains_and_leave_one_out_per_task(known: dict) -> None:
                          (("leave_one_out",), "copa", "524288", "2"),  # for cb: the others
                          (("leave_one_out",), "cb", "524288", "2"),
                          (("supervised_pretraining",), "cb,copa", "0", "2")}
+    assert all(_value(c.argv, "--data-dir") == "/data" for c in mix)  # the mixture's tasks are read from it
+    assert "--data-dir" not in cells["pretrain/default_s0"].argv
     loo = {task: cells[f"runs/leave_one_out_s0-{task}"] for task in ("cb", "copa")}
     for task, other in (("cb", "copa"), ("copa", "cb")):
         assert loo[task].argv[1] == task  # fine-tuned on the held-out task only
