@@ -21,6 +21,7 @@ title: "Chains: leave-one-out, mixture, ensemble, architecture and corpus size"
 factor: chain
 baseline: base
 tasks: [cb, copa]
+scales: {micro: {tasks: [cb, copa]}}
 levels:
   base: {label: "Base"}
   loo:
@@ -29,7 +30,7 @@ levels:
     pretrain: {mix_tasks: "{other_tasks}", mixing: equal}
   mixed:
     label: "Mixture, no fine-tuning"
-    pretrain: {mix_tasks: "{tasks}", mixing: "proportional:1000", corpus_rate: 1000, steps: "=pretrain.steps + 1"}
+    pretrain: {mix_tasks: "{tasks}", mixing: equal, corpus_rate: 3, steps: "=pretrain.steps + 1"}
     run: {no_finetune: true}
   ens:
     label: "Ensemble of 2"
@@ -41,7 +42,7 @@ levels:
 """
 CB, COPA = "super_glue_cb_v102", "super_glue_copa_v102"
 CELLS = ["pretrain/mix_tasks-copa_mixing-equal_s0", "pretrain/mix_tasks-cb_mixing-equal_s0",
-         "pretrain/corpus_rate-1000_mix_tasks-cb-copa_mixing-proportional-1000_steps-3_s0",
+         "pretrain/corpus_rate-3_mix_tasks-cb-copa_mixing-equal_steps-3_s0",
          "pretrain/corpus_tokens-62_model-tiny-half_s0", "pretrain/default_s0",
          "runs/base_s0", "runs/loo_s0-cb", "runs/loo_s0-copa", "runs/mixed_s0", "runs/half_s0", "runs/ens_s0_m1",
          f"runs/ens_s0-{CB}", f"runs/ens_s0-{COPA}"]
@@ -81,9 +82,9 @@ def test_chains_run_end_to_end_and_report_one_row_per_level(tmp_path: Path, data
     assert models["Ensemble of 2"][:3] == ["ensemble of 2", "4,442,112", "327,680"]
     # 2 chunks of 31 tokens (iid objective at inputs_length 32: 31 per chunk); 2 steps x 4 rows = 8 examples
     assert models["Half depth, 2 chunks"][5] == "62 tokens, 2 chunks, 4.0 repeats"
-    # rates: corpus 1,000 (--corpus-rate), CB min(250, 1,000), COPA min(400, 1,000): 1000/1650, 250/1650, 400/1650
+    # rates: corpus 3 (--corpus-rate), CB and COPA 1 each (equal): 3/5, 1/5, 1/5
     mixture = models["Mixture, no fine-tuning"][6]
-    assert "60.6%" in mixture and "15.2%" in mixture and "24.2%" in mixture, mixture
+    assert mixture == f"corpus 60.0%, {CB} 20.0%, {COPA} 20.0%", mixture
     assert models["Mixture, no fine-tuning"][3].startswith("3 steps")
     assert (tmp_path / "report_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # Figure 6: a truncated corpus
 
