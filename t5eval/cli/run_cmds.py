@@ -51,6 +51,19 @@ def head_recipe(**given: Any) -> Any:
     return HeadRecipe(**chosen) if chosen else None
 
 
+def parse_lr_grid(text: str | None, lr: float | None, no_finetune: bool) -> tuple[float, ...] | None:
+    """--lr-grid 5e-5,4e-5,3e-5,2e-5 -> (5e-05, 4e-05, 3e-05, 2e-05); one-line errors for what cannot be one."""
+    if text is None:
+        return None
+    if lr is not None or no_finetune:
+        raise T5evalError(f"--lr-grid {text} chooses the learning rate by fine-tuning once per value: drop "
+                          + ("--lr" if lr is not None else "--no-finetune"))
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise T5evalError(f"--lr-grid {text!r}: give comma-separated learning rates, e.g. 5e-5,4e-5,3e-5,2e-5") from None
+
+
 def summary_table(record: dict[str, Any]) -> Any:
     """A one-screen rich table: task, n, metrics, best step, train and decode tokens/s, averages."""
     from rich.table import Table
@@ -172,7 +185,11 @@ def register(app: typer.Typer) -> None:
         warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
         dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
-        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | gradual-unfreezing "
+        lr_grid: str | None = typer.Option(None, help="task heads: fine-tune once per lr (e.g. 5e-5,4e-5,3e-5,2e-5, BERT's "
+                                           "grid), keep the best on validation; each a cell <task>/lr_<lr>/"),
+        bert_recipe: str | None = typer.Option(None, help="task heads: official (BERT's AdamWeightDecay, decay over all "
+                                               "steps, clip 1.0, final epoch; default) | torch (AdamW, best epoch); docs/bert.md"),
+        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing "
                                                  "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
         head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
         scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
@@ -210,7 +227,8 @@ def register(app: typer.Typer) -> None:
             threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
             skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
             head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
-                               dropout=dropout, train_limit=train_limit), transfer=transfer,
+                               dropout=dropout, train_limit=train_limit, bert_recipe=bert_recipe,
+                               lr_grid=parse_lr_grid(lr_grid, lr, no_finetune)), transfer=transfer,
             mixing=mixing, ensemble=members, ensemble_reduce=ensemble_reduce,
         )  # fmt: skip
         from rich.console import Console

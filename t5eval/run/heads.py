@@ -8,6 +8,7 @@ epoch's weights → predictions as T5 label words, T5 postprocessing and metrics
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.eval.heads import HeadTask, encode_items, evaluate_head, head_outputs, prepare_head_task
-from t5eval.io import atomic_write_json, read_json
+from t5eval.io import atomic_dir, atomic_torch_save, atomic_write_json, read_json
 from t5eval.model import BERT_PRESETS, Bert, LoadedModel
 from t5eval.model.heads import HeadModel, T5EncoderBody
 from t5eval.model.load import model_type
@@ -25,8 +26,10 @@ from t5eval.results import code_change_note, write_metrics, write_predictions, w
 from t5eval.run.context import Log
 from t5eval.run.folder import prepare_run_dir, run_settings
 from t5eval.run.heads_record import head_run_record, head_task_record
+from t5eval.run.lr_grid import run_lr_grid
 from t5eval.run.options import RunOptions, check_eval_data, eval_split, train_split
 from t5eval.run.progress import RunProgress, TrainPlan
+from t5eval.run.span import run_span_task
 from t5eval.tasks import TaskRegistry, TaskSpec
 from t5eval.tasks.data import load_examples_with_rows
 from t5eval.tasks.heads import HeadRegistry, HeadSpec
@@ -108,8 +111,11 @@ def run_heads(opts: RunOptions, progress: RunProgress | None, log: Log, start: f
     with progress or RunProgress(None) as bars:
         for spec in specs:
             done = run_dir / spec.name / "result.json"
-            records[spec.name] = read_json(done) if done.exists() else run_head_task(
-                opts, registry, spec, task_heads[spec.name], tokenizer, loaded, run_dir, bars, log)
+            run_task = run_span_task if task_heads[spec.name].kind == "span" else run_head_task  # SQuAD: run.span
+            one = functools.partial(run_task, registry=registry, spec=spec, head=task_heads[spec.name],
+                                    tokenizer=tokenizer, loaded=loaded, run_dir=run_dir, bars=bars, log=log)
+            records[spec.name] = read_json(done) if done.exists() else (  # --lr-grid: one cell per lr (run.lr_grid)
+                run_lr_grid(opts, spec, run_dir, log, one) if recipe.lr_grid else one(opts))
     skipped = [s.name for s in asked if s not in specs]
     record = head_run_record(opts, run_dir, loaded, tokenizer, records, registry, start, skipped)
     write_run(run_dir, record)
@@ -140,7 +146,7 @@ def train_items(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: 
 
 def run_head_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: HeadSpec,
                   tokenizer: PairTokenizer, loaded: LoadedModel[Any], run_dir: Path, bars: RunProgress,
-                  log: Log) -> dict[str, Any]:
+                  log: Log, task_dir: Path | None = None) -> dict[str, Any]:
     """Fine-tune a fresh head (and the body) on one task, score the best epoch, write the task's files."""
     from t5eval.model import state_dict_sha256
     from t5eval.train.heads import copy_model
@@ -160,7 +166,7 @@ def run_head_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head
         model.load_state_dict(training.best_state)
     sha = state_dict_sha256(model)
     result = evaluate_head(task, model, tokenizer.pad_id, opts.protocol, sha, device=opts.device)
-    task_dir = run_dir / spec.name
+    task_dir = task_dir or run_dir / spec.name  # --lr-grid: the lr's cell, <task>/lr_<lr>/
     save_best(model, task_dir / "best")
     entry = head_task_record(task, result, training, opts)
     write_predictions(task_dir / "predictions.jsonl", result.rows)
@@ -175,13 +181,13 @@ def save_best(model: HeadModel, out: Path) -> None:
     """BERT: the body in HF layout + `head.pt` (head, adapters); T5's encoder: the whole state dict, `model.pt`."""
     from t5eval.model import save_model
 
-    out.mkdir(parents=True, exist_ok=True)
-    if isinstance(model.body, Bert):
-        save_model(model.body, out)
-        extra = {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k}
-        torch.save(extra, out / "head.pt")  # not part of the HF layout
-    else:
-        torch.save(model.state_dict(), out / "model.pt")
+    with atomic_dir(out) as tmp:  # best.tmp/, fsync'd, then swapped in as one unit
+        if isinstance(model.body, Bert):
+            save_model(model.body, tmp)
+            extra = {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k}
+            atomic_torch_save(tmp / "head.pt", extra)  # not part of the HF layout
+        else:
+            atomic_torch_save(tmp / "model.pt", model.state_dict())
 
 
 def train_task(opts: RunOptions, task: HeadTask, model: HeadModel, data: tuple[list[Any], list[int | float]],
@@ -206,5 +212,6 @@ def train_task(opts: RunOptions, task: HeadTask, model: HeadModel, data: tuple[l
                              bars.training(TrainPlan(task.name, steps, recipe.batch_size * recipe.max_len, opts.device)))
     bars.done_training()
     log(f"{task.name}: {training.steps} steps in {time.perf_counter() - start:.0f}s, "
-        f"{training.trainable_parameters:,} trainable parameters ({recipe.transfer}), best epoch {training.best and training.best['epoch']}")
+        f"{training.trainable_parameters:,} trainable parameters ({recipe.transfer}), "
+        f"{'final' if recipe.bert_recipe == 'official' else 'best'} epoch {training.best and training.best['epoch']} kept")
     return training

@@ -70,7 +70,7 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
     if uses_heads(opts):  # encoder-only (BERT): task heads, BERT's recipe (t5eval.run.heads)
         return run_heads(opts, progress, log, start)
     if opts.recipe is not None:
-        raise T5evalError("--lr/--epochs/--batch-size/--max-len/--warmup/--dropout set the task-head recipe of "
+        raise T5evalError("--lr/--lr-grid/--epochs/--batch-size/--max-len/--warmup/--dropout/--bert-recipe set the task-head recipe of "
                           "encoder-only models (BERT); T5 text-to-text runs use --steps and --batch-tokens")
     dist = init_distributed(device=opts.device)  # under torchrun, --device cuda means cuda:LOCAL_RANK  # without torchrun's variables: one process, no group
     if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files

@@ -1,10 +1,12 @@
-"""Fine-tuning a task head the BERT way: AdamW, linear warm-up then linear decay, fixed epochs, batch 32.
+"""Fine-tuning a task head the BERT way: fixed epochs, batch 32, BERT's optimizer and schedule.
 
 `HeadRecipe` holds BERT's recipe (Devlin et al. 2019 §4 and A.3: batch 32, 3 epochs, lr among
 {5e-5, 4e-5, 3e-5, 2e-5}; warm-up over the first 10% of steps, dropout 0.1, weight decay 0.01 and
-Adam eps 1e-6 as in BERT's `run_classifier.py`); every field is overridable from the CLI. Validation
-runs after each epoch through a callback (the run layer scores it), and the best epoch's weights
-(mean of the task's metrics; ties keep the earlier) are kept.
+Adam eps 1e-6 as in BERT's `run_classifier.py`); every field is overridable from the CLI. The optimizer,
+schedule, clipping and which epoch is kept follow `bert_recipe` (`t5eval.train.bert_optim`): `official`
+(BERT's AdamWeightDecay, decay over all steps, clipping at 1.0, the model after the final epoch) or
+`torch` (AdamW, decay after warm-up, no clipping, the best epoch: mean of the task's metrics, ties keep the
+earlier). Validation runs after each epoch through a callback (the run layer scores it) either way.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from t5eval.errors import T5evalError
+from t5eval.errors import T5evalError, did_you_mean
 from t5eval.model.heads import HeadModel
+from t5eval.train.bert_optim import RECIPES, RECORD, head_stepper
+from t5eval.train.best import group_score, select_best
 from t5eval.train.transfer import Transfer, apply_transfer, trainable_count
 
 
@@ -36,8 +40,10 @@ class HeadRecipe:
     dropout: float = 0.1
     weight_decay: float = 0.01  # not on biases and LayerNorm weights
     adam_eps: float = 1e-6
-    transfer: str = "all"  # all | frozen | adapters:D | gradual-unfreezing (t5eval.train.transfer)
+    transfer: str = "all"  # all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing (t5eval.train.transfer)
     train_limit: int | None = None  # first N training examples only (quick CPU checks; None: all, as BERT)
+    bert_recipe: str = "official"  # official | torch: optimizer, schedule, clipping, kept epoch (train.bert_optim)
+    lr_grid: tuple[float, ...] | None = None  # --lr-grid: one fine-tuning per lr, the best on dev kept (run.lr_grid)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.max_len < 3:
@@ -45,16 +51,19 @@ class HeadRecipe:
         if self.train_limit is not None and self.train_limit < 1:
             raise T5evalError(f"--train-limit must be at least 1, got {self.train_limit}")
         Transfer.parse(self.transfer)
+        if self.lr_grid is not None and (not self.lr_grid or min(self.lr_grid) <= 0
+                                         or len(set(self.lr_grid)) < len(self.lr_grid)):
+            raise T5evalError(f"--lr-grid {','.join(map(str, self.lr_grid))}: give distinct learning rates > 0, "
+                              "e.g. --lr-grid 5e-5,4e-5,3e-5,2e-5 (BERT's grid)")
+        if self.bert_recipe not in RECIPES:
+            raise T5evalError(f"--bert-recipe {self.bert_recipe!r} is not one of {', '.join(RECIPES)}"
+                              f"{did_you_mean(self.bert_recipe, RECIPES)}")
         if not 0 <= self.warmup < 1 or not 0 <= self.dropout < 1:
             raise T5evalError(f"--warmup {self.warmup} and --dropout {self.dropout} must be in [0, 1)")
 
     def record(self) -> dict[str, Any]:
         """The recipe as run.json stores it (with the optimizer and schedule spelled out)."""
-        return asdict(self) | {
-            "optimizer": "torch.optim.AdamW (betas 0.9, 0.999)", "schedule": "linear warm-up, then linear decay to 0",
-            "selection": "best epoch by the mean of the task's metrics (ties keep the earlier)",
-            "source": "BERT (Devlin et al. 2019) §4, A.3; run_classifier.py (weight decay 0.01, eps 1e-6)",
-        }
+        return asdict(self) | RECORD[self.bert_recipe]
 
 
 @dataclass
@@ -69,30 +78,6 @@ class HeadTraining:
     best_state: dict[str, torch.Tensor] | None = None
     trainable_parameters: int = 0  # at the first step (gradual unfreezing: grows to all by the last episode)
     trainable_parameters_last: int = 0
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float, every: bool = False) -> list[dict[str, Any]]:
-    """Trainable parameters (`every`: all, for schedules that unfreeze later), split into decayed (matrices)
-    and not decayed (biases, LayerNorm weights), as BERT's AdamWeightDecay."""
-    decay: list[torch.nn.Parameter] = []
-    plain: list[torch.nn.Parameter] = []
-    for name, param in model.named_parameters():
-        if param.requires_grad or every:
-            (plain if name.endswith("bias") or "norm" in name else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-
-
-def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
-    """lr factor at step s: s/w for s < w, then (total - s)/(total - w), never below 0."""
-    steps_up = int(total * warmup)
-
-    def factor(step: int) -> float:
-        if step < steps_up:
-            return step / max(steps_up, 1)
-        return max(0.0, (total - step) / max(total - steps_up, 1))
-
-    return factor
-
 
 
 @dataclass(frozen=True)
@@ -118,9 +103,8 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
     steps_per_epoch = math.ceil(n_items / recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
     unfreeze = apply_transfer(model, Transfer.parse(recipe.transfer), seed)  # frozen parts get no gradient
-    groups = param_groups(model, recipe.weight_decay, every=unfreeze is not None)
-    optimizer = torch.optim.AdamW(groups, lr=recipe.lr, eps=recipe.adam_eps)  # skips params without a grad
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, recipe.warmup))
+    stepper = head_stepper(model, recipe.bert_recipe, recipe.lr, recipe.weight_decay, recipe.adam_eps, total,
+                           recipe.warmup, every=unfreeze is not None)  # --bert-recipe (t5eval.train.bert_optim)
     gen = torch.Generator().manual_seed(seed)
     state = HeadTraining(trainable_parameters=trainable_count(model))
     torch.manual_seed(seed)  # dropout masks
@@ -132,10 +116,9 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
             if unfreeze is not None:
                 unfreeze(state.steps, total)
             loss, tokens = batch_loss(model, order[first:first + recipe.batch_size], True)
-            optimizer.zero_grad(set_to_none=True)
+            stepper.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            schedule.step()
+            stepper.step()  # official: clip the global gradient norm at 1.0 first
             state.steps += 1
             state.train_tokens += tokens
             losses.append(float(loss.detach()))
@@ -147,9 +130,10 @@ def finetune_head(model: HeadModel, n_items: int, batch_loss: BatchLoss, recipe:
         metrics = validate(state.steps)
         entry = {"step": state.steps, "epoch": epoch, "metrics": metrics, "train_loss": sum(losses) / len(losses)}
         state.history.append(entry)
-        score = sum(metrics.values()) / max(len(metrics), 1)
-        if state.best is None or score > state.best["score"]:
-            state.best = {"step": state.steps, "epoch": epoch, "score": score}
+        keep_final = recipe.bert_recipe == "official"  # BERT keeps the model after the last epoch, not the best
+        # else the best epoch (`select_best`: NaN worse than any number; ties keep the earlier)
+        if (epoch == recipe.epochs) if keep_final else select_best(state.history) == len(state.history) - 1:
+            state.best = {"step": state.steps, "epoch": epoch, "score": group_score(metrics)}
             state.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     model.eval()
     return state

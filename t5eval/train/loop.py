@@ -1,10 +1,12 @@
 """Fine-tuning as in the T5 paper (spec §8): Adafactor at a constant 1e-3, dropout 0.1, teacher forcing.
 
 `finetune` runs optimizer steps over a `TrainStream`, validates every `eval_every` steps and keeps,
-per task, the step with the best mean over the task's metric group (T5's `metric_group_max`). After
-each validation it saves a checkpoint (model + optimizer + stream + RNG + step + history) atomically,
-so a run killed at any point resumes from the last checkpoint with the same batches and RNG
-(one file, or sharded under FSDP: `t5eval.train.checkpoint`).
+per task, the step with the best mean over the task's metric group (T5's `metric_group_max`, NaN worse
+than any number: `t5eval.train.best`). After each validation it saves a checkpoint (model + optimizer +
+stream + RNG + step + history) atomically, then hands a new best step to `on_best` (which swaps the
+task's best/ folder in), so a run killed at any point resumes from the last checkpoint with the same
+batches and RNG (one file, or sharded under FSDP: `t5eval.train.checkpoint`), and a kill between the
+checkpoint and best/ is repaired on resume by writing that best/ again from the restored weights.
 
 Optimizer note (PITFALLS #9): `torch.optim.Adafactor(lr=1e-3)` matches Mesh TF's Adafactor except that
 torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and starts with fresh state
@@ -27,6 +29,7 @@ import torch
 from t5eval.batching import forward_precision
 from t5eval.distributed.context import DistContext
 from t5eval.distributed.parallel import BatchPlan, optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.train.best import group_score, select_best
 from t5eval.train.checkpoint import (
     ONE_FILE,
     SHARDED,
@@ -99,11 +102,6 @@ class Snapshot:
     plain: torch.nn.Module | None = None
 
 
-def group_score(metrics: Metrics) -> float:
-    """T5's `metric_group_max` criterion: the mean of the task's metric group."""
-    return sum(metrics.values()) / len(metrics) if metrics else float("-inf")
-
-
 def set_dropout(model: torch.nn.Module, rate: float) -> None:
     """Set every dropout's rate (T5 fine-tunes with 0.1, v1.1 included: spec §8): each `nn.Dropout`, and the
     attention-probability dropout a fused attention keeps as a float `attn_dropout_p` (BERT's)."""
@@ -170,17 +168,21 @@ def _defer_sigint() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn) -> None:
-    """Validate at `state.step`, record history, and keep each task's best step (metric_group_max)."""
+def _validate(state: TrainState, evaluate: EvaluateFn) -> list[str]:
+    """Validate at `state.step`, record history, and keep each task's best step (`select_best`: metric_group_max,
+    NaN worse than any number, ties keep the earlier step). Returns the tasks whose best is now this step."""
     results = evaluate(state.step)
+    improved = []
     for task, metrics in results.items():
         entry = {"step": state.step, "metrics": metrics, "train_loss": state.last_loss}
-        state.history.setdefault(task, []).append(entry)
-        score = group_score(metrics)
-        best = state.best.get(task)
-        if best is None or score > best["score"]:  # ties keep the earlier step
-            on_best(task, state.step)
-            state.best[task] = {"step": state.step, "score": score, "metrics": metrics}
+        history = state.history.setdefault(task, [])
+        history.append(entry)
+        chosen = history[cast(int, select_best(history))]
+        if chosen["step"] == state.step and (state.best.get(task) or {}).get("step") != state.step:
+            state.best[task] = {"step": chosen["step"], "score": group_score(chosen["metrics"]),
+                                "metrics": chosen["metrics"]}
+            improved.append(task)
+    return improved
 
 
 def finetune(
@@ -228,9 +230,18 @@ def finetune(
 
     def validate_and_save() -> None:
         with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
-            _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
-        trainer.save(checkpoint_path, state)
+            improved = _validate(state, evaluate)  # Ctrl-C here: decodes so far are cached
+        trainer.save(checkpoint_path, state)  # records the best step before best/ is written
+        _save_best(improved)
 
+    def _save_best(tasks: list[str]) -> None:
+        if tasks:
+            with trainer.whole_weights(snapshot):
+                for task in tasks:
+                    on_best(task, state.step)
+
+    if saved is not None:  # a kill between a checkpoint and its best/ swap: write that best/ again
+        _save_best([task for task, best in state.best.items() if best["step"] == state.step])
     if saved is not None and _validation_due(state.step, cfg) and not _validated(state):
         validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
     while state.step < cfg.steps:

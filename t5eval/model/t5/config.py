@@ -42,12 +42,15 @@ class T5Config:
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
     adapter_dim: int = 0  # t5eval's: adapter layers of this inner size after every feed-forward (--transfer adapters:D)
+    adapter_form: str = "official"  # official (task_adapter.gin) | houlsby (t5eval.model.adapters); with adapter_dim
     # t5eval's: the paper's "encoder-decoder, shared" (Table 2; bi_v1_shared.gin): encoder block i uses decoder
     # block i's self-attention, feed-forward and their norms, and the stacks share the final norm and the
     # relative-position bias table; only the decoder's cross-attention (and its norm) is its own.
     shared_encoder_decoder: bool = False
 
     def __post_init__(self) -> None:
+        if self.adapter_form not in ("official", "houlsby"):
+            raise T5evalError(f"adapter_form {self.adapter_form!r} is not one of official, houlsby")
         if self.feed_forward_proj not in _ACTIVATIONS:
             raise T5evalError(
                 f"feed_forward_proj {self.feed_forward_proj!r} is not supported; use one of {_ACTIVATIONS}"
@@ -84,6 +87,8 @@ class T5Config:
         scale = bool(data.get("scale_decoder_outputs", tied))
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
+        if data.get("adapter_dim") and "adapter_form" not in data:  # written before the official form existed
+            kwargs["adapter_form"] = "houlsby"
         kwargs.update(tie_word_embeddings=tied, scale_decoder_outputs=scale)
         kwargs["num_decoder_layers"] = data.get("num_decoder_layers") or data["num_layers"]
         if kwargs.get("decoder_start_token_id") is None:
@@ -96,8 +101,8 @@ class T5Config:
     def to_hf(self) -> dict[str, Any]:
         """A `config.json` dict that transformers' T5ForConditionalGeneration loads."""
         out: dict[str, Any] = dataclasses.asdict(self)
-        if not self.adapter_dim:  # written only by adapter fine-tuning (transformers ignores the field and keys)
-            del out["adapter_dim"]
+        if not self.adapter_dim:  # written only by adapter fine-tuning (transformers ignores the fields and keys)
+            del out["adapter_dim"], out["adapter_form"]
         if not self.shared_encoder_decoder:  # written only for shared models (transformers ignores the field)
             del out["shared_encoder_decoder"]
         out.update(

@@ -23,7 +23,8 @@ from t5eval.model.t5.config import T5Config
 from t5eval.model.t5.network import T5
 
 _ATTN = ("q", "k", "v", "o")
-_ADAPTER = ("down.weight", "down.bias", "up.weight", "up.bias")
+_ADAPTER = {"houlsby": ("down.weight", "down.bias", "up.weight", "up.bias"),
+            "official": ("norm.weight", "wi.weight", "wo.weight")}
 
 
 def _ff_names(cfg: T5Config) -> tuple[str, ...]:
@@ -45,7 +46,7 @@ def key_map(cfg: T5Config) -> dict[str, str]:
         out |= {f"{hf}.1.DenseReluDense.{p}.weight": f"{nat}.ff.{p}.weight" for p in _ff_names(cfg)}
         out |= {f"{hf}.0.layer_norm.weight": f"{nat}.attn_norm.weight",
                 f"{hf}.1.layer_norm.weight": f"{nat}.ff_norm.weight"}
-        out |= _adapter_keys(cfg, f"{hf}.1", nat)
+        out |= _adapter_keys(cfg, hf, 1, nat)
     for i in range(cfg.num_decoder_layers):
         hf, nat = f"decoder.block.{i}.layer", f"decoder_layers.{i}"
         out |= {f"{hf}.0.SelfAttention.{p}.weight": f"{nat}.self_attn.{p}.weight" for p in _ATTN}
@@ -54,16 +55,18 @@ def key_map(cfg: T5Config) -> dict[str, str]:
         out |= {f"{hf}.0.layer_norm.weight": f"{nat}.self_norm.weight",
                 f"{hf}.1.layer_norm.weight": f"{nat}.cross_norm.weight",
                 f"{hf}.2.layer_norm.weight": f"{nat}.ff_norm.weight"}
-        out |= _adapter_keys(cfg, f"{hf}.2", nat)
+        out |= _adapter_keys(cfg, hf, 2, nat)
     return out
 
 
-def _adapter_keys(cfg: T5Config, hf_sublayer: str, native_layer: str) -> dict[str, str]:
-    """t5eval's adapter weights beside the feed-forward sublayer (`<sublayer>.adapter.down.weight` …) when
-    the config has adapters; transformers knows no such keys (it warns and drops them)."""
+def _adapter_keys(cfg: T5Config, hf_block: str, ff_sublayer: int, native_layer: str) -> dict[str, str]:
+    """t5eval's adapter weights when the config has adapters; transformers knows no such keys (it warns and
+    drops them). Official form: a sublayer of its own after the feed-forward (`<block>.layer.<ff+1>.adapter.
+    wi.weight` …); Houlsby form: inside the feed-forward sublayer (`<block>.layer.<ff>.adapter.down.weight` …)."""
     if not cfg.adapter_dim:
         return {}
-    return {f"{hf_sublayer}.adapter.{p}": f"{native_layer}.adapter.{p}" for p in _ADAPTER}
+    sublayer = ff_sublayer + 1 if cfg.adapter_form == "official" else ff_sublayer
+    return {f"{hf_block}.{sublayer}.adapter.{p}": f"{native_layer}.adapter.{p}" for p in _ADAPTER[cfg.adapter_form]}
 
 
 def ignored_keys(cfg: T5Config) -> set[str]:
