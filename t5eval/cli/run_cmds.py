@@ -160,7 +160,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="seed for random init, batch order and dropout"),
         steps: int = typer.Option(2**18, help="fine-tuning steps (paper: 2^18)"),
         eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
-        batch_tokens: int = typer.Option(65536, help="padded tokens per batch (paper: 128 x 512)"),
+        batch_tokens: int = typer.Option(65536, help="tokens per batch: packed rows of --pack-length (the default: "
+                                         "batch_tokens // pack_length rows), or padded tokens with --no-pack "
+                                         "(paper: 128 x 512)"),
         grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
         pack: bool | None = typer.Option(None, "--pack/--no-pack",
                                          help="pack several examples per row, as T5 fine-tuned (default for "
@@ -205,6 +207,9 @@ def register(app: typer.Typer) -> None:
         from t5eval.train.transfer import Transfer
 
         _check_before_loading(target, out, data_dir)
+        from t5eval.model.load import check_model_source
+
+        check_model_source(model)  # a missing folder, an unfinished pre-training, a run folder: say so
         device = check_device(device or default_device())
         check_dtype(dtype)
         check_choice("--init", init, INITS)
@@ -247,5 +252,7 @@ def register(app: typer.Typer) -> None:
         from t5eval.distributed.context import is_main_process
 
         if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
-            Console().print(summary_table(record))
+            from t5eval.cli.console import stdout_console
+
+            stdout_console().print(summary_table(record))
             typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")

@@ -155,7 +155,7 @@ class PrecisionLoss(torch.nn.Module):
 
 
 @contextmanager
-def _defer_sigint() -> Iterator[list[bool]]:
+def defer_sigint() -> Iterator[list[bool]]:
     """Hold Ctrl-C until the block ends (so an optimizer step is never cut in half); yields a flag."""
     caught: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
@@ -245,7 +245,7 @@ def finetune(
     if saved is not None and _validation_due(state.step, cfg) and not _validated(state):
         validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
     while state.step < cfg.steps:
-        with _defer_sigint() as interrupted:
+        with defer_sigint() as interrupted:
             if unfreeze is not None:  # gradual unfreezing: this step's episode (a function of the step alone)
                 unfreeze(state.step, cfg.steps)
             start = time.perf_counter()
