@@ -1,13 +1,15 @@
 """Throughput and model FLOPs utilisation (MFU): the machine's matmul peak and a run's share of it.
 
-Shared by `t5eval bench` (its "% peak" columns) and `t5eval pretrain` (tokens/s and MFU per log line),
-which may not import each other; both sit above `t5eval.model` in the import layers.
+Shared by `t5eval bench` (its "% peak" columns) and, through `t5eval.train.throughput` (per-token MFU, FLOPs
+counted by torch's FlopCounterMode), by `t5eval pretrain`'s log lines: bench and pretrain may not import each
+other, both sit above `t5eval.model` in the import layers.
 
 - Peak: the best of a few square `torch.mm` of side `size` (2048 by default) in the run's dtype, after one
   warm-up call, timed with a device sync; 2·size³ FLOPs per product. It is a *measured* peak of this process
   (threads, load and clocks included), not the CPU's datasheet figure, so MFU stays comparable across the
   machines and the loads we meet. Measure it once at start (a fraction of a second for fp32 at 2048 on one
-  core) and, on a shared machine, again at the end, keeping the larger.
+  core) and, on a shared machine, again at the end, keeping the larger (bench does; pretrain probes side 1024
+  on CPU, 4096 on a GPU, once).
 - MFU = achieved matmul FLOP/s ÷ peak FLOP/s. A training step costs 3× its forward matmul FLOPs (forward,
   and the backward's two products per weight: input gradient and weight gradient), `TRAIN_FLOPS_FACTOR`.
 """
@@ -55,12 +57,3 @@ def mfu(flops: float, seconds: float, peak_gflops: float) -> float:
     if seconds <= 0 or peak_gflops <= 0:
         raise ValueError(f"mfu needs positive seconds and peak (got {seconds}, {peak_gflops})")
     return flops / seconds / (peak_gflops * 1e9)
-
-
-def training_mfu(tokens_per_s: float, forward_flops_per_token: float, peak_gflops: float) -> float:
-    """MFU of training at `tokens_per_s`: 3 × forward FLOPs per token (`TRAIN_FLOPS_FACTOR`) over the peak.
-
-    `forward_flops_per_token` e.g. `t5eval.model.cost.model_cost(model)["flops_per_token"]` (linears only,
-    the paper's M) or an exact count that adds attention scores and the LM head (`t5eval bench` does).
-    """
-    return mfu(TRAIN_FLOPS_FACTOR * forward_flops_per_token * tokens_per_s, 1.0, peak_gflops)

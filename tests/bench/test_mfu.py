@@ -9,7 +9,8 @@ import pytest
 
 from t5eval.bench.measures import Shape, decoder_flops, encoder_flops
 from t5eval.bench.suite import BenchConfig, run_bench
-from t5eval.model.throughput import TRAIN_FLOPS_FACTOR, matmul_peak_gflops, mfu, training_mfu
+from t5eval.model.throughput import TRAIN_FLOPS_FACTOR, matmul_peak_gflops, mfu
+from t5eval.train.throughput import mfu as per_token_mfu
 
 # d_model 4, d_ff 8, 2 heads of 2 (inner 4), one layer, vocabulary 10, ReLU FFN (2 matrices).
 TOY = SimpleNamespace(d_model=4, d_ff=8, num_heads=2, d_kv=2, num_layers=1, vocab_size=10, feed_forward_proj="relu")
@@ -33,7 +34,7 @@ def test_mfu_arithmetic():
     assert mfu(2e9, 2.0, 4.0) == pytest.approx(0.25)  # 1 GFLOP/s of a 4 GFLOP/s peak
     # 1000 tokens/s x 1 MFLOP forward x 3 (forward + backward) = 3 GFLOP/s of 6
     assert TRAIN_FLOPS_FACTOR == 3
-    assert training_mfu(1000.0, 1e6, 6.0) == pytest.approx(0.5)
+    assert per_token_mfu(3e6, 1000.0, 6.0) == pytest.approx(0.5)  # pretrain's form: training FLOPs per token
     with pytest.raises(ValueError):
         mfu(1.0, 0.0, 1.0)
 
