@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from t5eval.errors import T5evalError
 from t5eval.results import is_subset
-
-INITS = ("pretrained", "random")
-PROTOCOLS = ("current", "paper")
-MAX_THREADS = 256  # torch.set_num_threads with absurd values crashes the process
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    from t5eval.errors import did_you_mean
+    """`run.options.check_choice` (imported lazily: torch loads with it); cli.pretrain_cmds uses it."""
+    from t5eval.run.options import check_choice as check
 
-    if value not in choices:
-        raise T5evalError(f"{name} {value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
+    check(name, value, choices)
 
 
 def check_positive(**values: int | None) -> None:
-    for name, value in values.items():
-        if value is not None and value < 1:
-            raise T5evalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    """`run.options.check_positive` (imported lazily); cli.pretrain_cmds uses it."""
+    from t5eval.run.options import check_positive as check
+
+    check(**values)
 
 
 def canonical_command(ctx: typer.Context) -> tuple[str, ...]:
@@ -43,12 +38,12 @@ def canonical_command(ctx: typer.Context) -> tuple[str, ...]:
     return tuple(argv)
 
 
-def head_recipe(**given: Any) -> Any:
-    """BERT's recipe with the options given on the command line (None when none was: the defaults apply)."""
-    from t5eval.train.heads import HeadRecipe
+def head_hyperparameters(**given: Any) -> Any:
+    """BERT's hyper-parameters with the options given on the command line (None when none was: the defaults)."""
+    from t5eval.train.head_step import HeadHyperparameters
 
     chosen = {k: v for k, v in given.items() if v is not None}
-    return HeadRecipe(**chosen) if chosen else None
+    return HeadHyperparameters(**chosen) if chosen else None
 
 
 def summary_table(record: dict[str, Any]) -> Any:
@@ -157,48 +152,38 @@ def register(app: typer.Typer) -> None:
         scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
-        from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
-        from t5eval.train.transfer import Transfer
+        from t5eval.run.options import RunOptions, default_device
 
         _check_before_loading(target, out, data_dir)
-        device = check_device(device or default_device())
-        check_dtype(dtype)
-        check_choice("--init", init, INITS)
-        check_choice("--protocol", protocol, PROTOCOLS)
-        check_choice("--scoring", scoring, ("generate", "rank"))
-        if threads is not None and threads > MAX_THREADS:
-            raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
-                              f"{os.cpu_count()} CPUs)")
-        if split is not None and not no_finetune:
-            raise T5evalError(f"--split {split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
-                              "selects its checkpoint on each task's validation split)")
-        Transfer.parse(transfer)  # a bad value is a one-line error before anything loads
-        check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-                        limit=limit, threads=threads, max_input_len=max_input_len, pack_length=pack_length)
         opts = RunOptions(
             target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
             seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-            pack=pack, pack_length=pack_length, max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
-            threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
-            skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
-            head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
-                               dropout=dropout, train_limit=train_limit), transfer=transfer,
+            pack=pack, pack_length=pack_length, max_input_len=max_input_len, finetune=not no_finetune,
+            mixture=mixture, protocol=protocol, split=split, threads=threads, overwrite=overwrite,
+            device=device or default_device(), dtype=dtype, fsdp=fsdp, skip_missing=skip_missing, scoring=scoring,
+            command=canonical_command(ctx), head=head, transfer=transfer,
+            head_hyperparameters=head_hyperparameters(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len,
+                                                      warmup=warmup, dropout=dropout, train_limit=train_limit),
         )  # fmt: skip
-        from rich.console import Console
+        _execute(opts)
 
-        from t5eval.run.orchestrate import RunInterrupted, run
-        from t5eval.run.progress import RunProgress
+def _execute(opts: Any) -> None:
+    """Run `opts` with progress on stderr; Ctrl-C prints the resume command (exit 130); rank 0 prints the summary."""
+    from rich.console import Console
 
-        err_console = Console(stderr=True)
-        try:
-            record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
-        except RunInterrupted as stop:
-            command = shlex.join(opts.command if opts.out else (*opts.command, "--out", str(stop.run_dir)))
-            typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
-                        fg=typer.colors.YELLOW, err=True)
-            raise typer.Exit(130) from None
-        from t5eval.distributed.context import is_main_process
+    from t5eval.run.orchestrate import RunInterrupted, run
+    from t5eval.run.progress import RunProgress
 
-        if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
-            Console().print(summary_table(record))
-            typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")
+    err_console = Console(stderr=True)
+    try:
+        record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
+    except RunInterrupted as stop:
+        command = shlex.join(opts.command if opts.out else (*opts.command, "--out", str(stop.run_dir)))
+        typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    from t5eval.distributed.context import is_main_process
+
+    if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
+        Console().print(summary_table(record))
+        typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")

@@ -379,7 +379,7 @@ def decode_summary(run: Run) -> str:
     for name, entry in (run.record.get("tasks") or {}).items():
         d = entry.get("decode") or {}
         key = f"beam {d.get('beam_size', '?')}, α {d.get('alpha', '?')}, max {d.get('max_decode_len', '?')}"
-        if d.get("sampling"):  # decoder-only prompt tasks / --scoring rank (eval.recipe)
+        if d.get("sampling"):  # decoder-only prompt tasks / --scoring rank (eval.predictor)
             key += f", {d['sampling']}" + (f" k={d.get('top_k')} seed {d.get('seed')}" if d["sampling"] == "top_k" else "")
         decodes.setdefault(key, []).append(name)
     return "; ".join(f"{k} ({', '.join(v)})" for k, v in decodes.items()) or "?"

@@ -21,7 +21,7 @@ from t5eval.tasks.scoring import benchmark_average
 from t5eval.tasks.spec import BenchmarkSpec, TaskSpec, load_task_file, parse_benchmarks
 
 DEFAULT_TASK_DEFS = Path(__file__).resolve().parents[2] / "task_defs"
-IGNORED_FILES = {"paper_scores.yaml", "benchmarks.yaml", "heads.yaml"}  # report; task heads (tasks.heads)
+IGNORED_FILES = {"paper_scores.yaml", "benchmarks.yaml", "heads.yaml"}  # report; task heads (tasks.head_specs)
 
 
 def _check_names(spec: TaskSpec) -> None:
