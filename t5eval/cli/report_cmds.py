@@ -14,7 +14,7 @@ _RUNS_HELP = "run folders (results/<run_id>) or their run.json"
 def report(
     runs: list[Path] = typer.Argument(..., help=_RUNS_HELP),
     out: Path = typer.Option(..., "--out", help="Markdown file to write, e.g. reports/NAME.md (PNGs go beside it)"),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples per task (0: no intervals)"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples per task for the 95% intervals (at least 1)"),
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resamples"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write PNG plots beside the Markdown"),
     paper: Path | None = typer.Option(None, "--paper", help="paper scores YAML (default task_defs/paper_scores.yaml)"),
@@ -26,6 +26,9 @@ def report(
 
     if out.suffix != ".md":
         raise T5evalError(f"--out {out}: give a .md file, e.g. reports/{out.stem or 'report'}.md")
+    if bootstrap < 1:
+        raise T5evalError(f"--bootstrap {bootstrap}: the report's 95% intervals need resamples; give at least 1 "
+                          "(default 1000)")
     check_out_path(out)
     path = build_report(list(runs), out, n_boot=bootstrap, seed=seed, plots=plots, paper_path=paper or PAPER_SCORES)
     typer.echo(f"wrote {path}")

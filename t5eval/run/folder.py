@@ -22,6 +22,7 @@ from t5eval.run.options import RunOptions
 from t5eval.run.plan import RunPlan
 from t5eval.tasks import TaskSpec
 from t5eval.tokenizer import Tokenizer
+from t5eval.tokenizer.pairs import PairTokenizer
 
 
 def model_slug(model: str) -> str:
@@ -41,7 +42,7 @@ def run_suffix(opts: RunOptions) -> str:
     return f"{model_slug(opts.model)}_{target}"
 
 
-def run_settings(plan: RunPlan, specs: list[TaskSpec], tokenizer: Tokenizer, weights_sha256: str) -> dict[str, Any]:
+def run_settings(plan: RunPlan, specs: list[TaskSpec], tokenizer: Tokenizer | PairTokenizer, weights_sha256: str) -> dict[str, Any]:
     """The settings that shape results: a restart must match them (threads and paths of outputs not).
     `finetune` comes from the plan's config objects (`TrainConfig`, `HeadHyperparameters`)."""
     opts = plan.opts

@@ -91,7 +91,8 @@ def load_body(plan: HeadPlan, tokenizer: PairTokenizer) -> LoadedModel[Any]:
 
 def body_blocks(loaded: LoadedModel[Any]) -> int:
     """How many blocks the body has (gradual unfreezing runs one episode per block)."""
-    return len(body_of(loaded)[0].layers)
+    layers: Any = body_of(loaded)[0].layers
+    return len(layers)
 
 
 def train_items(hr: HeadRun, spec: TaskSpec, head: HeadSpec) -> tuple[list[list[Encoded]], list[int | float]] | None:

@@ -121,8 +121,8 @@ def test_tasks_without_a_head_are_named_with_those_that_have_one() -> None:
 
 def test_choice_scores_pad_a_varying_number_of_candidates_with_minus_inf() -> None:
     import torch
-    from t5eval.eval.heads import head_outputs
 
+    from t5eval.eval.head_predictor import head_outputs
     from t5eval.tokenizer.pairs import Encoded
 
     class FirstId(torch.nn.Module):  # scores each input by its first id
