@@ -1,8 +1,10 @@
 """Crash-safe file helpers: atomic writes, sha256 hashing, append-only JSONL.
 
-Every file a run writes goes through these, so a run killed at any point (even `kill -9`) leaves
-either the old or the new version of a file, never half of one. The one exception is the
-append-only JSONL cache, whose torn last line is detected and cut off on open.
+The run's results, settings, checkpoints and task-head weights go through these, so a run killed at any
+point (even `kill -9`) leaves either the old or the new version of such a file, never half of one; the
+append-only JSONL cache's torn last line is detected and cut off on open. Not (yet) through them, so
+not crash-safe: `model.save_model`'s config.json/safetensors (a `best/` written anew at the next best
+step), `pretrain/job.py`'s and `cli/bench_cmds.py`'s outputs, and `parity/*`'s JSON.
 """
 
 from __future__ import annotations

@@ -161,10 +161,9 @@ def register(app: typer.Typer) -> None:
             pack=pack, pack_length=pack_length, max_input_len=max_input_len, finetune=not no_finetune,
             mixture=mixture, protocol=protocol, split=split, threads=threads, overwrite=overwrite,
             device=device or default_device(), dtype=dtype, fsdp=fsdp, skip_missing=skip_missing, scoring=scoring,
-            command=canonical_command(ctx), head=head, transfer=transfer,
-            head_hyperparameters=head_hyperparameters(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len,
-                                                      warmup=warmup, dropout=dropout, train_limit=train_limit),
-        )  # fmt: skip
+            command=canonical_command(ctx), head=head, transfer=transfer, head_hyperparameters=head_hyperparameters(
+                lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup, dropout=dropout,
+                train_limit=train_limit))  # fmt: skip
         _execute(opts)
 
 def _execute(opts: Any) -> None:

@@ -286,11 +286,6 @@ def gather_by_index(local: Mapping[int, T], ctx: DistContext, expected: int | No
     return dict(sorted(merged.items()))
 
 
-def gather_predictions(local: Mapping[int, str], ctx: DistContext) -> dict[int, str]:
-    """`gather_by_index` for decoded strings: {example index: prediction}, ordered by index."""
-    return gather_by_index(local, ctx)
-
-
 def sharded_map(
     fn: Callable[[T], Mapping[int, R]], batches: Sequence[T], ctx: DistContext, expected: int | None = None
 ) -> dict[int, R]:

@@ -143,7 +143,7 @@ def predictor_for(spec: TaskSpec, tokenizer: Tokenizer, model: Any, scoring: str
     if spec.prompt is not None and not getattr(model, "decoder_only", False):
         raise T5evalError(f"task {spec.name} is a GPT-2 (decoder-only) prompt task ({spec.path}): its inputs are a "
                           f"GPT-2 prompt, which a {type(model).__name__} model would read as T5 inputs; run it with "
-                          "a GPT-2 model, or run the T5 task it is based on")
+                          "a decoder-only model (GPT-2), or run the T5 task it is based on")
     if scoring == "rank":
         return _rank_predictor(spec, tokenizer, model)
     if not getattr(model, "decoder_only", False):

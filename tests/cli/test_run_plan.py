@@ -66,7 +66,7 @@ def test_gpt2_prompt_task_on_a_t5_model_is_refused_naming_its_family(data_dir: P
                                                                     tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     err = _refused([*_t5(data_dir, vocab_path, out, "gpt2_squad_rc"), "--no-finetune", "--limit", "2"], capsys)
-    assert "task gpt2_squad_rc is a GPT-2 (decoder-only) prompt task" in err and "run it with a GPT-2 model" in err
+    assert "task gpt2_squad_rc is a GPT-2 (decoder-only) prompt task" in err and "run it with a decoder-only model (GPT-2)" in err
     assert not out.exists()
 
 
