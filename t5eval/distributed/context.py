@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -185,19 +184,6 @@ def barrier(ctx: DistContext) -> None:
     if ctx.is_distributed:
         with _collective("barrier", ctx):
             dist.barrier()
-
-
-def main_process_only(ctx: DistContext) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
-    """Decorator: run the function on rank 0 only; other ranks get None (results, logs, bars)."""
-
-    def deco(fn: Callable[P, R]) -> Callable[P, R | None]:
-        @functools.wraps(fn)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> R | None:
-            return fn(*args, **kwargs) if ctx.is_main else None
-
-        return inner
-
-    return deco
 
 
 def all_reduce_sum(value: float, ctx: DistContext) -> float:

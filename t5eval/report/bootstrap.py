@@ -304,8 +304,9 @@ class Run:
         if ft.get("transfer", "all") != "all":
             parts[1] += f", transfer {ft['transfer']}"
         if model.get("architecture") and ft.get("epochs") is not None:  # task-head runs: BERT's recipe
+            length = f"steps {ft['steps']}" if ft.get("steps") is not None else f"epochs {ft.get('epochs')}"
             parts[1] = (f"{model.get('family')} {model['architecture']}, transfer {ft.get('transfer', 'all')}, "
-                        f"lr {ft.get('lr')}, epochs {ft.get('epochs')}, batch {ft.get('batch_size')}, "
+                        f"lr {ft.get('lr')}, {length}, batch {ft.get('batch_size')}, "
                         f"train limit {ft.get('train_limit')}")
             parts[2] = "predictions from the task head (no decoding)"
         if self.record.get("skipped_tasks"):  # `t5eval run --skip-missing`

@@ -101,9 +101,9 @@ def _head_plan(opts: RunOptions) -> HeadPlan:
         raise T5evalError(f"--head {opts.head!r} is not one of {', '.join(HEADS)}{did_you_mean(opts.head, HEADS)}")
     given = [flag for name, (default, flag) in TEXT_TO_TEXT_ONLY.items() if getattr(opts, name) != default]
     if given:
-        raise T5evalError(f"{', '.join(given)} {'is a' if len(given) == 1 else 'are'} text-to-text (T5) setting(s); "
-                          "task heads train each task alone, in batches of --batch-size examples: drop "
-                          f"{'it' if len(given) == 1 else 'them'}")
+        what = "is a text-to-text (T5) setting" if len(given) == 1 else "are text-to-text (T5) settings"
+        raise T5evalError(f"{', '.join(given)} {what}; task heads train each task alone, in batches of "
+                          f"--batch-size examples: drop {'it' if len(given) == 1 else 'them'}")
     hp = opts.head_hyperparameters or HeadHyperparameters()
     steps = None if opts.steps == PAPER_STEPS else opts.steps
     if steps is not None and hp.epochs != HeadHyperparameters().epochs:

@@ -33,7 +33,7 @@ def _t5(data_dir: Path, vocab_path: Path, out: Path, task: str = "sst2") -> list
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--batch-tokens", "512"], "--batch-tokens is a text-to-text (T5) setting"),
-    (["--grad-accum", "2", "--mixture"], "--mixture, --grad-accum are text-to-text (T5) setting(s)"),
+    (["--grad-accum", "2", "--mixture"], "--mixture, --grad-accum are text-to-text (T5) settings"),
     (["--steps", "4", "--epochs", "2"], "--steps 4 and --epochs 2 both set the fine-tuning length"),
     (["--transfer", "adapters:8", "--no-finetune"], "--transfer adapters:8 chooses what fine-tuning trains"),
     (["--transfer", "gradual-unfreezing", "--steps", "1"],  # tiny-bert has 2 blocks: one episode each

@@ -143,7 +143,7 @@ def test_a_finished_run_from_another_commit_is_reused_with_a_warning(finetuned, 
         (["run", "cb", "--model", "tiny"], "add --init random"),  # a preset has no pretrained weights
         (["run", "cb", "--model", "tiny-lm", "--init", "random", "--pack"], "drop --pack"),  # decoder-only
         (["run", "cb", "--model", "tiny", "--init", "random", "--no-finetune", "--pack"], "drop --pack"),
-        (["run", "cb", "--model", "tiny-bert", "--init", "random", "--pack"], "--pack are text-to-text"),
+        (["run", "cb", "--model", "tiny-bert", "--init", "random", "--pack"], "--pack is a text-to-text"),
     ],
 )
 def test_bad_input_is_one_line(args, message, vocab_path, data_dir, tmp_path, capsys, monkeypatch):
