@@ -41,8 +41,8 @@ def diff(
     show: int = typer.Option(20, "--show", help="changed examples to list per task"),
 ) -> None:
     """Per-example changes between two runs: which examples flipped and how each metric moved."""
-    from t5eval.report.bootstrap import load_run
     from t5eval.report.diff import diff_runs, render_diff
+    from t5eval.report.loading import load_run
 
     a, b = load_run(run_a), load_run(run_b)
     if task is not None and task not in a.tasks and task not in b.tasks:
@@ -71,8 +71,8 @@ def check(
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resamples (--update)"),
 ) -> None:
     """Compare a run with a stored baseline; exit 1 on a regression or a missing task/metric."""
-    from t5eval.report.bootstrap import load_run
     from t5eval.report.check import Tolerance, compare, failed, read_baseline, render_check, update_baseline
+    from t5eval.report.loading import load_run
     from t5eval.results import check_out_path
 
     if update:
