@@ -85,3 +85,29 @@ def test_head_run_json_has_the_keys_of_a_text_to_text_run(finetuned: Path, data_
     head_task, text_task = head["tasks"][SST2], next(iter(text["tasks"].values()))
     assert set(head_task) - {"undefined_metrics"} == set(text_task) - {"undefined_metrics"}
     assert head["settings"]["finetune"]["lr"] == 1e-3 and head["settings"]["finetune"]["weight_decay"] == 0.01
+
+
+def test_ctrl_c_in_a_head_run_finishes_the_step_checkpoints_and_resumes_there(
+        data_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    from t5eval.train.head_step import HeadBatches
+
+    real_next = HeadBatches.next_batch
+    seen = {"batches": 0}
+
+    def next_batch_then_ctrl_c(self: HeadBatches) -> list[int]:
+        seen["batches"] += 1
+        if seen["batches"] == 2:  # during step 2, which is no validation step
+            signal.raise_signal(signal.SIGINT)
+        return real_next(self)
+
+    monkeypatch.setattr(HeadBatches, "next_batch", next_batch_then_ctrl_c)
+    out = tmp_path / "run"
+    assert cli(head_args(data_dir, out, steps=6, eval_every=3)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: finished work is saved in" in err and "resume with:" in err
+    assert (out / SST2 / "checkpoint.pt").exists() and not (out / SST2 / "result.json").exists()
+    monkeypatch.setattr(HeadBatches, "next_batch", real_next)
+    assert cli(head_args(data_dir, out, steps=6, eval_every=3)) == 0
+    err = capsys.readouterr().err
+    assert "fine-tuning resumed at step(s) [2], not redone" in err
+    assert read_json(out / "run.json")["tasks"][SST2]["train"]["resumed_from_steps"] == [2]
