@@ -1,73 +1,16 @@
-"""Write the unlabeled pre-training text of the shared data (docs/pretrain.md, "The experiment").
+"""Write the unlabeled pre-training text of the shared data (docs/pretrain.md; `t5eval study` builds it itself).
 
-Usage: python docs/scripts/unlabeled_corpus.py ../shared/data corpus.jsonl
-
-One JSON line {"text": ...} per training example of the GLUE and SuperGLUE train splits: its text
-fields joined by newlines, never its label; exact duplicates (RTE is in both benchmarks) kept once.
-No validation or test text: WMT newstest and the CNN/DM subset in shared/data are evaluation sets,
-so they are left out.
+Usage: PYTHONPATH=. python docs/scripts/unlabeled_corpus.py ../shared/data corpus.jsonl
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-GLUE_TSV = {  # file -> text columns (CoLA has no header: column 3 is the sentence)
-    "glue/CoLA/train.tsv": [3], "glue/SST-2/train.tsv": ["sentence"],
-    "glue/MRPC/train.tsv": ["#1 String", "#2 String"], "glue/STS-B/train.tsv": ["sentence1", "sentence2"],
-    "glue/RTE/train.tsv": ["sentence1", "sentence2"], "glue/WNLI/train.tsv": ["sentence1", "sentence2"],
-}
-SUPERGLUE_JSONL = {
-    "superglue/CB/train.jsonl": ["premise", "hypothesis"], "superglue/RTE/train.jsonl": ["premise", "hypothesis"],
-    "superglue/COPA/train.jsonl": ["premise", "choice1", "choice2"], "superglue/WSC/train.jsonl": ["text"],
-    "superglue/WiC/train.jsonl": ["sentence1", "sentence2"],
-}
-
-
-def glue_texts(path: Path, columns: list[str | int]) -> Iterator[str]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-    header = rows[0] if isinstance(columns[0], str) else []
-    index = [header.index(c) if isinstance(c, str) else c for c in columns]
-    for row in rows[1 if header else 0:]:
-        yield "\n".join(row[i].strip() for i in index if i < len(row))
-
-
-def jsonl_texts(path: Path, fields: list[str]) -> Iterator[str]:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        yield "\n".join(str(row[f]).strip() for f in fields)
-
-
-def multirc_texts(path: Path) -> Iterator[str]:
-    """Passage, questions and candidate answers (never their labels)."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        passage = json.loads(line)["passage"]
-        parts = [passage["text"]]
-        for q in passage["questions"]:
-            parts.append(q["question"])
-            parts.extend(a["text"] for a in q["answers"])
-        yield "\n".join(parts)
-
-
-def main(data_dir: Path, out: Path) -> None:
-    seen: set[str] = set()
-    docs: list[str] = []
-    sources: list[Iterator[str]] = [glue_texts(data_dir / f, c) for f, c in GLUE_TSV.items()]
-    sources += [jsonl_texts(data_dir / f, c) for f, c in SUPERGLUE_JSONL.items()]
-    sources.append(multirc_texts(data_dir / "superglue/MultiRC/train.jsonl"))
-    for texts in sources:
-        for text in texts:
-            if text.strip() and text not in seen:
-                seen.add(text)
-                docs.append(text)
-    out.write_text("".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
-    print(f"{len(docs)} documents, {sum(len(d) for d in docs)} characters -> {out}")
-
+from t5eval.study.corpus import unlabeled_documents, write_unlabeled_corpus
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    count = write_unlabeled_corpus(Path(sys.argv[1]), Path(sys.argv[2]))
+    chars = sum(len(d) for d in unlabeled_documents(Path(sys.argv[1])))
+    print(f"{count} documents, {chars} characters -> {sys.argv[2]}")

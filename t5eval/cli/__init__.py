@@ -1,7 +1,8 @@
 """The `t5eval` command line. Each area registers its commands from its own module.
 
 Modules (one owner each): `tasks_cmds` (tasks, export, score), `model_cmds` (parity),
-`run_cmds` (run), `pretrain_cmds` (pretrain), `report_cmds` (report, diff, check), `bench_cmds` (bench).
+`run_cmds` (run), `pretrain_cmds` (pretrain), `report_cmds` (report, diff, check), `bench_cmds` (bench),
+`study_cmds` (study list | run | report).
 Commands parse arguments and call library functions; they hold no logic of their own.
 """
 
@@ -40,9 +41,17 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from t5eval.cli import bench_cmds, model_cmds, pretrain_cmds, report_cmds, run_cmds, tasks_cmds
+    from t5eval.cli import (
+        bench_cmds,
+        model_cmds,
+        pretrain_cmds,
+        report_cmds,
+        run_cmds,
+        study_cmds,
+        tasks_cmds,
+    )
 
-    for module in (tasks_cmds, model_cmds, run_cmds, pretrain_cmds, report_cmds, bench_cmds):
+    for module in (tasks_cmds, model_cmds, run_cmds, pretrain_cmds, report_cmds, bench_cmds, study_cmds):
         module.register(app)
 
 

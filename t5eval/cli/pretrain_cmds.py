@@ -29,8 +29,9 @@ def pretrain_cmd(
     mean_span_length: float = typer.Option(3.0, help="mean noise span length (span_corruption; paper: 3)"),
     mlm_keep: float = typer.Option(0.0, help="bert_mlm: share of noise tokens left unchanged "
                                              "(paper 0: 90% mask, 10% random; BERT: 0.1)"),
-    concat_docs: int = typer.Option(128, help="documents concatenated before splitting (T5: 128; 0 = the whole "
-                                              "corpus, so short documents fill whole sequences)"),
+    concat_docs: int | None = typer.Option(None, help="documents concatenated before splitting (default: the "
+                                                     "objective's official config: 128, or 1 for deshuffle and "
+                                                     "prefix_lm; 0 = the whole corpus)"),
     clean: str | None = typer.Option(None, help="c4: the paper's C4 cleaning rules (docs/pretrain.md), counts printed"),
     bad_words: Path | None = typer.Option(None, help="with --clean c4: bad-words list, one per line (LDNOOBW)"),
     dropout: float | None = typer.Option(None, help="dropout rate (default: 0.1 for v1.0 as the paper, 0 for v1.1)"),
@@ -42,22 +43,36 @@ def pretrain_cmd(
     threads: int | None = typer.Option(None, help="CPU threads for torch"),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
+    corpus_tokens: int | None = typer.Option(None, help="pre-train on the first N tokens of the corpus, repeated "
+                                                        "as the steps need (the paper's Table 9); repeats recorded"),
+    mix_tasks: str | None = typer.Option(None, help="multi-task pre-training: mix these tasks' training examples "
+                                                    "with the corpus objective (docs/pretrain.md)"),
+    mixing: str = typer.Option("proportional", help="with --mix-tasks: equal | proportional | proportional:K | "
+                                                    "temperature:T[:K] (as run --mixing; the corpus counts its chunks)"),
+    corpus_rate: float | None = typer.Option(None, help="with --mix-tasks: the corpus member's rate (T5's "
+                                                        "rate_unsupervised); 0 = tasks only"),
+    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="with --mix-tasks: the tasks' data"),
+    lm_loss: str = typer.Option("targets", help="decoder-only models: loss on the targets only, or on all "
+                                                "tokens of inputs + targets (the paper's LM objective for the LM)"),
 ) -> None:
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
     import torch
 
     from t5eval.cli.run_cmds import check_choice, check_positive
     from t5eval.pretrain.job import PretrainOptions, pretrain
+    from t5eval.pretrain.objectives import make_objective
 
     check_choice("--init", init, INITS)
     check_positive(steps=steps, batch_tokens=batch_tokens, inputs_length=inputs_length, save_every=save_every,
-                    log_every=log_every, threads=threads)
+                    log_every=log_every, threads=threads, corpus_tokens=corpus_tokens)
     if export is not None and export[0] < 1:
         raise T5evalError(f"--export {export[0]} must be at least 1")
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise T5evalError(f"--dropout {dropout} must be in [0, 1)")
-    if concat_docs < 0:
+    if concat_docs is not None and concat_docs < 0:
         raise T5evalError(f"--concat-docs {concat_docs} must be 0 (whole corpus) or a positive count")
+    make_objective(objective, inputs_length, noise_density, mean_span_length, targets_length=targets_length,
+                   mlm_keep_prob=mlm_keep)  # objective settings refused (one line) before any file is read
     if threads:
         torch.set_num_threads(threads)
     opts = PretrainOptions(
@@ -67,7 +82,8 @@ def pretrain_cmd(
         concat_docs=concat_docs, clean=clean, bad_words=bad_words, seed=seed,
         dropout=dropout, out=out, export_n=export[0] if export else None, export_path=export[1] if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
-        command=_command(ctx, export),
+        command=_command(ctx, export), lm_loss=lm_loss, corpus_tokens=corpus_tokens,
+        mix_tasks=mix_tasks, mixing=mixing, corpus_rate=corpus_rate, data_dir=data_dir,
     )  # fmt: skip
     pretrain(opts, log=lambda msg: typer.echo(msg, err=True))
 

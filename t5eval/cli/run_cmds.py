@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from t5eval.errors import T5evalError
 from t5eval.results import is_subset
 
 
@@ -44,6 +45,19 @@ def head_hyperparameters(**given: Any) -> Any:
 
     chosen = {k: v for k, v in given.items() if v is not None}
     return HeadHyperparameters(**chosen) if chosen else None
+
+
+def parse_lr_grid(text: str | None, lr: float | None, no_finetune: bool) -> tuple[float, ...] | None:
+    """--lr-grid 5e-5,4e-5,3e-5,2e-5 -> (5e-05, 4e-05, 3e-05, 2e-05); one-line errors for what cannot be one."""
+    if text is None:
+        return None
+    if lr is not None or no_finetune:
+        raise T5evalError(f"--lr-grid {text} chooses the learning rate by fine-tuning once per value: drop "
+                          + ("--lr" if lr is not None else "--no-finetune"))
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise T5evalError(f"--lr-grid {text!r}: give comma-separated learning rates, e.g. 5e-5,4e-5,3e-5,2e-5") from None
 
 
 def summary_table(record: dict[str, Any]) -> Any:
@@ -92,6 +106,27 @@ def _average_text(avg: dict[str, Any]) -> str:
         return f"{value:.2f}"
     done = len(avg.get("groups", {}))
     return f"{value:.2f} over {done} of {done + len(avg.get('missing', []))} groups (incomplete)"
+
+
+def check_ensemble_and_mixing(ensemble: str | None, reduce: str, mixing: str, mixture: bool, no_finetune: bool,
+                              scoring: str) -> tuple[str, ...]:
+    """--mixing needs --mixture; --ensemble decodes fine-tuned models as they are. Returns the members."""
+    from t5eval.model.ensemble import REDUCTIONS
+    from t5eval.train.mixing import parse_mixing
+
+    parse_mixing(mixing)
+    if mixing != "proportional" and not mixture:
+        raise T5evalError(f"--mixing {mixing} sets the rates of a multi-task mixture: add --mixture")
+    check_choice("--ensemble-reduce", reduce, REDUCTIONS)
+    if ensemble is None:
+        return ()
+    members = tuple(m.strip() for m in ensemble.split(",") if m.strip())
+    if not members:
+        raise T5evalError("--ensemble names no model; pass DIR,DIR,... (the members besides --model)")
+    if not no_finetune or scoring != "generate":
+        raise T5evalError("--ensemble decodes models fine-tuned separately (the paper's ensembles): add "
+                          "--no-finetune, and use --scoring generate")
+    return members
 
 
 def _check_before_loading(target: str, out: Path | None, data_dir: Path | None) -> None:
@@ -146,10 +181,20 @@ def register(app: typer.Typer) -> None:
         warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
         dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
         train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
-        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | gradual-unfreezing "
+        lr_grid: str | None = typer.Option(None, help="task heads: fine-tune once per lr (e.g. 5e-5,4e-5,3e-5,2e-5, BERT's "
+                                           "grid), keep the best on validation; each a cell <task>/lr_<lr>/"),
+        bert_recipe: str | None = typer.Option(None, help="task heads: official (BERT's AdamWeightDecay, decay over all "
+                                               "steps, clip 1.0, final epoch; default) | torch (AdamW, best epoch); docs/bert.md"),
+        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing "
                                                  "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
         head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
         scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
+        mixing: str = typer.Option("proportional", help="with --mixture: equal | proportional (T5's weights) | "
+                                                        "proportional:K | temperature:T[:K] (docs/train.md)"),
+        ensemble: str | None = typer.Option(None, help="DIR,DIR,...: decode --model and these fine-tuned models as "
+                                                       "one ensemble (with --no-finetune; docs/model.md)"),
+        ensemble_reduce: str = typer.Option("prob", help="prob (mean of probabilities, Mesh TF's default) | logit "
+                                                         "(mean of logits)"),
     ) -> None:
         """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
         from t5eval.run.options import RunOptions, default_device
@@ -163,7 +208,9 @@ def register(app: typer.Typer) -> None:
             device=device or default_device(), dtype=dtype, fsdp=fsdp, skip_missing=skip_missing, scoring=scoring,
             command=canonical_command(ctx), head=head, transfer=transfer, head_hyperparameters=head_hyperparameters(
                 lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup, dropout=dropout,
-                train_limit=train_limit))  # fmt: skip
+                train_limit=train_limit, bert_recipe=bert_recipe, lr_grid=parse_lr_grid(lr_grid, lr, no_finetune)),
+            mixing=mixing, ensemble_reduce=ensemble_reduce,
+            ensemble=check_ensemble_and_mixing(ensemble, ensemble_reduce, mixing, mixture, no_finetune, scoring))  # fmt: skip
         _execute(opts)
 
 def _execute(opts: Any) -> None:

@@ -120,6 +120,9 @@ def wrap_model(model: nn.Module, ctx: DistContext, fsdp: bool = False) -> nn.Mod
     CPU when called). Keep no other reference to the old parameters (e.g. an optimizer built on
     them: see `optimizer_for`), or the whole weights stay alive.
     """
+    if fsdp and getattr(getattr(model, "config", None), "shared_encoder_decoder", False):
+        raise T5evalError("--fsdp shards each block on its own, but a shared encoder-decoder's encoder and decoder "
+                          "blocks hold the same weights; train it without --fsdp (DDP shares them correctly)")
     if not (fsdp and ctx.is_distributed):
         model = model.to(ctx.device)
     wrapped = LossModule(model)

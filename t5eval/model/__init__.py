@@ -3,7 +3,8 @@
 Layout: `layers` (shared T5 blocks), `segments` (per-example attention on packed rows), `checkpoint` (weight
 files, hashes, hub, `LoadedModel`; family-agnostic), `load` (`load_model`/`save_model`: folder, hub id or preset, dispatching on config.json's `model_type`
 through one `FAMILIES` table), `generate` (greedy and beam search over a cached step), `lm_generate`
-(decoder-only greedy / top-k sampling over a cached step), `quant` (optional int8), `heads`/`adapters`
+(decoder-only greedy / top-k sampling over a cached step), `ensemble` (several T5s decoded as one), `cost`
+(parameters and FLOPs per token), `quant` (optional int8), `heads`/`adapters`
 (task heads and the paper's adapter layers), and one subpackage per family: `t5/`, `t5lm/` (the paper's LM
 and prefix LM from T5's layers), `gpt2/`, `bert/` (config, network, HF key map).
 Contract: imports only `t5eval.errors` and libraries; never `transformers` (checked by import-linter).

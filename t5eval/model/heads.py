@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from t5eval.errors import T5evalError
+from t5eval.model.bert.init import truncated_normal_
 from t5eval.model.t5.network import T5
 
 
@@ -17,20 +19,43 @@ class HeadModel(nn.Module):
     """body -> pooled (N, D) -> dropout -> linear (N, num_outputs)."""
 
     def __init__(self, body: nn.Module, hidden_size: int, num_outputs: int, dropout: float, seed: int,
-                 initializer_range: float = 0.02) -> None:
+                 initializer_range: float = 0.02, pooled: bool = True) -> None:
         super().__init__()
+        if pooled and not getattr(body, "has_pooler", True):
+            raise T5evalError("this BERT checkpoint has no pooler (a BertForQuestionAnswering), and a classification "
+                              "head reads the pooled [CLS]; use a BertModel or BertForSequenceClassification checkpoint")
         self.body = body
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, num_outputs)
         gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():  # BERT's classifier init: N(0, initializer_range), zero bias
-            self.out.weight.copy_(torch.randn(self.out.weight.shape, generator=gen) * initializer_range)
+        truncated_normal_(self.out.weight, initializer_range, gen)  # BERT's classifier init (run_classifier.py):
+        with torch.no_grad():  # truncated normal, stddev initializer_range, cut at 2 stddev; zero bias
             self.out.bias.zero_()
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """ids, mask, types (N, S) -> outputs (N, num_outputs)."""
         _, pooled = self.body(ids, mask, types)
         return self.out(self.dropout(pooled))
+
+
+class SpanHeadModel(HeadModel):
+    """BERT's SQuAD head (run_squad.py): every position's hidden state -> linear -> (start, end) logits
+    (N, S, 2); no dropout before it. Init as the classifier (truncated normal, zero bias), or a
+    checkpoint's `qa_outputs` (`load_qa_outputs`)."""
+
+    def __init__(self, body: nn.Module, hidden_size: int, seed: int, initializer_range: float = 0.02) -> None:
+        super().__init__(body, hidden_size, 2, 0.0, seed, initializer_range, pooled=False)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """ids, mask, types (N, S) -> start/end logits (N, S, 2)."""
+        hidden, _ = self.body(ids, mask, types)
+        return self.out(hidden)
+
+    def load_qa_outputs(self, weights: dict[str, torch.Tensor]) -> None:
+        """A BertForQuestionAnswering checkpoint's `qa_outputs.weight` (2, D) and `.bias` (2,)."""
+        with torch.no_grad():
+            self.out.weight.copy_(weights["weight"])
+            self.out.bias.copy_(weights["bias"])
 
 
 class T5EncoderBody(nn.Module):

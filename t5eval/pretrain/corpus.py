@@ -171,15 +171,16 @@ def tokenized(texts: Iterable[str], tok: T5Tokenizer, seed: int, info: CorpusInf
         yield select_random_chunk(ids, np.random.default_rng([seed, 1, index]))
 
 
-Cleaner = Callable[[str], "str | None"]  # a page -> the cleaned page, or None to drop it
+Cleaner = Callable[[Iterable[str]], Iterable[str]]  # the pages -> the cleaned pages (dropped ones left out)
 
 
 def iter_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int, info: CorpusInfo,
                 concat_docs: int = CONCAT_DOCS, clean: Cleaner | None = None) -> Iterator[np.ndarray]:
-    """The chunks of `source` in corpus order (lazy: a hub source is streamed); `clean` filters pages first."""
+    """The chunks of `source` in corpus order (lazy: a hub source is streamed); `clean` filters pages first
+    (C4's deduplication reads every page before the first is tokenized)."""
     texts: Iterable[str] = documents(source, info)
     if clean is not None:
-        texts = (page for page in map(clean, texts) if page is not None)
+        texts = clean(texts)
     for group in reduce_concat_tokens(tokenized(texts, tok, seed, info), concat_docs):
         for chunk in split_tokens(group, tokens_per_chunk):
             info.chunks += 1
@@ -198,3 +199,27 @@ def load_chunks(source: str, tok: T5Tokenizer, tokens_per_chunk: int, seed: int,
         raise T5evalError(f"--corpus {source}: corpus smaller than one chunk ({info.tokens} tokens < "
                           f"{tokens_per_chunk} per chunk); add text or lower --inputs-length")
     return chunks, info
+
+
+def first_tokens(chunks: Iterable[np.ndarray], n: int, source: str) -> list[np.ndarray]:
+    """The chunks holding the first `n` tokens of the chunk stream, in corpus order, the last one cut so they
+    total exactly n (`--corpus-tokens`, the paper's truncated C4 of §3.4.2); stops reading once it has them.
+
+    A corpus of fewer than n tokens is a one-line error naming its size.
+    """
+    kept: list[np.ndarray] = []
+    total = 0
+    for chunk in chunks:
+        take = chunk[: n - total]
+        kept.append(take)
+        total += len(take)
+        if total == n:
+            return kept
+    raise T5evalError(f"--corpus-tokens {n:,}: --corpus {source} holds only {total:,} tokens (as chunked); "
+                      f"pass at most {total:,}, or drop --corpus-tokens for the whole corpus")
+
+
+def repeats(examples_seen: int, chunks: int) -> float:
+    """Passes over a truncated corpus of `chunks` chunks after `examples_seen` examples (one chunk each): the
+    paper's "number of repeats" (Table 9: pre-training tokens / data set tokens)."""
+    return examples_seen / chunks

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from t5eval.errors import T5evalError
+
 Tokens = np.ndarray  # (L,) int64
 Mask = np.ndarray  # (L,) bool, True = noise
 
@@ -57,13 +59,39 @@ def random_segmentation(num_items: int, num_segments: int, rng: np.random.Genera
 def span_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
     """(noise tokens, noise spans) of a chunk of `length` tokens, as `random_spans_noise_mask` picks them.
 
-    num_noise = round(length × density) (half to even) clipped to [1, length − 1];
-    num_spans = max(round(num_noise / mean span length), 1). Lengths below 2 count as 2.
+    In float32 as the official TensorFlow code: num_noise = tf.round(float32(length) × float32(density))
+    (half to even) clipped to [1, length − 1]; num_spans = max(tf.round(float32(num_noise) /
+    float32(mean span length)), 1). Lengths below 2 count as 2. float32 matters: at 190 × 0.15 the
+    float32 product is 28.500002 (29 noise tokens, 10 spans), the float64 one 28.5 (28, 9).
     """
     length = max(length, 2)
-    num_noise = min(max(round(length * noise_density), 1), length - 1)
-    num_spans = max(round(num_noise / mean_noise_span_length), 1)
+    product = np.float32(length) * np.float32(noise_density)  # float32 × float32 -> float32, as TF
+    num_noise = min(max(int(np.round(product)), 1), length - 1)  # np.round: half to even, as tf.round
+    ratio = np.float32(num_noise) / np.float32(mean_noise_span_length)
+    num_spans = max(int(np.round(ratio)), 1)
     return num_noise, num_spans
+
+
+def check_span_settings(max_length: int, noise_density: float, mean_noise_span_length: float) -> None:
+    """Refuse (one line) settings the official `random_spans_noise_mask` cannot mask at some chunk length.
+
+    Every chunk of 1..`max_length` tokens can occur (the last chunk of a group is shorter). The official
+    code needs num_spans ≤ non-noise tokens (each non-noise segment non-empty); otherwise TensorFlow
+    raises InvalidArgumentError (e.g. length 10, density 0.9, mean span 1: 9 spans, 1 non-noise token).
+    """
+    for length in range(2, max(max_length, 2) + 1):
+        check_span_length(length, noise_density, mean_noise_span_length)
+
+
+def check_span_length(length: int, noise_density: float, mean_noise_span_length: float) -> None:
+    """One-line `T5evalError` when a `length`-token chunk has more noise spans than non-noise tokens."""
+    num_noise, num_spans = span_counts(length, noise_density, mean_noise_span_length)
+    if num_spans > max(length, 2) - num_noise:
+        raise T5evalError(
+            f"--noise-density {noise_density} with --mean-span-length {mean_noise_span_length} gives "
+            f"{num_spans} noise spans but only {max(length, 2) - num_noise} non-noise tokens in a {length}-token "
+            "chunk, which the official random_spans_noise_mask refuses; lower the density or raise the "
+            "mean span length")
 
 
 def random_spans_noise_mask(length: int, noise_density: float, rng: np.random.Generator,
@@ -76,6 +104,7 @@ def random_spans_noise_mask(length: int, noise_density: float, rng: np.random.Ge
     orig_length = length
     length = max(length, 2)
     num_noise, num_spans = span_counts(length, noise_density, mean_noise_span_length)
+    check_span_length(length, noise_density, mean_noise_span_length)  # the official code raises too
     noise_lengths = random_segmentation(num_noise, num_spans, rng)  # (num_spans,)
     nonnoise_lengths = random_segmentation(length - num_noise, num_spans, rng)  # (num_spans,)
     interleaved = np.stack([nonnoise_lengths, noise_lengths], axis=1).reshape(-1)  # (2 × num_spans,)

@@ -112,6 +112,20 @@ OBJECTIVES: dict[str, Callable[[np.ndarray, np.random.Generator, Objective], Pai
     "prefix_lm": _prefix_lm,
 }
 NO_DENSITY = ("deshuffle", "prefix_lm")  # every token shuffled / a uniform split point: no noise density
+# Official gin configs: `all_permute.gin` (deshuffle) and `prefix_lm.gin` leave `reduce_concat_tokens` out of
+# their preprocessors (each document is chunked alone); `denoise.gin`/`span.gin` keep it (batch_size 128).
+NO_CONCAT = ("deshuffle", "prefix_lm")
+CONCAT_DOCS = 128  # t5 `reduce_concat_tokens(batch_size=128)`
+
+
+def official_concat_docs(name: str, requested: int | None = None) -> int:
+    """Documents concatenated before chunking: `requested` if given, else the objective's official default.
+
+    1 (each document alone) for deshuffle and prefix LM, 128 for the others. 0 means the whole corpus.
+    """
+    if requested is not None:
+        return requested
+    return 1 if name in NO_CONCAT else CONCAT_DOCS
 
 
 def make_objective(name: str, inputs_length: int = 512, noise_density: float | None = None,
@@ -137,6 +151,8 @@ def make_objective(name: str, inputs_length: int = 512, noise_density: float | N
     if not 0.0 <= mlm_keep_prob <= 0.9:
         raise T5evalError(f"--mlm-keep {mlm_keep_prob} must be in [0, 0.9] (the rest is mask and 10% random)")
     obj = Objective(name, inputs_length, density, mean_noise_span_length, vocab_size, mlm_keep_prob=mlm_keep_prob)
+    if name == "span_corruption":  # every chunk length up to a full chunk must be maskable, as in T5
+        noise.check_span_settings(obj.tokens_per_chunk, density, mean_noise_span_length)
     if targets_length is not None and targets_length < obj.targets_length:
         raise T5evalError(f"--targets-length {targets_length} is too short for {name} at --inputs-length "
                           f"{inputs_length}: a full chunk gives {obj.targets_length} target ids; "

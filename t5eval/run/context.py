@@ -45,12 +45,27 @@ def fresh_model(opts: RunOptions) -> LoadedModel:
     from t5eval.model import all_presets, load_model
 
     try:
-        return load_model(opts.model, init=opts.init, seed=opts.seed, device="cpu" if opts.fsdp else opts.device)
+        loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device="cpu" if opts.fsdp else opts.device)
+        return ensemble_of(loaded, opts) if opts.ensemble else loaded
     except T5evalError as err:
         if opts.init == "pretrained" and opts.model in all_presets() and not Path(opts.model).exists():
             raise T5evalError(f"{err}; or, for the preset {opts.model!r} with fresh seeded weights, "
                               "add --init random") from None
         raise
+
+
+def ensemble_of(first: LoadedModel, opts: RunOptions) -> LoadedModel:
+    """--ensemble: `first` (--model) and the listed members as one `Ensemble`; its hash covers every member's."""
+    import hashlib
+
+    from t5eval.model import load_model
+    from t5eval.model.ensemble import Ensemble
+
+    loaded = [first] + [load_model(m, init="pretrained", device=opts.device) for m in opts.ensemble]
+    model = Ensemble([m.model for m in loaded], opts.ensemble_reduce)
+    digest = hashlib.sha256(" ".join(m.weights_sha256 for m in loaded).encode()).hexdigest()
+    source = ",".join(str(m.source) for m in loaded)
+    return LoadedModel(model, first.config, f"ensemble:{source}", digest)
 
 
 def next_model(ctx: RunContext) -> LoadedModel:

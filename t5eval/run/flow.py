@@ -23,6 +23,7 @@ from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
 from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
 from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
+from t5eval.run.mixing import apply_mixing
 from t5eval.run.options import eval_split, train_split
 from t5eval.run.plan import TextToTextPlan
 from t5eval.run.progress import TrainPlan
@@ -241,6 +242,7 @@ def run_mixture(ctx: RunContext, specs: list[TaskSpec], finished: set[str]) -> d
         members = mixture_train_specs(ctx, specs)
         sources = [s for m in members if (s := train_source(ctx, m, m.mixture_weight, mixture=True)) is not None]
         if sources:
+            apply_mixing(ctx, sources)  # --mixing (t5eval.run.mixing)
             ckpt = ctx.run_dir / "_mixture" / "checkpoint.pt"
             state = finetune_tasks(ctx, model, sources, tasks, ckpt, "mixture")
         else:

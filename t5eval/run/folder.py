@@ -53,7 +53,8 @@ def run_settings(plan: RunPlan, specs: list[TaskSpec], tokenizer: Tokenizer | Pa
         "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},
-    } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {})  # fmt: skip
+    } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {}) | (
+        {"ensemble": list(opts.ensemble), "ensemble_reduce": opts.ensemble_reduce} if opts.ensemble else {})  # fmt: skip
 
 
 def find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:

@@ -116,28 +116,27 @@ def train_items(hr: HeadRun, spec: TaskSpec, head: HeadSpec) -> tuple[list[list[
     return items, [g for g in golds if g is not None]
 
 
-def run_head_task(hr: HeadRun, spec: TaskSpec, head: HeadSpec) -> dict[str, Any]:
-    """Fine-tune a fresh head (and the body, as --transfer says) on one task, score its best weights, write
-    the task's files."""
+def run_head_task(hr: HeadRun, spec: TaskSpec, head: HeadSpec, task_dir: Path) -> dict[str, Any]:
+    """Fine-tune a fresh head (and the body, as --transfer says) on one task, score its kept weights, write
+    the task's files into `task_dir` (`<task>/`, or an --lr-grid cell)."""
     from t5eval.model import state_dict_sha256
 
     opts, hp = hr.plan.opts, hr.plan.hp
     split = eval_split(spec, opts.split)
     example_set, rows = load_examples_with_rows(spec, split, opts.data_dir, opts.limit, opts.protocol)
     task = prepare_head_task(spec, head, split, example_set, rows, hr.tokenizer, hp.max_len)
-    body, width, init_std = body_of(replace(hr.loaded, model=_copy(hr.loaded.model)))
+    body, width, init_std = body_of(replace(hr.loaded, model=copy_model(hr.loaded.model)))
     model = HeadModel(body, width, head.num_outputs, hp.dropout, opts.seed, init_std).to(opts.device)
     state, eval_every, data = None, 0, train_items(hr, spec, head)
     if data is not None:
-        state, eval_every = train_head(hr, task, model, data)
+        state, eval_every = train_head(hr, task, model, data, task_dir)
     if state is not None and task.name in state.best:
-        load_best(model, hr.run_dir / spec.name / "best")
+        load_best(model, task_dir / "best")
     with hr.progress.decoding(f"{task.name} (final)", len(task.examples)) as advance:
         result = evaluate_head(task, model, hr.tokenizer.pad_id, opts.protocol, state_dict_sha256(model),
                                device=opts.device, advance=advance)
-    task_dir = hr.run_dir / spec.name
     if state is None:
-        save_best(hr, model, task.name, None)
+        save_best(hr, model, task_dir, None)
     entry = task_record(task, result, state, opts.protocol, head_train_block(state, hr.plan, eval_every))
     write_predictions(task_dir / "predictions.jsonl", result.rows)
     write_metrics(task_dir / "metrics.json", task.name, task.split, len(task.examples), result.metrics)
@@ -148,34 +147,36 @@ def run_head_task(hr: HeadRun, spec: TaskSpec, head: HeadSpec) -> dict[str, Any]
     return entry
 
 
-def _copy(model: torch.nn.Module) -> torch.nn.Module:
+def copy_model(model: torch.nn.Module) -> torch.nn.Module:
     """A deep copy (each task starts from the same pre-trained weights)."""
     import copy
 
     return copy.deepcopy(model)
 
 
-def save_best(hr: HeadRun, model: HeadModel, task: str, step: int | None) -> None:
+def save_best(hr: HeadRun, model: torch.nn.Module, task_dir: Path, step: int | None) -> None:
     """`<task>/best/`: the whole task model (`head_model.safetensors`), and for BERT the body in HF layout too
     (so `--model <task>/best` loads the fine-tuned encoder), with where it came from."""
     from safetensors.torch import save
 
     from t5eval.model import save_model
 
-    out = hr.run_dir / task / "best"
+    out = task_dir / "best"
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(model.body, Bert):
-        save_model(model.body, out)
+    body = getattr(model, "body", None)
+    if isinstance(body, Bert):
+        save_model(body, out)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(out / BEST_FILE, save(state))
     opts = hr.plan.opts
     atomic_write_json(out / CHECKPOINT_ORIGIN, {
-        "kind": "finetuned" if step is not None else "untrained-head", "run_id": hr.run_dir.name, "task": task,
+        "kind": "finetuned" if step is not None else "untrained-head", "run_id": hr.run_dir.name,
+        "task": task_dir.name if task_dir.parent == hr.run_dir else task_dir.parent.name,
         "step": step, "base_model": opts.model, "base_init": opts.init, "seed": opts.seed, "transfer": opts.transfer,
     })  # fmt: skip
 
 
-def load_best(model: HeadModel, best: Path) -> None:
+def load_best(model: torch.nn.Module, best: Path) -> None:
     """Load `<task>/best/head_model.safetensors` into `model` (same head, same --transfer)."""
     from safetensors.torch import load_file
 
@@ -183,8 +184,8 @@ def load_best(model: HeadModel, best: Path) -> None:
     model.load_state_dict(load_file(str(best / BEST_FILE), device=str(device)))
 
 
-def train_head(hr: HeadRun, task: HeadTask, model: HeadModel,
-               data: tuple[list[list[Encoded]], list[int | float]]) -> tuple[TrainState, int]:
+def train_head(hr: HeadRun, task: HeadTask, model: HeadModel, data: tuple[list[list[Encoded]], list[int | float]],
+               task_dir: Path) -> tuple[TrainState, int]:
     """`finetune` with the head's step on the task's training items; validation on `task`. -> (state, eval_every)"""
     opts, hp = hr.plan.opts, hr.plan.hp
     items, gold = data
@@ -202,13 +203,13 @@ def train_head(hr: HeadRun, task: HeadTask, model: HeadModel,
         hr.log(f"{task.name} step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
         return {task.name: metrics}
 
-    ckpt = hr.run_dir / task.name / "checkpoint.pt"
+    ckpt = task_dir / "checkpoint.pt"
     if (source := resume_source(ckpt)) is not None:
         hr.log(f"{task.name}: resuming fine-tuning from {source}")
     step_plan = HeadStep(hp, steps, eval_every, opts.seed, opts.transfer, batch_loss)
     progress = hr.progress.training(TrainPlan(task.name, steps, hp.batch_size * hp.max_len, opts.device))
     state = finetune(model, HeadBatches(len(items), hp.batch_size, opts.seed), step_plan, ckpt, validate,
-                     lambda name, step: save_best(hr, model, name, step), progress=progress)
+                     lambda name, step: save_best(hr, model, task_dir, step), progress=progress)
     hr.progress.done_training()
     hr.log(f"{task.name}: {state.step} steps, {state.trainable_parameters:,} trainable parameters at the first step, "
            f"{state.trainable_parameters_last:,} at the last (--transfer {opts.transfer})")

@@ -71,11 +71,14 @@ class RunOptions:
     dtype: str = "float32"
     fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
     skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
-    scoring: str = "generate"  # "rank": classification by label log-likelihood (eval.recipe)
+    scoring: str = "generate"  # "rank": classification by label log-likelihood (eval.predictor)
     command: tuple[str, ...] = ()
     head_hyperparameters: HeadHyperparameters | None = None  # task heads (BERT, --head classify); None: BERT's
     head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.head_flow)
     transfer: str = "all"  # --transfer: what fine-tuning trains (t5eval.train.transfer), text-to-text and task heads
+    mixing: str = "proportional"  # --mixing: the mixture's rates (t5eval.train.mixing), with --mixture
+    ensemble: tuple[str, ...] = ()  # --ensemble: further members decoded with --model (t5eval.model.ensemble)
+    ensemble_reduce: str = "prob"  # Mesh TF's reduce_ensemble_logits: mean of probabilities | of logits
 
     def with_packing(self, encoder_decoder: bool) -> RunOptions:
         """--pack resolved: packed rows by default for encoder-decoder T5 fine-tuning (as T5 fine-tuned), padded

@@ -22,6 +22,7 @@ from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
 from t5eval.eval.predictor import predictor_for
 from t5eval.model import T5
+from t5eval.model.cost import cost_line
 from t5eval.results import code_change_note, pin_git_commit, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import finished_tasks, run_tasks
@@ -136,20 +137,22 @@ def _run_text_to_text(plan: TextToTextPlan, progress: RunProgress | None, log: L
     except KeyboardInterrupt:
         raise RunInterrupted(run_dir) from None
     record = build_run_record(plan, run_dir, model_record(first, opts.init), tokenizer, records, registry, start,
-                              skipped)
+                              skipped, ctx.model_info.get("mixture"))
     if dist.is_distributed:
         record["env"]["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
         if opts.fsdp:
             record["env"]["distributed"]["fsdp"] = True
     if dist.is_main:
         write_run(run_dir, record)
+        if "cost" in record["model"]:
+            log(cost_line(record["model"]["cost"]))  # Table 2's P and M (run.json: model.cost)
     barrier(dist)
     return record
 
 
 def _run_heads(plan: HeadPlan, progress: RunProgress, log: Log, start: float) -> dict[str, Any]:
     """Task heads: the same plan, folder, task reuse and record as text-to-text; per task `run.head_flow`."""
-    from t5eval.run.head_flow import HeadRun, body_blocks, head_tokenizer, load_body, run_head_task
+    from t5eval.run.head_flow import HeadRun, body_blocks, head_tokenizer, load_body
     from t5eval.run.plan import head_steps
     from t5eval.tasks.head_specs import HeadRegistry
 
@@ -172,7 +175,7 @@ def _run_heads(plan: HeadPlan, progress: RunProgress, log: Log, start: float) ->
         with progress:
             for spec in specs:
                 if spec.name not in records:
-                    records[spec.name] = run_head_task(hr, spec, task_heads[spec.name])
+                    records[spec.name] = _head_task(hr, spec, task_heads[spec.name])
     except KeyboardInterrupt:
         raise RunInterrupted(run_dir) from None
     architecture = None if is_bert(opts.model) else "T5 encoder (mean-pooled) + task head"
@@ -180,6 +183,25 @@ def _run_heads(plan: HeadPlan, progress: RunProgress, log: Log, start: float) ->
                               {s.name: records[s.name] for s in specs}, registry, start, skipped)
     write_run(run_dir, record)
     return record
+
+
+def _head_task(hr: Any, spec: TaskSpec, head: Any) -> dict[str, Any]:
+    """One task of a head run: BERT's SQuAD span head (`run.span`) or a pooled head (`run.head_flow`), once,
+    or once per learning rate of --lr-grid (`run.lr_grid`)."""
+    from dataclasses import replace as with_field
+
+    from t5eval.run.head_flow import run_head_task
+    from t5eval.run.lr_grid import run_lr_grid
+    from t5eval.run.span import run_span_task
+
+    run_task = run_span_task if head.kind == "span" else run_head_task
+
+    def cell(hp: Any, task_dir: Path) -> dict[str, Any]:
+        return run_task(with_field(hr, plan=with_field(hr.plan, hp=hp)), spec, head, task_dir)
+
+    if hr.plan.hp.lr_grid:
+        return run_lr_grid(hr.plan.hp, spec, hr.run_dir, hr.log, cell)
+    return cell(hr.plan.hp, hr.run_dir / spec.name)
 
 
 def _check_fsdp(opts: RunOptions, dist: DistContext) -> None:

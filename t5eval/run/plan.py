@@ -25,6 +25,7 @@ TEXT_TO_TEXT_ONLY = {  # RunOptions field -> (its default, the flag): text-to-te
     "mixture": (False, "--mixture"), "fsdp": (False, "--fsdp"), "pack": (None, "--pack"),
     "pack_length": (512, "--pack-length"), "batch_tokens": (PAPER_BATCH_TOKENS, "--batch-tokens"),
     "grad_accum": (1, "--grad-accum"), "max_input_len": (None, "--max-input-len"), "scoring": ("generate", "--scoring"),
+    "ensemble": ((), "--ensemble"),
 }
 
 
@@ -44,7 +45,8 @@ class TextToTextPlan:
             "steps": cfg.steps, "eval_every": cfg.eval_every, "batch_tokens": cfg.batch_tokens,
             "grad_accum": cfg.grad_accum, "max_input_len": opts.max_input_len, "lr": cfg.lr,
             "dropout": cfg.dropout, "mixture": opts.mixture, **opts.packing_settings(),
-        } | ({"transfer": cfg.transfer} if cfg.transfer != "all" else {})  # fmt: skip
+        } | ({"transfer": cfg.transfer} if cfg.transfer != "all" else {}) | (
+            {"mixing": opts.mixing} if opts.mixing != "proportional" else {})  # fmt: skip
 
 
 @dataclass(frozen=True)

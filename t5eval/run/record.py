@@ -52,11 +52,15 @@ def model_record(loaded: LoadedModel, init: str, architecture: str | None = None
     `finetuned_from` saying which run, task and step it is. `architecture` overrides the family's (task heads).
     """
     from t5eval.model import PRESETS
+    from t5eval.model.cost import model_cost
 
     cfg = loaded.config
     family = cfg.to_hf().get("model_type", "t5")
     architecture = architecture or {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(
         cfg, "architecture", None)
+    if getattr(cfg, "shared_encoder_decoder", False):
+        architecture = "encoder-decoder, shared"
+    members = getattr(loaded.model, "members", None)  # an --ensemble (t5eval.model.ensemble)
     if family == "bert":  # the preset of the same shape (a random init resizes the vocabulary)
         variant, architecture = None, architecture or "encoder + task head"
         shape_of = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
@@ -68,14 +72,17 @@ def model_record(loaded: LoadedModel, init: str, architecture: str | None = None
     else:
         shape = ("d_model", "d_ff", "num_layers", "num_heads", "d_kv", "feed_forward_proj")
         variant = cfg.variant
-        size = next((n.split("-")[-1] for n, p in PRESETS.items()
-                     if all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
+        size = next((n.split("-")[-1] for n, p in PRESETS.items() if not n.endswith(("-shared", "-half"))
+                     and all(getattr(p, k) == getattr(cfg, k) for k in shape)), None)
     origin = checkpoint_origin(str(loaded.source)) if init == "pretrained" else None
     block = {
         "source": str(loaded.source), "init": init if origin is None else "finetuned", "family": family,
         "architecture": architecture, "size": size, "variant": variant,
-        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(),
+        "weights_sha256": loaded.weights_sha256, "config": cfg.to_hf(), "cost": model_cost(loaded.model),
     }  # fmt: skip
+    if members is not None:
+        block["ensemble"] = {"members": str(loaded.source).removeprefix("ensemble:").split(","),
+                             "reduce": getattr(loaded.model, "reduce", None), "size": len(members)}
     return block if origin is None else {**block, "finetuned_from": origin}
 
 
@@ -129,7 +136,8 @@ def text_train_block(state: TrainState | None, spec: TaskSpec, plan: TextToTextP
     return _common_train(state) | {
         "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
         "batch_tokens": cfg.batch_tokens, "grad_accum": cfg.grad_accum, "eval_every": cfg.eval_every,
-        "mixture": opts.mixture, "optimizer": optimizer_record(cfg), "dropout": cfg.dropout, "seed": cfg.seed,
+        "mixture": opts.mixture, "mixing": opts.mixing if opts.mixture else None, "optimizer": optimizer_record(cfg),
+        "dropout": cfg.dropout, "seed": cfg.seed,
         **opts.packing_settings(), "transfer": cfg.transfer,
     }  # fmt: skip
 
@@ -174,7 +182,7 @@ def vocab_record(tokenizer: Any) -> dict[str, Any]:
 
 def build_run_record(plan: RunPlan, run_dir: Path, model: dict[str, Any], tokenizer: Any,
                      records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
-                     skipped: list[str]) -> dict[str, Any]:
+                     skipped: list[str], mixture: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble run.json (schema 1), for every family."""
     opts = plan.opts
     return {
@@ -184,6 +192,7 @@ def build_run_record(plan: RunPlan, run_dir: Path, model: dict[str, Any], tokeni
         "model": model, "vocab": vocab_record(tokenizer), "settings": settings_block(plan),
         "env": env_block(opts), "tasks": records, "benchmarks": benchmarks_record(registry, records),
         "skipped_tasks": skipped,  # --skip-missing: asked for, but no eval data found
+        **({"mixture": mixture} if mixture is not None else {}),  # --mixing's rates (t5eval.run.mixing)
     }  # fmt: skip
 
 
@@ -203,7 +212,7 @@ def settings_block(plan: RunPlan) -> dict[str, Any]:
     if opts.finetune and isinstance(plan, TextToTextPlan):
         finetune |= asdict(plan.train) | {
             "max_input_len": opts.max_input_len, "schedule": "constant", "optimizer": optimizer_record(plan.train)["name"],
-            "mixture": opts.mixture, **opts.packing_settings()}
+            "mixture": opts.mixture, "mixing": opts.mixing if opts.mixture else None, **opts.packing_settings()}
     elif opts.finetune:
         finetune |= plan.finetune_settings() or {}
     head = isinstance(plan, HeadPlan)

@@ -20,7 +20,7 @@ from t5eval.tasks.data import Example
 from t5eval.tasks.registry import DEFAULT_TASK_DEFS
 from t5eval.tasks.spec import TaskSpec
 
-KINDS = ("classify", "regress", "choice", "referent")
+KINDS = ("classify", "regress", "choice", "referent", "span")  # span: BERT's SQuAD start/end head (run.span)
 _KEYS = {"kind", "a", "b", "choices", "candidates", "placeholder", "referent", "train_preprocessor_args"}
 REFERENT_LABELS = ("False", "True")  # a `referent` head's classes: does the marked pronoun refer to it?
 NOT_REFERENT = "False"  # written for a "no": names no candidate, so T5's wsc_simple scores it 0
@@ -43,7 +43,10 @@ class HeadSpec:
 
     @property
     def num_outputs(self) -> int:
-        """Width of the linear layer over the pooled vector: classes, or 1 (regression, per-choice score)."""
+        """Width of the linear layer over the pooled vector: classes, or 1 (regression, per-choice score);
+        span: 2 per position (start, end)."""
+        if self.kind == "span":
+            return 2
         return len(self.labels) if self.kind in ("classify", "referent") else 1
 
     def segments(self, row: dict[str, Any]) -> list[tuple[str, str | None]]:

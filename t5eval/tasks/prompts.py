@@ -11,7 +11,6 @@ and so is `truncate`, the side of a prompt that is cut when it does not fit the 
 from __future__ import annotations
 
 import random
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +18,13 @@ from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.tasks.preprocess import wsc_blank
+from t5eval.tokenizer.sentences import split_sentences
 
 SCORINGS = ("generate", "wsc_partial")
 TRUNCATE = ("left", "none")
 _KEYS = {"template": str, "truncate": str, "sampling": dict, "stop": list, "sentences": int, "few_shot": dict,
          "scoring": str, "max_new_tokens": int, "notes": str}
 _SHOT_KEYS = {"n": int, "seed": int, "template": str, "separator": str, "pool": list}
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -131,24 +130,48 @@ def extract(prompt: PromptSpec, text: str) -> str:
         text = text.split(stop, 1)[0]
     text = text.strip()
     if prompt.sentences is not None:
-        text = " ".join(_SENTENCE_END.split(text)[: prompt.sentences])
+        text = " ".join(split_sentences(text)[: prompt.sentences])  # NLTK punkt English, as C4
     return text
 
 
 def wsc_choices(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, str]]]:
-    """Per WSC row: each candidate referent of its pronoun (the span1_texts of every row with the same text and
-    pronoun), as {"candidate", "prompt", "continuation"}: the sentence up to the pronoun with the candidate in its
-    place, and the words after it (the GPT-2 paper's partial scoring scores only those)."""
-    groups: dict[tuple[str, int], list[str]] = defaultdict(list)
+    """Per WSC row: its candidate and the schema's other candidate (the Winograd setting: exactly two), each as
+    {"candidate", "prompt", "continuation"}: the sentence up to the pronoun with the candidate in its place, and
+    the words after it (the GPT-2 paper's partial scoring scores only those).
+
+    SuperGLUE WSC rows ask "is span1 the pronoun's referent?"; a schema's two candidates are spread over rows
+    (docs/gpt2.md). The other candidate is, in order: a different candidate of a row with the same text and
+    pronoun and the opposite label (the referent for a false row, a distractor for a true row; first in file
+    order); else a different candidate of a row with the same words before the same pronoun (the schema's
+    twin sentence, or a same-text row). A row with neither keeps its one candidate (the data hold no second).
+    """
+    same: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    twins: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        key = (row["text"], int(row["span2_index"]))
-        if row["span1_text"] not in groups[key]:
-            groups[key].append(row["span1_text"])
+        same[(row["text"], int(row["span2_index"]))].append(row)
+        twins[_before_pronoun(row)].append(row)
     out = []
     for row in rows:
         before, after = wsc_blank(row).split(" X ", 1)  # T5's own pronoun location (two texts special-cased)
-        options = groups[(row["text"], int(row["span2_index"]))]
-        if len(options) == 1:  # a lone candidate competes with the pronoun itself
-            options = [*options, row["span2_text"]]
+        options = [row["span1_text"], *_other_candidate(row, same[(row["text"], int(row["span2_index"]))],
+                                                         twins[_before_pronoun(row)])]
         out.append([{"candidate": c, "prompt": f"{before} {c}", "continuation": f" {after}"} for c in options])
     return out
+
+
+def _before_pronoun(row: Mapping[str, Any]) -> tuple[str, str]:
+    """(the words before the pronoun, the pronoun lower-cased): the key shared by a schema's twin sentences."""
+    return " ".join(row["text"].split(" ")[: int(row["span2_index"])]), str(row["span2_text"]).lower()
+
+
+def _other_candidate(row: Mapping[str, Any], same: Sequence[Mapping[str, Any]],
+                     twins: Sequence[Mapping[str, Any]]) -> list[str]:
+    """[the schema's other candidate] for `row`, or [] when no row of the data names one."""
+    own = str(row["span1_text"]).strip().lower()
+    label = row.get("label")
+    for pool, need_opposite in ((same, True), (twins, False)):
+        for other in pool:
+            differs = str(other["span1_text"]).strip().lower() != own
+            if differs and (not need_opposite or (label is not None and other.get("label") != label)):
+                return [str(other["span1_text"])]
+    return []

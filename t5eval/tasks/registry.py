@@ -22,6 +22,7 @@ from t5eval.tasks.spec import BenchmarkSpec, TaskSpec, load_task_file, parse_ben
 
 DEFAULT_TASK_DEFS = Path(__file__).resolve().parents[2] / "task_defs"
 IGNORED_FILES = {"paper_scores.yaml", "benchmarks.yaml", "heads.yaml"}  # report; task heads (tasks.head_specs)
+IGNORED_DIRS = {"studies"}  # task_defs/studies/: `t5eval study` definitions (t5eval.study.schema)
 
 
 def _check_names(spec: TaskSpec) -> None:
@@ -88,7 +89,7 @@ class TaskRegistry:
             raise T5evalError(f"task definitions folder {root} not found")
         tasks: dict[str, TaskSpec] = {}
         for path in sorted(root.rglob("*.yaml")):
-            if path.name in IGNORED_FILES:
+            if path.name in IGNORED_FILES or IGNORED_DIRS & set(path.relative_to(root).parts):
                 continue
             spec = load_task_file(path)
             _check_names(spec)

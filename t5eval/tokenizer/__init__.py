@@ -1,5 +1,5 @@
 """Tokenizers, one module per vocabulary kind: `t5` (SentencePiece as seqio uses it), `gpt2` (byte-level BPE),
-`wordpiece` (BERT).
+`wordpiece` (BERT); `sentences`: NLTK punkt English sentence splitting (C4 cleaning, GPT-2's first sentences).
 
 Contract: text <-> ids, the vocabulary's hash, and checks that a vocabulary fits a model. Imports only
 `t5eval.errors` and the tokenizer libraries, so every layer above may use it.

@@ -86,6 +86,19 @@ class WordPieceTokenizer:
         out: list[Encoding] = self.tok.encode_batch(inputs)
         return [Encoded(list(e.ids), list(e.type_ids)) for e in out]
 
+    def pieces(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """WordPiece ids of `text` without specials, and each piece's character span in `text` (span heads)."""
+        self.tok.no_truncation()
+        enc = self.tok.encode(text, add_special_tokens=False)
+        return list(enc.ids), [(int(a), int(b)) for a, b in enc.offsets]
+
+    def special_id(self, token: str) -> int:
+        """The id of a special token ([CLS], [SEP], ...)."""
+        found = self.tok.token_to_id(token)
+        if found is None:
+            raise T5evalError(f"{self.path}: no {token} in the vocabulary")
+        return int(found)
+
     def check_fits(self, embedding_rows: int) -> None:
         """Raise unless the vocabulary has exactly as many entries as the model has embedding rows."""
         if self.vocab_size != embedding_rows:

@@ -3,6 +3,9 @@
 `HeadHyperparameters` holds BERT's fine-tuning settings (Devlin et al. 2019 §4 and A.3: batch 32, 3
 epochs, lr among {5e-5, 4e-5, 3e-5, 2e-5}; warm-up over the first 10% of steps, dropout 0.1, weight
 decay 0.01 and Adam eps 1e-6 as in BERT's `run_classifier.py`); every field is overridable from the CLI.
+`bert_recipe` picks the optimizer, schedule, clipping and kept step (`train.bert_optim`): `official`
+(AdamWeightDecay, decay over all steps, clipping at 1.0, the model after the final step) or `torch`
+(AdamW, decay after warm-up, no clipping, the best validated step).
 `HeadBatches` is the resumable stream of example indices (a fresh seeded permutation per epoch, batches of
 `batch_size`), and `HeadStep` the per-family step: the transfer approach as a parameter selection, the
 optimizer (`head_optimizer`, the seam where a different optimizer or schedule plugs in) and
@@ -23,7 +26,19 @@ import torch.nn.functional as F
 
 from t5eval.distributed.context import DistContext
 from t5eval.distributed.parallel import micro_batch_rng
-from t5eval.errors import T5evalError
+from t5eval.errors import T5evalError, did_you_mean
+from t5eval.train.bert_optim import (
+    CLIP_NORM,
+    RECIPES,
+    RECORD,
+    AdamWeightDecay,
+    clip_by_global_norm,
+    official_lr_factor,
+    param_groups,
+    torch_decay_excluded,
+    torch_lr_factor,
+    warmup_steps_of,
+)
 from t5eval.train.checkpoint import save_one_file
 from t5eval.train.transfer import Transfer, apply_transfer
 
@@ -43,49 +58,48 @@ class HeadHyperparameters:
     weight_decay: float = 0.01  # not on biases and LayerNorm weights
     adam_eps: float = 1e-6
     train_limit: int | None = None  # first N training examples only (quick CPU checks; None: all, as BERT)
+    bert_recipe: str = "official"  # official | torch: optimizer, schedule, clipping, kept step (train.bert_optim)
+    lr_grid: tuple[float, ...] | None = None  # --lr-grid: one fine-tuning per lr, the best on dev kept (run.lr_grid)
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.max_len < 3:
             raise T5evalError("--lr must be > 0, --epochs and --batch-size at least 1, --max-len at least 3")
         if self.train_limit is not None and self.train_limit < 1:
             raise T5evalError(f"--train-limit must be at least 1, got {self.train_limit}")
+        if self.lr_grid is not None and (not self.lr_grid or min(self.lr_grid) <= 0
+                                         or len(set(self.lr_grid)) < len(self.lr_grid)):
+            raise T5evalError(f"--lr-grid {','.join(map(str, self.lr_grid))}: give distinct learning rates > 0, "
+                              "e.g. --lr-grid 5e-5,4e-5,3e-5,2e-5 (BERT's grid)")
+        if self.bert_recipe not in RECIPES:
+            raise T5evalError(f"--bert-recipe {self.bert_recipe!r} is not one of {', '.join(RECIPES)}"
+                              f"{did_you_mean(self.bert_recipe, RECIPES)}")
         if not 0 <= self.warmup < 1 or not 0 <= self.dropout < 1:
             raise T5evalError(f"--warmup {self.warmup} and --dropout {self.dropout} must be in [0, 1)")
 
     def record(self) -> dict[str, Any]:
-        """The settings as run.json stores them (`asdict`), with the optimizer and schedule spelled out."""
-        return asdict(self) | {
-            "optimizer": "torch.optim.AdamW (betas 0.9, 0.999)", "schedule": "linear warm-up, then linear decay to 0",
-            "source": "BERT (Devlin et al. 2019) §4, A.3; run_classifier.py (weight decay 0.01, eps 1e-6)",
-        }
+        """The settings as run.json stores them (`asdict`), with the optimizer, schedule and selection spelled out."""
+        return asdict(self) | RECORD[self.bert_recipe]
+
+    @property
+    def keeps_final(self) -> bool:
+        """BERT's official recipe keeps the model after the final step (run_classifier.py), not the best one."""
+        return self.bert_recipe == "official"
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float, every: bool = False) -> list[dict[str, Any]]:
-    """Trainable parameters (`every`: all, for schedules that unfreeze later), split into decayed (matrices)
-    and not decayed (biases, LayerNorm weights), as BERT's AdamWeightDecay."""
-    decay: list[torch.nn.Parameter] = []
-    plain: list[torch.nn.Parameter] = []
-    for name, param in model.named_parameters():
-        if param.requires_grad or every:
-            (plain if name.endswith("bias") or "norm" in name else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-
-
-def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
-    """lr factor at step s (0-based): s/w for s < w, then (total - s)/(total - w), never below 0."""
-    steps_up = int(total * warmup)
-
-    def factor(step: int) -> float:
-        if step < steps_up:
-            return step / max(steps_up, 1)
-        return max(0.0, (total - step) / max(total - steps_up, 1))
-
-    return factor
+def warmup_linear(total: int, warmup: float, recipe: str = "torch") -> Callable[[int], float]:
+    """lr factor at step s (0-based, before the update) of `recipe`'s schedule (`train.bert_optim`)."""
+    steps_up = warmup_steps_of(total, warmup)
+    rule = official_lr_factor if recipe == "official" else torch_lr_factor
+    return lambda step: rule(step, total, steps_up)
 
 
 def head_optimizer(model: torch.nn.Module, hp: HeadHyperparameters, every: bool) -> torch.optim.Optimizer:
-    """BERT's AdamW over `param_groups` (the seam for another optimizer); the lr is set per step by the trainer."""
-    return torch.optim.AdamW(param_groups(model, hp.weight_decay, every), lr=hp.lr, eps=hp.adam_eps)
+    """The optimizer of `hp.bert_recipe` (the seam for another one): BERT's AdamWeightDecay (official) or
+    torch's AdamW, over BERT's decayed / not-decayed groups; the lr is set per step by the trainer."""
+    if hp.bert_recipe == "official":
+        return AdamWeightDecay(param_groups(model, hp.weight_decay, every), lr=hp.lr, eps=hp.adam_eps)
+    groups = param_groups(model, hp.weight_decay, every, torch_decay_excluded)
+    return torch.optim.AdamW(groups, lr=hp.lr, eps=hp.adam_eps)
 
 
 def head_loss(outputs: torch.Tensor, gold: list[int | float], kind: str) -> torch.Tensor:
@@ -142,6 +156,7 @@ class HeadTrainer:
     factor: Callable[[int], float]
     base_lr: float
     seed: int
+    clip_norm: float | None  # BERT's official recipe clips the global gradient norm at 1.0
 
     @property
     def wrapped(self) -> torch.nn.Module:
@@ -156,6 +171,8 @@ class HeadTrainer:
         with micro_batch_rng(self.seed, step, 0, device):
             loss, tokens = self.batch_loss(self.model, self.stream.next_batch())
         loss.backward()
+        if self.clip_norm is not None:
+            clip_by_global_norm((p for g in self.optimizer.param_groups for p in g["params"]), self.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach()), tokens
@@ -189,6 +206,10 @@ class HeadStep:
     def dropout(self) -> float:
         return self.hp.dropout
 
+    @property
+    def keeps_final(self) -> bool:
+        return self.hp.keeps_final
+
     def optimizer(self, model: torch.nn.Module, every: bool) -> torch.optim.Optimizer:
         return head_optimizer(model, self.hp, every)
 
@@ -196,5 +217,6 @@ class HeadStep:
                 dist: DistContext) -> HeadTrainer:
         if dist.is_distributed:
             raise T5evalError("task heads fine-tune in one process; run without torchrun")
-        return HeadTrainer(model, optimizer, stream, self.batch_loss, warmup_linear(self.steps, self.hp.warmup),
-                           self.hp.lr, self.seed)
+        return HeadTrainer(model, optimizer, stream, self.batch_loss,
+                           warmup_linear(self.steps, self.hp.warmup, self.hp.bert_recipe), self.hp.lr, self.seed,
+                           CLIP_NORM if self.hp.bert_recipe == "official" else None)

@@ -174,15 +174,17 @@ def _defer_sigint() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn) -> None:
-    """Validate at `state.step`, record history, and keep each task's best step (metric_group_max)."""
+def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn, final_step: int | None = None) -> None:
+    """Validate at `state.step`, record history, and keep each task's best step (metric_group_max); with
+    `final_step` (BERT's official recipe) the step kept is that one, whatever its score."""
     results = evaluate(state.step)
     for task, metrics in results.items():
         entry = {"step": state.step, "metrics": metrics, "train_loss": state.last_loss}
         state.history.setdefault(task, []).append(entry)
         score = group_score(metrics)
         best = state.best.get(task)
-        if best is None or score > best["score"]:  # ties keep the earlier step
+        keep = state.step == final_step if final_step is not None else best is None or score > best["score"]
+        if keep:  # ties keep the earlier step
             on_best(task, state.step)
             state.best[task] = {"step": state.step, "score": score, "metrics": metrics}
 
@@ -218,6 +220,9 @@ class TrainingStep(Protocol):
     @property
     def dropout(self) -> float: ...
 
+    @property
+    def keeps_final(self) -> bool: ...  # True: the last step's weights are kept, not the best validated ones
+
     def select_parameters(self, model: Any) -> tuple[Callable[[int, int], None] | None, dict[str, Any]]: ...
 
     def optimizer(self, model: torch.nn.Module, every: bool) -> torch.optim.Optimizer: ...
@@ -247,6 +252,10 @@ class TextToTextStep:
     @property
     def dropout(self) -> float:
         return self.cfg.dropout
+
+    @property
+    def keeps_final(self) -> bool:
+        return False
 
     def select_parameters(self, model: Any) -> tuple[Callable[[int, int], None] | None, dict[str, Any]]:
         return apply_text_transfer(model, Transfer.parse(self.cfg.transfer), self.cfg.seed, self.cfg.steps)
@@ -298,7 +307,7 @@ def finetune(
 
     def validate_and_save() -> None:
         with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
-            _validate(state, evaluate, on_best)  # Ctrl-C here: decodes so far are cached
+            _validate(state, evaluate, on_best, step_plan.steps if step_plan.keeps_final else None)
         trainer.save(checkpoint_path, asdict(state), dist)
 
     if saved is not None and _validation_due(state.step, step_plan) and not _validated(state):

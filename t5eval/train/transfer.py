@@ -3,8 +3,11 @@
 Task-head models (`apply_transfer`: BERT, T5's encoder with --head classify):
     all                 every parameter (BERT's and T5's default)
     frozen              feature-based: the pre-trained body frozen, only the task head trains
-    adapters:D          an adapter (dense-ReLU-dense, inner size D, residual) after every feed-forward block;
-                        only adapters, layer norms and the head train (the paper: D in 32, 128, 512, 2048)
+    adapters:D          t5's task adapter (`task_adapter.gin`): a residual sublayer x + dropout(dense-ReLU-dense(
+                        rms_norm(x))) of inner size D after every block's feed-forward, no biases; only the
+                        adapters (their norms included) and the head train (the paper: D in 32, 128, 512, 2048)
+    adapters-houlsby:D  t5eval's earlier form: dense-ReLU-dense with biases inside the feed-forward sublayer,
+                        Houlsby's near-identity init; adapters, every layer norm and the head train
     gradual-unfreezing  fine-tuning split into L episodes (L = number of blocks); in episode n (1-based) the
                         top n blocks train (the paper: 12 episodes of 2^18/12 steps, "layers 12 - n to 12"
                         in the nth). The head and pooler train throughout; the embeddings, which T5 shares
@@ -14,8 +17,10 @@ Task-head models (`apply_transfer`: BERT, T5's encoder with --head classify):
 Text-to-text T5 (`apply_text_transfer`, the paper's own setting; called by `train.loop.finetune`):
     frozen              the decoder's last block, its final layer norm and the LM head train; a tied head
                         (v1.0) is untied first (`untie_head`), so the shared input embedding stays frozen
-    adapters:D          adapters after every feed-forward of the encoder and the decoder; adapters and layer
-                        norms train ("only the adapter layer and layer normalization parameters are updated")
+    adapters:D          the task adapter after every feed-forward of the encoder and the decoder; only the
+                        adapters' variables train (`variable_filter = "task_adapter"`: kernels and norm scale)
+    adapters-houlsby:D  the earlier form; adapters and every layer norm train ("only the adapter layer and layer
+                        normalization parameters are updated", the paper's wording)
     gradual-unfreezing  encoder and decoder unfreeze "in parallel, starting from the top in both cases", one
                         more block per episode; the shared embedding / LM head ("we update them throughout")
                         and the final norms train throughout, the relative position biases join with block 0
@@ -33,7 +38,8 @@ from t5eval.errors import T5evalError
 from t5eval.model.adapters import add_adapters
 from t5eval.model.heads import HeadModel
 
-KINDS = ("all", "frozen", "adapters:D", "gradual-unfreezing")
+KINDS = ("all", "frozen", "adapters:D", "adapters-houlsby:D", "gradual-unfreezing")
+ADAPTER_FORMS = {"adapters": "official", "adapters-houlsby": "houlsby"}  # --transfer prefix -> adapter form
 
 
 @dataclass(frozen=True)
@@ -42,18 +48,19 @@ class Transfer:
 
     kind: str  # all | frozen | adapters | gradual-unfreezing
     adapter_dim: int = 0
+    adapter_form: str = "official"  # official (task_adapter.gin) | houlsby (t5eval.model.adapters)
 
     @classmethod
     def parse(cls, text: str) -> Transfer:
-        """'all', 'frozen', 'adapters:32', 'gradual-unfreezing' (one-line error otherwise)."""
+        """'all', 'frozen', 'adapters:32', 'adapters-houlsby:32', 'gradual-unfreezing' (one-line error otherwise)."""
         from t5eval.errors import did_you_mean
 
         kind, _, dim = text.partition(":")
-        if kind == "adapters":
+        if kind in ADAPTER_FORMS:
             if not dim.isdigit() or int(dim) < 1:
                 raise T5evalError(f"--transfer {text}: the adapter size must be a positive integer, e.g. "
-                                  "adapters:32 (the paper uses 32, 128, 512, 2048)")
-            return cls("adapters", int(dim))
+                                  f"{kind}:32 (the paper uses 32, 128, 512, 2048)")
+            return cls("adapters", int(dim), ADAPTER_FORMS[kind])
         if dim or kind not in ("all", "frozen", "gradual-unfreezing"):
             raise T5evalError(f"--transfer {text!r} is not one of {', '.join(KINDS)}{did_you_mean(text, KINDS)}")
         return cls(kind)
@@ -85,10 +92,10 @@ def apply_transfer(model: HeadModel, transfer: Transfer, seed: int) -> Callable[
         body.requires_grad_(False)
         return None
     blocks = _blocks(body)
-    if transfer.kind == "adapters":
-        add_adapters(list(blocks), model.out.in_features, transfer.adapter_dim, seed)
+    if transfer.kind == "adapters":  # official: only the adapters (norms included) and the head; houlsby: + all norms
+        add_adapters(list(blocks), model.out.in_features, transfer.adapter_dim, seed, transfer.adapter_form)
         for name, param in body.named_parameters():
-            param.requires_grad_(".adapter." in name or "norm" in name)
+            param.requires_grad_(_adapter_trains(name, transfer.adapter_form))
         return None
     bottom = [m for m in (getattr(body, "embeddings", None), getattr(body, "relative_bias", None)) if m is not None]
 
@@ -101,6 +108,11 @@ def apply_transfer(model: HeadModel, transfer: Transfer, seed: int) -> Callable[
 
     at_step(0, 1)
     return at_step
+
+
+def _adapter_trains(name: str, form: str) -> bool:
+    """Official: the adapter's own variables only (`variable_filter = "task_adapter"`); Houlsby: + every norm."""
+    return ".adapter." in name or (form == "houlsby" and "norm" in name)
 
 
 def trainable_count(model: nn.Module) -> int:
@@ -140,8 +152,8 @@ def apply_text_transfer(model: Any, transfer: Transfer, seed: int, steps: int,
     """Set which parameters of a text-to-text `T5` train; (gradual unfreezing's `at_step`, what run.json records).
 
     frozen: the decoder's last block, its final layer norm and the LM head train (a tied head is untied
-    first: `untie_head`). adapters:D: adapters after every feed-forward of both stacks; adapters and layer
-    norms train, as the paper. gradual-unfreezing: both stacks unfreeze in parallel from the top, one more
+    first: `untie_head`). adapters:D: the task adapter after every feed-forward of both stacks; only its
+    variables train (adapters-houlsby:D: adapters and every layer norm). gradual-unfreezing: both stacks unfreeze in parallel from the top, one more
     block per episode; the shared embedding / LM head and the final norms train throughout.
     """
     for param in model.parameters():
@@ -159,14 +171,24 @@ def apply_text_transfer(model: Any, transfer: Transfer, seed: int, steps: int,
             "untied for this run: a copy of the shared embedding (v1.0's d_model**-0.5 output rescale folded into "
             "it) trains, so the embedding the encoder and decoder read stays frozen") if untied else "untied already"}
     if transfer.kind == "adapters":
-        add_adapters([*model.encoder_layers, *model.decoder_layers], model.config.d_model, transfer.adapter_dim, seed)
-        model.config = replace(model.config, adapter_dim=transfer.adapter_dim)  # saved with the best weights
+        form = transfer.adapter_form
+        add_adapters([*model.encoder_layers, *model.decoder_layers], model.config.d_model, transfer.adapter_dim,
+                     seed, form)
+        model.config = replace(model.config, adapter_dim=transfer.adapter_dim, adapter_form=form)  # saved with best/
         for name, param in model.named_parameters():
-            param.requires_grad_(".adapter." in name or "norm" in name)
-        return None, record | {"adapter_dim": transfer.adapter_dim, "trains": "adapters and every layer norm",
-                               "where": "after the feed-forward sublayer of every encoder and decoder block, "
-                                        "before its dropout and residual (init: t5eval.model.adapters)"}
+            param.requires_grad_(_adapter_trains(name, form))
+        return None, record | {"adapter_dim": transfer.adapter_dim, "adapter_form": form} | ADAPTER_RECORD[form]
     return _gradual_unfreezing(model, steps, record)
+
+
+ADAPTER_RECORD = {
+    "official": {"trains": "only the adapters (their RMS norm included), as task_adapter.gin's variable_filter",
+                 "where": "a residual sublayer of its own, x + dropout(wo(dropout(relu(wi(rms_norm(x)))))), after the "
+                          "feed-forward sublayer of every encoder and decoder block; no biases (t5eval.model.adapters)"},
+    "houlsby": {"trains": "adapters and every layer norm",
+                "where": "after the feed-forward sublayer of every encoder and decoder block, before its dropout and "
+                         "residual; biases, Houlsby's init (t5eval.model.adapters)"},
+}
 
 
 def _gradual_unfreezing(model: Any, steps: int, record: dict[str, Any]) -> tuple[Callable[[int, int], None], dict]:

@@ -13,7 +13,8 @@ from t5eval.errors import T5evalError
 from t5eval.tasks import TaskRegistry, compute_metrics, postprocess
 from t5eval.tasks.data import load_examples_with_rows
 from t5eval.tasks.head_specs import HeadRegistry
-from t5eval.train.head_step import HeadHyperparameters, warmup_linear
+from t5eval.train.bert_optim import torch_lr_factor
+from t5eval.train.head_step import HeadHyperparameters
 
 REG = TaskRegistry.default()
 
@@ -58,8 +59,8 @@ def test_recipe_defaults_are_berts_and_the_schedule_warms_up_then_decays() -> No
     recipe = HeadHyperparameters()
     assert (recipe.lr, recipe.epochs, recipe.batch_size, recipe.max_len, recipe.dropout, recipe.warmup) == (
         2e-5, 3, 32, 128, 0.1, 0.1)
-    factor = warmup_linear(100, 0.1)  # 10 warm-up steps, then 90 decaying to 0
-    assert [factor(s) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    # --bert-recipe torch: 10 warm-up steps, then 90 decaying to 0 (official: tests/bert/test_bert_recipe.py)
+    assert [torch_lr_factor(s, 100, 10) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     with pytest.raises(T5evalError, match="--lr must be > 0"):
         HeadHyperparameters(lr=0)
 
@@ -102,6 +103,9 @@ def test_bert_run_fine_tunes_and_scores_and_predictions_rescore_exactly(
     assert record["model"]["family"] == "bert" and record["model"]["config"]["vocab_size"] == 8000
     assert record["settings"]["finetune"]["lr"] == 1e-3 and record["settings"]["finetune"]["warmup"] == 0.1
     assert record["settings"]["finetune"]["batch_size"] == 16 and record["settings"]["finetune"]["max_len"] == 128
+    finetune = record["settings"]["finetune"]  # BERT's official recipe by default (tests/bert/test_bert_recipe.py)
+    assert (finetune["bert_recipe"], finetune["clip_global_norm"]) == ("official", 1.0)
+    assert record["tasks"]["glue_rte_v002"]["best_step"] == 2  # the final step (2 steps of one epoch)
     assert record["vocab"]["kind"] == "wordpiece" and record["vocab"]["lowercase"] is True
     assert (out / "glue_rte_v002" / "best" / "config.json").is_file()
 

@@ -51,16 +51,20 @@ def _groups_with_gradients(model: HeadModel) -> set[str]:
     ("all", {"embeddings", "embeddings.norms", "layers.0", "layers.0.norms", "layers.1", "layers.1.norms", "pooler",
              "out"}),
     ("frozen", {"out"}),
-    ("adapters:8", {"layers.0.adapter", "layers.1.adapter", "embeddings.norms", "layers.0.norms", "layers.1.norms",
-                    "out"}),
+    ("adapters:8", {"layers.0.adapter", "layers.1.adapter", "out"}),  # official: only adapters (with their norms)
+    ("adapters-houlsby:8", {"layers.0.adapter", "layers.1.adapter", "embeddings.norms", "layers.0.norms",
+                            "layers.1.norms", "out"}),
     ("gradual-unfreezing", {"layers.1", "layers.1.norms", "pooler", "out"}),  # episode 1 of 2: the top block only
 ])
 def test_each_transfer_sends_gradients_only_where_it_should(text: str, expected: set[str]) -> None:
     model = _model()
     apply_transfer(model, Transfer.parse(text), seed=0)
     assert _groups_with_gradients(model) == expected
-    if text == "adapters:8":  # dense(64->8)+bias, dense(8->64)+bias per block; 2 LayerNorms per block
-        adapters = sum(p.numel() for n, p in model.named_parameters() if ".adapter." in n)
+    adapters = sum(p.numel() for n, p in model.named_parameters() if ".adapter." in n)
+    if text == "adapters:8":  # wi (64x8) + wo (8x64) + the adapter's RMS norm (64) per block, 2 blocks; + head 64x2+2
+        assert adapters == 2 * (64 * 8 * 2 + 64) == 2176
+        assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 2176 + 130
+    if text == "adapters-houlsby:8":  # dense(64->8)+bias, dense(8->64)+bias per block
         assert adapters == 2 * (64 * 8 + 8 + 8 * 64 + 64)
 
 
@@ -111,7 +115,7 @@ def test_adapters_and_unfreezing_on_t5s_encoder_body() -> None:
     assert not any(n.startswith("body.decoder") or "lm_head" in n for n, _ in model.named_parameters())
     apply_transfer(model, Transfer.parse("adapters:4"), seed=0)
     groups = _groups_with_gradients(model)
-    assert groups == {"layers.0.adapter", "layers.1.adapter", "layers.0.norms", "layers.1.norms", "norm.norms", "out"}
+    assert groups == {"layers.0.adapter", "layers.1.adapter", "out"}
     fresh = HeadModel(T5EncoderBody(T5(replace(T5Config.preset("tiny"), vocab_size=50))), 64, 2, 0.0, 0)
     apply_transfer(fresh, Transfer.parse("gradual-unfreezing"), seed=0)
     assert _groups_with_gradients(fresh) == {"layers.1", "layers.1.norms", "norm.norms", "out"}

@@ -54,17 +54,22 @@ TOP = {"encoder_layers.1", "encoder_layers.1.norms", "decoder_layers.1", "decode
 @pytest.mark.parametrize(("text", "expected"), [
     ("all", BLOCKS | NORMS | {"shared", "encoder_bias", "decoder_bias"}),  # the tied head is `shared`
     ("frozen", {"decoder_layers.1", "decoder_layers.1.norms", "decoder_norm", "lm_head"}),
-    ("adapters:4", {f"{b}.adapter" for b in BLOCKS} | NORMS),
+    ("adapters:4", {f"{b}.adapter" for b in BLOCKS}),  # task_adapter.gin: only the adapters (their norms included)
+    ("adapters-houlsby:4", {f"{b}.adapter" for b in BLOCKS} | NORMS),
     ("gradual-unfreezing", TOP | {"shared", "encoder_norm", "decoder_norm"}),  # episode 1 of 2: top blocks
 ])
 def test_each_transfer_sends_gradients_only_where_it_should(text: str, expected: set[str]) -> None:
     model = _model()
     apply_text_transfer(model, Transfer.parse(text), seed=0, steps=4)
     assert _groups_with_gradients(model) == expected
-    if text == "adapters:4":  # dense(64->4)+bias, dense(4->64)+bias after each of the 4 feed-forwards
-        adapters = sum(p.numel() for n, p in model.named_parameters() if ".adapter." in n)
+    adapters = sum(p.numel() for n, p in model.named_parameters() if ".adapter." in n)
+    if text == "adapters:4":  # wi (64x4), wo (4x64), no biases, + the adapter's norm (64), after each of 4 feed-forwards
+        assert adapters == 4 * (64 * 4 * 2 + 64) == 2304
+        assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 2304
+        assert (model.config.adapter_dim, model.config.adapter_form) == (4, "official")
+    if text == "adapters-houlsby:4":  # dense(64->4)+bias, dense(4->64)+bias after each of the 4 feed-forwards
         assert adapters == 4 * (64 * 4 + 4 + 4 * 64 + 64)
-        assert model.config.adapter_dim == 4
+        assert (model.config.adapter_dim, model.config.adapter_form) == (4, "houlsby")
 
 
 def test_frozen_unties_a_tied_head_without_changing_the_function() -> None:
@@ -140,11 +145,14 @@ def test_an_adapters_run_records_and_reloads_its_best_weights_and_never_reuses_a
     assert cli(["run", *FT_ARGS, *base_args(vocab_path, data_dir), "--transfer", "adapters:4", "--out", out]) == 0
     record = read_json(out / "run.json")
     train = record["tasks"][CB]["train"]
-    norms = 2 * 2 * 64 + 64 + 2 * 3 * 64 + 64  # encoder blocks 2 norms each, decoder 3, two final norms
     assert train["transfer"] == "adapters:4" and record["settings"]["finetune"]["transfer"] == "adapters:4"
-    assert train["trainable_parameters"] == train["trainable_parameters_last"] == 4 * 580 + norms
+    # official form: wi 64x4 + wo 4x64 + the adapter's norm 64, after each of the 4 feed-forwards; nothing else
+    assert train["trainable_parameters"] == train["trainable_parameters_last"] == 4 * (64 * 4 * 2 + 64)
+    assert train["transfer_detail"]["adapter_form"] == "official"
     best = load_model(str(out / CB / "best"))
-    assert best.config.adapter_dim == 4
+    assert (best.config.adapter_dim, best.config.adapter_form) == (4, "official")
+    saved = read_json(out / CB / "best" / "config.json")
+    assert (saved["adapter_dim"], saved["adapter_form"]) == (4, "official")
     assert state_dict_sha256(best.model) == record["tasks"][CB]["weights_sha256"]
     assert record["tasks"][CB]["throughput"]["cached_examples"] == 4  # best/ reloads to the validated weights
     capsys.readouterr()

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t5eval.model.adapters import after_feed_forward, inside_feed_forward
 from t5eval.model.bert.config import BertConfig
 
 
@@ -67,11 +68,11 @@ class Block(nn.Module):
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, D) -> (B, S, D), before the residual
         out = self.dropout(self.ff_out(F.gelu(self.ff_in(x))))  # GELU, erf form
-        return out if self.adapter is None else self.adapter(out)
+        return inside_feed_forward(self.adapter, out)  # a Houlsby adapter (adapters-houlsby:D)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         x = self.attn(x, bias)
-        return self.ff_norm(x + self.feed_forward(x))
+        return after_feed_forward(self.adapter, self.ff_norm(x + self.feed_forward(x)))  # official adapter sublayer
 
 
 class Bert(nn.Module):
@@ -83,6 +84,7 @@ class Bert(nn.Module):
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.has_pooler = True  # False: loaded from a checkpoint without one (BertForQuestionAnswering)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,7 @@ from safetensors.torch import save, save_file
 
 from t5eval.errors import T5evalError
 from t5eval.model.bert.config import BertConfig
+from t5eval.model.bert.init import truncated_normal_
 from t5eval.model.bert.network import Bert
 from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
 
@@ -31,6 +32,7 @@ IGNORED_KEYS = frozenset({
     "classifier.weight", "classifier.bias",  # BertForSequenceClassification / MultipleChoice / TokenClassification
     "qa_outputs.weight", "qa_outputs.bias",  # BertForQuestionAnswering
 })
+POOLER_KEYS = ("pooler.dense.weight", "pooler.dense.bias")
 _LEGACY = {"LayerNorm.gamma": "LayerNorm.weight", "LayerNorm.beta": "LayerNorm.bias"}
 
 
@@ -68,7 +70,8 @@ def native_state_dict(cfg: BertConfig, checkpoint: dict[str, torch.Tensor], wher
     mapping = key_map(cfg)
     keys = {canonical_key(k): k for k in checkpoint}
     unknown = sorted(keys[k] for k in keys if k not in mapping and k not in IGNORED_KEYS)
-    missing = sorted(k for k in mapping if k not in keys)
+    span_only = "qa_outputs.weight" in keys  # BertForQuestionAnswering saves no pooler (the span head needs none)
+    missing = sorted(k for k in mapping if k not in keys and not (span_only and k in POOLER_KEYS))
     if unknown or missing:
         parts = [f"{label} keys {first_keys(found)}" for label, found in (("unexpected", unknown), ("missing", missing))
                  if found]
@@ -80,6 +83,10 @@ def build(cfg: BertConfig, state: dict[str, torch.Tensor], where: str, dtype: to
     """Create the model on `meta` and assign the checkpoint tensors (shapes checked first)."""
     with torch.device("meta"):
         model = Bert(cfg)
+    if "pooler.weight" not in state:  # a BertForQuestionAnswering checkpoint: zeros, and no classifier may read it
+        state = state | {"pooler.weight": torch.zeros(cfg.hidden_size, cfg.hidden_size),
+                         "pooler.bias": torch.zeros(cfg.hidden_size)}
+        model.has_pooler = False
     expected = {name: p.shape for name, p in model.named_parameters()}
     bad = [f"{n} {tuple(state[n].shape)} != {tuple(s)}" for n, s in expected.items() if state[n].shape != s]
     if bad:
@@ -99,6 +106,14 @@ def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[
     return LoadedModel(model, cfg, str(model_dir), files_sha256(files))
 
 
+def read_qa_outputs(model_dir: Path) -> dict[str, torch.Tensor] | None:
+    """A BertForQuestionAnswering checkpoint's span head, {"weight": (2, D), "bias": (2,)}, else None."""
+    found: dict[str, torch.Tensor] = {}
+    for path in weight_files(model_dir):
+        found |= {k.removeprefix("qa_outputs."): v for k, v in read_weights(path).items() if k.startswith("qa_outputs.")}
+    return found if set(found) == {"weight", "bias"} else None
+
+
 def hf_state_dict(model: Bert) -> dict[str, torch.Tensor]:
     """The model's weights under BertModel's HF key names."""
     own = dict(model.named_parameters())
@@ -116,7 +131,8 @@ def save_bert(model: Bert, out_dir: str | Path) -> Path:
 
 
 def init_weights_(model: Bert, seed: int) -> None:
-    """BERT's init: N(0, initializer_range) for dense and embedding weights, zero biases, LayerNorm 1/0."""
+    """BERT's init (modeling.py `create_initializer`): a normal of stddev initializer_range truncated at 2 stddev
+    for dense and embedding weights, zero biases, LayerNorm 1/0."""
     gen, std = torch.Generator().manual_seed(seed), model.config.initializer_range
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -125,7 +141,7 @@ def init_weights_(model: Bert, seed: int) -> None:
             elif name.endswith("bias"):
                 param.zero_()
             else:
-                param.copy_(torch.randn(param.shape, generator=gen) * std)
+                truncated_normal_(param, std, gen)
 
 
 def random_bert(cfg: BertConfig, seed: int, dtype: torch.dtype, device: str, source: str) -> LoadedModel[Bert]:

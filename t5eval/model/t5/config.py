@@ -42,12 +42,22 @@ class T5Config:
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
     adapter_dim: int = 0  # t5eval's: adapter layers of this inner size after every feed-forward (--transfer adapters:D)
+    adapter_form: str = "official"  # official (task_adapter.gin) | houlsby (t5eval.model.adapters); with adapter_dim
+    # t5eval's: the paper's "encoder-decoder, shared" (Table 2; bi_v1_shared.gin): encoder block i uses decoder
+    # block i's self-attention, feed-forward and their norms, and the stacks share the final norm and the
+    # relative-position bias table; only the decoder's cross-attention (and its norm) is its own.
+    shared_encoder_decoder: bool = False
 
     def __post_init__(self) -> None:
+        if self.adapter_form not in ("official", "houlsby"):
+            raise T5evalError(f"adapter_form {self.adapter_form!r} is not one of official, houlsby")
         if self.feed_forward_proj not in _ACTIVATIONS:
             raise T5evalError(
                 f"feed_forward_proj {self.feed_forward_proj!r} is not supported; use one of {_ACTIVATIONS}"
             )
+        if self.shared_encoder_decoder and self.num_layers != self.num_decoder_layers:
+            raise T5evalError(f"shared_encoder_decoder needs as many encoder as decoder layers, not "
+                              f"{self.num_layers} and {self.num_decoder_layers}; set both to the same depth")
 
     @property
     def variant(self) -> str:
@@ -77,6 +87,8 @@ class T5Config:
         scale = bool(data.get("scale_decoder_outputs", tied))
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
+        if data.get("adapter_dim") and "adapter_form" not in data:  # written before the official form existed
+            kwargs["adapter_form"] = "houlsby"
         kwargs.update(tie_word_embeddings=tied, scale_decoder_outputs=scale)
         kwargs["num_decoder_layers"] = data.get("num_decoder_layers") or data["num_layers"]
         if kwargs.get("decoder_start_token_id") is None:
@@ -89,8 +101,10 @@ class T5Config:
     def to_hf(self) -> dict[str, Any]:
         """A `config.json` dict that transformers' T5ForConditionalGeneration loads."""
         out: dict[str, Any] = dataclasses.asdict(self)
-        if not self.adapter_dim:  # written only by adapter fine-tuning (transformers ignores the field and keys)
-            del out["adapter_dim"]
+        if not self.adapter_dim:  # written only by adapter fine-tuning (transformers ignores the fields and keys)
+            del out["adapter_dim"], out["adapter_form"]
+        if not self.shared_encoder_decoder:  # written only for shared models (transformers ignores the field)
+            del out["shared_encoder_decoder"]
         out.update(
             architectures=["T5ForConditionalGeneration"], model_type="t5", is_encoder_decoder=True,
             dense_act_fn="gelu_new" if self.variant == "v1.1" else "relu",
@@ -125,3 +139,25 @@ PRESETS: dict[str, T5Config] = {
     "tiny": _v10(64, 128, 4, 16, 2),
     "tiny-v1_1": dataclasses.replace(_v11(64, 128, 4, 2), d_kv=16),
 }
+
+
+def _shared(cfg: T5Config) -> T5Config:
+    """Table 2's "Encoder-decoder, shared": the same depth, encoder and decoder share their blocks (P params, M)."""
+    return dataclasses.replace(cfg, shared_encoder_decoder=True)
+
+
+def _half(cfg: T5Config) -> T5Config:
+    """Table 2's "Encoder-decoder, 6 layers": half the blocks in each stack (P parameters, M/2 cost)."""
+    return dataclasses.replace(cfg, num_layers=cfg.num_layers // 2, num_decoder_layers=cfg.num_decoder_layers // 2)
+
+
+# The paper's architecture variants (§3.2.2) of the baseline shapes; decoder-only ones are the t5lm presets.
+for _name in ("t5-small", "t5-base", "tiny"):
+    PRESETS[f"{_name}-shared"] = _shared(PRESETS[_name])
+    PRESETS[f"{_name}-half"] = _half(PRESETS[_name])
+# Table 13's larger models: bi_v1_2x.gin / bi_v1_4x.gin (bi_bert_large widths: d_model 1024, d_ff 4096, 16 heads
+# of 64; 16 / 32 layers per stack); at tiny scale, 2x / 4x the depth (2x / 4x the blocks' parameters and M).
+PRESETS["t5-base-2x"] = _v10(1024, 4096, 16, 64, 16)
+PRESETS["t5-base-4x"] = _v10(1024, 4096, 16, 64, 32)
+PRESETS["tiny-2x"] = _v10(64, 128, 4, 16, 4)
+PRESETS["tiny-4x"] = _v10(64, 128, 4, 16, 8)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t5eval.model.adapters import add_adapters
+from t5eval.model.adapters import add_adapters, after_feed_forward, inside_feed_forward
 from t5eval.model.layers import Attention, FeedForward, RelativeBias, RMSNorm
 from t5eval.model.segments import PerExample, length_groups, slots, spans
 from t5eval.model.t5.config import T5Config
@@ -32,10 +32,9 @@ LM_HEAD_BLOCK = 2048  # vocabulary rows per LM-head matmul in CPU decoding steps
 
 
 def feed_forward(layer: EncoderLayer | DecoderLayer, x: torch.Tensor) -> torch.Tensor:
-    """A block's feed-forward sublayer before its dropout and residual: ff(ff_norm(x)), then the block's
-    adapter when it has one (the T5 paper §3.5.1: "added after each of the preexisting feed-forward networks")."""
-    out = layer.ff(layer.ff_norm(x))  # (..., D)
-    return out if layer.adapter is None else layer.adapter(out)
+    """A block's feed-forward sublayer before its dropout and residual: ff(ff_norm(x)), then a Houlsby adapter
+    when the block has one (the official adapter is a sublayer of its own: `after_feed_forward`)."""
+    return inside_feed_forward(layer.adapter, layer.ff(layer.ff_norm(x)))  # (..., D)
 
 
 class EncoderLayer(nn.Module):
@@ -53,7 +52,7 @@ class EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, bias: torch.Tensor | PerExample) -> torch.Tensor:  # (B, S, D)
         h = self.attn_norm(x)
         x = x + self.dropout(self.attn(h, h, bias))
-        return x + self.dropout(feed_forward(self, x))
+        return after_feed_forward(self.adapter, x + self.dropout(feed_forward(self, x)))
 
 
 class DecoderLayer(nn.Module):
@@ -75,7 +74,7 @@ class DecoderLayer(nn.Module):
         h = self.self_norm(x)
         x = x + self.dropout(self.self_attn(h, h, self_bias))
         x = x + self.dropout(self.cross_attn(self.cross_norm(x), memory, cross_bias))
-        return x + self.dropout(feed_forward(self, x))
+        return after_feed_forward(self.adapter, x + self.dropout(feed_forward(self, x)))
 
 
 @dataclass
@@ -132,9 +131,23 @@ class T5(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.shared.weight
+        if cfg.shared_encoder_decoder:
+            self._share_stacks()
         if cfg.adapter_dim:  # a checkpoint fine-tuned with --transfer adapters:D (weights loaded after)
-            add_adapters([*self.encoder_layers, *self.decoder_layers], cfg.d_model, cfg.adapter_dim, seed=0)
+            add_adapters([*self.encoder_layers, *self.decoder_layers], cfg.d_model, cfg.adapter_dim, seed=0,
+                         form=cfg.adapter_form)
         self.packed_cross_kv: nn.Module | None = None  # set by `quantize_int8`: all layers' cross K/V, int8
+
+    def _share_stacks(self) -> None:
+        """Table 2's shared encoder-decoder, as Mesh TF builds it (bi_v1_shared.gin: the encoder is named
+        "decoder", so every variable of the same name is one variable): encoder block i takes decoder block i's
+        self-attention, feed-forward and both their norms; the final norm and the relative-bias table are
+        shared too (the encoder still buckets positions bidirectionally). Cross-attention stays the decoder's."""
+        for enc, dec in zip(self.encoder_layers, self.decoder_layers, strict=True):
+            assert isinstance(enc, EncoderLayer) and isinstance(dec, DecoderLayer)
+            enc.attn_norm, enc.attn, enc.ff_norm, enc.ff = dec.self_norm, dec.self_attn, dec.ff_norm, dec.ff
+        self.encoder_norm = self.decoder_norm
+        self.encoder_bias.embedding = self.decoder_bias.embedding
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                segments: torch.Tensor | None = None) -> torch.Tensor:
@@ -293,7 +306,7 @@ class T5(nn.Module):
             keys, values = cache.self_kv[i, 0, :, :, :t + 1], cache.self_kv[i, 1, :, :, :t + 1]  # (N, H, t+1, Dk)
             x = x + layer.self_attn.attend(qkv[:, 0, :, None], keys, values, self_bias)[:, 0]
             x = x + self._cross_step(layer.cross_attn, layer.cross_norm(x), cache, i)
-            x = x + feed_forward(layer, x)
+            x = after_feed_forward(layer.adapter, x + feed_forward(layer, x))
         return self.step_logits(x)
 
     @staticmethod

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from t5eval.errors import T5evalError
 from t5eval.model.checkpoint import (
     LoadedModel,
     check_keys,
@@ -22,7 +23,8 @@ from t5eval.model.t5.config import T5Config
 from t5eval.model.t5.network import T5
 
 _ATTN = ("q", "k", "v", "o")
-_ADAPTER = ("down.weight", "down.bias", "up.weight", "up.bias")
+_ADAPTER = {"houlsby": ("down.weight", "down.bias", "up.weight", "up.bias"),
+            "official": ("norm.weight", "wi.weight", "wo.weight")}
 
 
 def _ff_names(cfg: T5Config) -> tuple[str, ...]:
@@ -44,7 +46,7 @@ def key_map(cfg: T5Config) -> dict[str, str]:
         out |= {f"{hf}.1.DenseReluDense.{p}.weight": f"{nat}.ff.{p}.weight" for p in _ff_names(cfg)}
         out |= {f"{hf}.0.layer_norm.weight": f"{nat}.attn_norm.weight",
                 f"{hf}.1.layer_norm.weight": f"{nat}.ff_norm.weight"}
-        out |= _adapter_keys(cfg, f"{hf}.1", nat)
+        out |= _adapter_keys(cfg, hf, 1, nat)
     for i in range(cfg.num_decoder_layers):
         hf, nat = f"decoder.block.{i}.layer", f"decoder_layers.{i}"
         out |= {f"{hf}.0.SelfAttention.{p}.weight": f"{nat}.self_attn.{p}.weight" for p in _ATTN}
@@ -53,16 +55,18 @@ def key_map(cfg: T5Config) -> dict[str, str]:
         out |= {f"{hf}.0.layer_norm.weight": f"{nat}.self_norm.weight",
                 f"{hf}.1.layer_norm.weight": f"{nat}.cross_norm.weight",
                 f"{hf}.2.layer_norm.weight": f"{nat}.ff_norm.weight"}
-        out |= _adapter_keys(cfg, f"{hf}.2", nat)
+        out |= _adapter_keys(cfg, hf, 2, nat)
     return out
 
 
-def _adapter_keys(cfg: T5Config, hf_sublayer: str, native_layer: str) -> dict[str, str]:
-    """t5eval's adapter weights beside the feed-forward sublayer (`<sublayer>.adapter.down.weight` …) when
-    the config has adapters; transformers knows no such keys (it warns and drops them)."""
+def _adapter_keys(cfg: T5Config, hf_block: str, ff_sublayer: int, native_layer: str) -> dict[str, str]:
+    """t5eval's adapter weights when the config has adapters; transformers knows no such keys (it warns and
+    drops them). Official form: a sublayer of its own after the feed-forward (`<block>.layer.<ff+1>.adapter.
+    wi.weight` …); Houlsby form: inside the feed-forward sublayer (`<block>.layer.<ff>.adapter.down.weight` …)."""
     if not cfg.adapter_dim:
         return {}
-    return {f"{hf_sublayer}.adapter.{p}": f"{native_layer}.adapter.{p}" for p in _ADAPTER}
+    sublayer = ff_sublayer + 1 if cfg.adapter_form == "official" else ff_sublayer
+    return {f"{hf_block}.{sublayer}.adapter.{p}": f"{native_layer}.adapter.{p}" for p in _ADAPTER[cfg.adapter_form]}
 
 
 def ignored_keys(cfg: T5Config) -> set[str]:
@@ -107,6 +111,36 @@ def build(cfg: T5Config, state: dict[str, torch.Tensor], where: str, dtype: torc
     return model.eval()
 
 
+def shared_copies(cfg: T5Config) -> list[tuple[str, str]]:
+    """(encoder HF key, decoder HF key) pairs that are one parameter of a shared encoder-decoder (none otherwise);
+    read off the model's own parameter sharing, so the list cannot drift from `T5._share_stacks`."""
+    if not cfg.shared_encoder_decoder:
+        return []
+    with torch.device("meta"):
+        model = T5(cfg)
+    hf_of = {native: hf for hf, native in key_map(cfg).items()}
+    first: dict[int, str] = {}
+    pairs = []
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if name not in hf_of:  # the tied lm_head
+            continue
+        if id(param) in first:
+            pairs.append((first[id(param)], hf_of[name]))
+        else:
+            first[id(param)] = hf_of[name]
+    return pairs
+
+
+def check_shared_copies(cfg: T5Config, checkpoint: dict[str, torch.Tensor], where: str) -> None:
+    """A shared model's file holds each shared tensor twice (encoder and decoder keys, so transformers loads it as
+    an ordinary T5 computing the same function); both copies must be equal, or the file is not a shared model."""
+    for enc, dec in shared_copies(cfg):
+        if not torch.equal(checkpoint[enc], checkpoint[dec]):
+            raise T5evalError(f"{where}: config.json says shared_encoder_decoder but {enc} differs from {dec} "
+                              "(weights changed outside t5eval?); drop shared_encoder_decoder from config.json "
+                              "to load it as an ordinary T5")
+
+
 def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[T5]:
     """Load an HF T5 directory (config.json + weights)."""
     require_dir(model_dir, "T5")
@@ -114,14 +148,19 @@ def load_local(model_dir: Path, dtype: torch.dtype, device: str) -> LoadedModel[
     files, checkpoint = read_checkpoint(model_dir)
     cfg = _untie_if_needed(cfg, checkpoint)
     state = native_state_dict(cfg, checkpoint, str(model_dir))
+    check_shared_copies(cfg, checkpoint, str(model_dir))
     model = build(cfg, state, str(model_dir), dtype, device)
     return LoadedModel(model, cfg, str(model_dir), files_sha256(files))
 
 
 def hf_state_dict(model: T5) -> dict[str, torch.Tensor]:
-    """The model's weights under HF key names (tied head written once, as `shared.weight`)."""
+    """The model's weights under HF key names (tied head written once, as `shared.weight`); a shared
+    encoder-decoder's shared tensors are written under both stacks' keys, as copies (safetensors stores no
+    aliases), which is an ordinary HF T5 checkpoint computing the same function."""
     own = dict(model.named_parameters(remove_duplicate=False))
-    return {hf: own[nat].detach().contiguous() for hf, nat in key_map(model.config).items()}
+    copy = model.config.shared_encoder_decoder
+    return {hf: own[nat].detach().clone() if copy else own[nat].detach().contiguous()
+            for hf, nat in key_map(model.config).items()}
 
 
 def save_model(model: T5, out_dir: str | Path) -> Path:

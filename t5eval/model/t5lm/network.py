@@ -32,6 +32,10 @@ class T5LM(nn.Module):
 
     decoder_only = True
     text_to_text = True  # runs T5's text-to-text tasks: inputs (with EOS), then the targets
+    # Mesh TF's Unitransformer.loss_on_targets_only: True scores the target tokens only; False (Mesh TF's
+    # default for its "delimited_lm") scores every token of inputs + targets: the paper's LM objective for the
+    # plain LM, "predict the entire span from beginning to end" (§3.2.3). A training setting, not saved.
+    loss_on_targets_only = True
 
     def __init__(self, cfg: T5LMConfig) -> None:
         super().__init__()
@@ -105,7 +109,8 @@ class T5LM(nn.Module):
 
     def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Text-to-text loss as one sequence per row: real inputs then real targets (labels != -100), right-padded;
-        the prefix LM sees the inputs fully; cross-entropy on the target tokens only (token mean)."""
+        the prefix LM sees the inputs fully; cross-entropy (token mean) on the target tokens only, or with
+        `loss_on_targets_only` False on every token after the first (inputs too)."""
         rows, prefix = [], []
         for ids, mask, lab in zip(input_ids, attention_mask, labels, strict=True):
             inputs, targets = ids[mask.bool()], lab[lab != -100]
@@ -120,6 +125,8 @@ class T5LM(nn.Module):
             seq[b, :n + m] = torch.cat([inputs, targets])
             mask[b, :n + m] = 1
             gold[b, n - 1:n + m - 1] = targets
+            if not self.loss_on_targets_only:
+                gold[b, :n - 1] = inputs[1:]
         states = self.hidden(seq, mask, prefix=torch.tensor(prefix, device=seq.device))  # (B, W, D); LM: causal
         predicting = gold != -100  # only the positions that predict a target token reach the LM head
         logits = self._head(states[predicting])  # (N_targets, V)

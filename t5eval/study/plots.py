@@ -1,0 +1,43 @@
+"""The study's forest plot: each level's paired Δ against the baseline per task and on average, with its
+95% interval (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: files only
+import matplotlib.pyplot as plt
+import numpy as np
+
+from t5eval.io import atomic_write_bytes
+from t5eval.study.schema import Study
+from t5eval.study.stats import Delta
+
+
+def plot_deltas(deltas: dict[str, dict[str, Delta]], study: Study, columns: list[str], path: Path) -> bool:
+    """One row per (level, column), a point and its interval; False (nothing written) when there is no Δ."""
+    rows = [(f"{study.levels[level].label} · {column}", d) for level, by_column in deltas.items()
+            for column in columns if (d := by_column.get(column)) is not None]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(8.0, 1.0 + 0.32 * len(rows)))
+    y = np.arange(len(rows))[::-1]  # (n_rows,) first row on top
+    points = np.array([d.point for _, d in rows])
+    lows = np.array([d.point - d.low for _, d in rows])
+    highs = np.array([d.high - d.point for _, d in rows])
+    colors = ["tab:green" if d.arrow == "▲" else "tab:red" if d.arrow == "▼" else "tab:gray" for _, d in rows]
+    for yi, p, lo, hi, c in zip(y, points, lows, highs, colors, strict=True):
+        ax.errorbar(p, yi, xerr=[[lo], [hi]], fmt="o", color=c, capsize=3)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [name for name, _ in rows], fontsize=8)
+    ax.set_xlabel(f"Δ against {study.levels[study.baseline].label} (points, 95% paired bootstrap interval)")
+    ax.set_title(study.title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return True

@@ -1,0 +1,249 @@
+"""`t5eval study report`: a study folder -> Markdown in the paper's layout (one row per level) and a forest
+plot of the paired differences. Reads study.json and each cell's run.json / predictions.jsonl only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from t5eval.errors import T5evalError
+from t5eval.io import atomic_write_text, read_json
+from t5eval.report.loading import Run, load_run, stored_values, task_metric_fn
+from t5eval.study.execute import STUDY_FILE, cell_done
+from t5eval.study.schema import Study
+from t5eval.study.stats import (
+    Delta,
+    bold_levels,
+    concordance,
+    interval,
+    mean_std,
+    paired_draws,
+    pool_seeds,
+    same_examples,
+    task_score,
+)
+
+AVERAGE = "average"
+
+
+@dataclass
+class StudyResults:
+    """Everything the report shows, computed once."""
+
+    study: Study
+    record: dict[str, Any]
+    levels: list[str]  # baseline first
+    tasks: list[str]  # run.json task names
+    runs: dict[tuple[str, int], Run]  # (level, seed) -> finished run
+    missing: list[str]  # cells not finished
+    scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # level -> column -> per-seed
+    deltas: dict[str, dict[str, Delta]] = field(default_factory=dict)  # level -> column -> Δ
+
+
+def load_study_results(folder: Path, n_boot: int = 1000) -> StudyResults:
+    """Read the study folder's finished run cells and compute scores and paired Δs."""
+    path = folder / STUDY_FILE
+    if not path.exists():
+        raise T5evalError(f"{path} not found: pass a folder written by `t5eval study run`")
+    record = read_json(path)
+    study = Study.model_validate(record["definition"])
+    levels = [study.baseline, *(n for n in study.levels if n != study.baseline)]
+    runs, missing = {}, []
+    for level in levels:
+        for seed in record["seeds"]:
+            name = f"runs/{level}_s{seed}"
+            if cell_done(folder, name):
+                runs[(level, seed)] = load_run(folder / name)
+            else:
+                missing.append(name)
+    if not runs:
+        raise T5evalError(f"{folder}: no finished run cell yet; run `t5eval study run` first")
+    tasks = list(dict.fromkeys(t for run in runs.values() for t in run.tasks))
+    results = StudyResults(study, record, levels, tasks, runs, missing)
+    _fill_scores(results)
+    _fill_deltas(results, n_boot)
+    return results
+
+
+def _fill_scores(res: StudyResults) -> None:
+    for level in res.levels:
+        columns: dict[str, list[float]] = {t: [] for t in [*res.tasks, AVERAGE]}
+        for seed in res.record["seeds"]:
+            run = res.runs.get((level, seed))
+            if run is None or any(t not in run.tasks for t in res.tasks):
+                continue
+            per_task = [task_score(run.tasks[t].metrics) for t in res.tasks]
+            for task, score in zip(res.tasks, per_task, strict=True):
+                columns[task].append(score)
+            columns[AVERAGE].append(float(np.mean(per_task)))
+        res.scores[level] = columns
+
+
+def _fill_deltas(res: StudyResults, n_boot: int) -> None:
+    base = res.study.baseline
+    for level in res.levels[1:]:
+        seeds = [s for s in res.record["seeds"] if (level, s) in res.runs and (base, s) in res.runs]
+        if not seeds:
+            continue
+        per_task: dict[str, tuple[float, np.ndarray]] = {}
+        for task in res.tasks:
+            per_seed = [_seed_delta(res, level, seed, task, n_boot) for seed in seeds]
+            per_task[task] = pool_seeds(per_seed)
+        res.deltas[level] = {t: interval(p, d, len(seeds)) for t, (p, d) in per_task.items()}
+        avg_point = float(np.mean([p for p, _ in per_task.values()]))
+        avg_draws = np.mean([d for _, d in per_task.values()], axis=0)  # (n_boot,)
+        res.deltas[level][AVERAGE] = interval(avg_point, avg_draws, len(seeds))
+
+
+def _seed_delta(res: StudyResults, level: str, seed: int, task: str, n_boot: int) -> tuple[float, np.ndarray]:
+    base_run, level_run = res.runs[(res.study.baseline, seed)], res.runs[(level, seed)]
+    targets, base_preds = stored_values(base_run.tasks[task])
+    level_targets, level_preds = stored_values(level_run.tasks[task])
+    same_examples(f"{level_run.path / task}", targets, level_targets)
+    metric_fn = task_metric_fn(task, base_run.protocol)
+    if metric_fn is None:
+        raise T5evalError(f"{task}: no metric function (task not in the task registry); cannot resample it")
+    return paired_draws(targets, base_preds, level_preds, metric_fn, n_boot=n_boot, seed=seed,
+                        name=f"study/{task}/seed{seed}")
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _column_label(res: StudyResults, task: str) -> str:
+    run = next(iter(res.runs.values()))
+    metrics = "/".join(run.tasks[task].metrics) if task in run.tasks else "?"
+    return f"{task} ({metrics})"
+
+
+def _scores_table(res: StudyResults) -> list[str]:
+    columns = [*res.tasks, AVERAGE]
+    bold: dict[str, set[str]] = {}
+    for column in columns:
+        means = {lv: mean_std(res.scores[lv][column])[0] for lv in res.levels if res.scores[lv][column]}
+        base_values = res.scores[res.study.baseline][column]
+        bold[column] = bold_levels(means, mean_std(base_values)[1] if base_values else None)
+    header = ["level", "seeds", *[_column_label(res, t) for t in res.tasks], "average"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for level in res.levels:
+        cells = [res.study.levels[level].label, str(len(res.scores[level][AVERAGE]))]
+        for column in columns:
+            values = res.scores[level][column]
+            if not values:
+                cells.append("—")
+                continue
+            mean, std = mean_std(values)
+            text = f"{mean:.2f} ± {_fmt(std)}" if std is not None else f"{mean:.2f}"
+            cells.append(f"**{text}**" if level in bold[column] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _delta_table(res: StudyResults) -> list[str]:
+    header = ["level − baseline", *res.tasks, "average"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for level in res.levels[1:]:
+        deltas = res.deltas.get(level, {})
+        cells = [res.study.levels[level].label]
+        for column in [*res.tasks, AVERAGE]:
+            d = deltas.get(column)
+            cells.append("—" if d is None else f"{d.point:+.2f} [{d.low:+.2f}, {d.high:+.2f}] {d.arrow}".rstrip())
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _paper_section(res: StudyResults) -> list[str]:
+    from t5eval.report.paper import COLUMNS, load_paper_scores
+
+    table_name = res.study.paper_table
+    tables = load_paper_scores()
+    if table_name is None or table_name not in tables:
+        return [f"The paper's rows for this table are not transcribed in `task_defs/paper_scores.yaml` "
+                f"({table_name or 'no table named'}): no paper rows and no concordance."]
+    table = tables[table_name]
+    columns = [c for c in COLUMNS if any(c in row for row in table.rows.values())]
+    header = ["level (paper)", *[COLUMNS[c].label for c in columns], "confidence"]
+    lines = [f"{table.title} (validation sets, the paper's T5-Base at 2^19 + 2^18 steps):", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    paper_values: dict[str, float] = {}
+    for level in res.levels:
+        row_name = res.study.levels[level].paper_row
+        row = table.rows.get(row_name or "")
+        if row is None:
+            continue
+        if res.study.paper_column in row:
+            paper_values[level] = row[res.study.paper_column]
+        marks = {table.cell_confidence(row_name or "", c) for c in columns if c in row}
+        cells = [res.study.levels[level].label, *[_fmt(row.get(c)) for c in columns], "/".join(sorted(marks))]
+        lines.append("| " + " | ".join(cells) + " |")
+    ours = {lv: mean_std(res.scores[lv][AVERAGE])[0] for lv in res.levels if res.scores[lv][AVERAGE]}
+    label = COLUMNS[res.study.paper_column].label if res.study.paper_column in COLUMNS else res.study.paper_column
+    lines += ["", "Confidence: V = confirmed from the paper's text; R = not confirmed against the paper (source in "
+              "`task_defs/paper_scores.yaml`).", "",
+              concordance(ours, paper_values).text(f"our average vs the paper's {label}")]
+    return lines
+
+
+def _provenance(res: StudyResults, folder: Path) -> list[str]:
+    lines = ["| cell | wall time | run id | git commit |", "|---|---|---|---|"]
+    for (level, seed), run in sorted(res.runs.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
+        env = run.record.get("env") or {}
+        lines.append(f"| runs/{level}_s{seed} | {run.record.get('wall_time_s', 0):.0f} s | {run.run_id} | "
+                     f"{str(env.get('git_commit'))[:12]} |")
+    for path in sorted((folder / "pretrain").glob("*/pretrain.json")):
+        record = read_json(path)
+        lines.append(f"| pretrain/{path.parent.name} | {record.get('wall_time_s', 0):.0f} s | "
+                     f"{record.get('steps')} steps, {record.get('tokens_seen')} tokens | "
+                     f"{str((record.get('env') or {}).get('git_commit'))[:12]} |")
+    return lines
+
+
+def render_study_report(res: StudyResults, folder: Path, plot_name: str | None) -> str:
+    study, record = res.study, res.record
+    seeds = record["seeds"]
+    lines = [f"# {study.title}", "",
+             f"Study `{study.name}` at scale `{record['scale']}` ({record['scale_definition']['description']}); "
+             f"factor: {study.factor}; baseline: {study.levels[study.baseline].label}; seeds {seeds}; "
+             f"tasks {', '.join(res.tasks)}; folder `{folder}`.", "",
+             "## Scores (validation, mean ± std over seeds)", "",
+             *_scores_table(res), "",
+             "Task score: the mean of its metrics (T5's averaging group); average: the mean of the task scores. "
+             "Bold: the paper's rule, within two standard deviations of the best score in the column, with the "
+             "standard deviation of our baseline's seeds (one seed: the best only).", "",
+             "## Paired differences against the baseline (95% bootstrap interval)", "",
+             *_delta_table(res), "",
+             "Each seed's level and baseline runs are resampled on the same examples (1 draw = the same indices "
+             "for both; every metric recomputed on the resample), the seeds' differences averaged draw by draw; "
+             "▲/▼: the interval excludes 0.", ""]
+    if plot_name:
+        lines += [f"![paired differences]({plot_name})", ""]
+    lines += ["## The paper's rows", "", *_paper_section(res), ""]
+    if study.notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in study.notes], ""]
+    limits = sorted({str((run.record.get("settings") or {}).get("limit")) for run in res.runs.values()} - {"None"})
+    if limits:
+        lines += [f"Subset: every task was scored on its first {', '.join(limits)} validation examples (`--limit`); "
+                  "not comparable with full-split scores.", ""]
+    if res.missing:
+        lines += [f"Not finished (left out): {', '.join(res.missing)}.", ""]
+    lines += ["## Cells", "", *_provenance(res, folder), ""]
+    return "\n".join(lines)
+
+
+def write_study_report(folder: Path, out: Path, n_boot: int = 1000) -> Path:
+    """Write the Markdown report and, beside it, the forest plot of the Δs."""
+    from t5eval.study.plots import plot_deltas
+
+    res = load_study_results(folder, n_boot)
+    plot_path = out.with_name(out.stem + "_forest.png")
+    drawn = plot_deltas(res.deltas, res.study, [*res.tasks, AVERAGE], plot_path)
+    atomic_write_text(out, render_study_report(res, folder, plot_path.name if drawn else None))
+    return out

@@ -1,0 +1,135 @@
+"""Study files, plans, slices, `study list` and `--plan` (nothing is trained here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from t5eval.study.schema import builtin_study_files, find_study_file, load_scales, load_study
+
+from .helpers import cli
+
+BUILTIN = ("table1", "table4", "table5", "table6", "table7", "table10")
+
+
+@pytest.fixture(scope="module")
+def known() -> dict:
+    from t5eval.cli.study_cmds import known_options
+
+    return known_options()
+
+
+def _plan(name: str, scale: str, seeds: int, known: dict, out: Path = Path("/tmp/study")):
+    from t5eval.study.plan import plan_study
+
+    scales = load_scales(known=known)
+    study = load_study(find_study_file(name), known, scales)
+    return plan_study(study, scale, scales[scale], list(range(seeds)), out, known,
+                      data_dir=Path("/data"), vocab=Path("/vocab/spiece.model"))
+
+
+def test_every_builtin_study_is_there() -> None:
+    assert set(BUILTIN) <= set(builtin_study_files())
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_slices_cover_every_cell_exactly_once(name: str, known: dict) -> None:
+    from t5eval.study.plan import slice_cells
+
+    plan = _plan(name, "tiny", 3, known)
+    names = [c.name for c in plan.cells]
+    assert len(set(names)) == len(names)
+    for count in (1, 2, 3, 4):
+        parts = [[c.name for c in slice_cells(plan.cells, i, count)] for i in range(1, count + 1)]
+        flat = [n for part in parts for n in part]
+        assert sorted(flat) == sorted(names), count  # every cell once: no gap, no repeat
+        assert len(flat) == len(set(flat))
+
+
+def test_identical_pretraining_is_one_cell_per_seed(known: dict) -> None:
+    table10 = _plan("table10", "tiny", 2, known)
+    pretrains = [c for c in table10.cells if c.kind == "pretrain"]
+    assert [c.name for c in pretrains] == ["pretrain/default_s0", "pretrain/default_s1"]
+    assert len(pretrains[0].levels) == 6  # all parameters, 4 adapter sizes, gradual unfreezing
+    runs = [c for c in table10.cells if c.kind == "run"]
+    assert len(runs) == 12 and {c.needs for c in runs} == {"pretrain/default_s0", "pretrain/default_s1"}
+    table1 = _plan("table1", "tiny", 1, known)
+    none = table1.run_cell("none", 0)
+    assert none.needs is None and "--init" in none.argv and none.argv[none.argv.index("--init") + 1] == "random"
+    table4 = _plan("table4", "tiny", 1, known)
+    assert sum(c.kind == "pretrain" for c in table4.cells) == 4  # four objectives, nothing shared
+
+
+def test_a_level_is_the_plain_command_with_its_options(known: dict) -> None:
+    plan = _plan("table6", "tiny", 1, known, Path("/tmp/s6"))
+    cell = plan.by_name()["pretrain/noise_density-0.25_s0"]
+    assert cell.command() == (
+        "t5eval pretrain --model tiny --corpus /tmp/s6/corpus.jsonl --vocab /vocab/spiece.model --seed 0 "
+        "--out /tmp/s6/pretrain/noise_density-0.25_s0 --objective iid_replace_spans --steps 150 --inputs-length 128 "
+        "--batch-tokens 4096 --concat-docs 0 --save-every 25 --log-every 25 --threads 1 --noise-density 0.25")
+    run = plan.run_cell("rate_25", 0)
+    assert run.command() == (
+        "t5eval run sst2,mrpc,rte --model /tmp/s6/pretrain/noise_density-0.25_s0 "
+        "--data-dir /data --seed 0 --out /tmp/s6/runs/rate_25_s0 --steps 600 --eval-every 300 --batch-tokens 1024 "
+        "--threads 1")
+
+
+def test_plan_for_the_paper_scale_prints_the_gpu_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli(["study", "run", "table4", "--scale", "paper", "--seeds", "1", "--out", tmp_path, "--plan"]) == 0
+    out = capsys.readouterr().out
+    commands = [line for line in out.splitlines() if line.startswith("t5eval ")]
+    assert len(commands) == 8 and not list(tmp_path.iterdir())  # 4 pre-trainings + 4 fine-tunes; nothing written
+    pretrain = [c for c in commands if c.startswith("t5eval pretrain")]
+    # the paper: T5-Base, 2^19 = 524,288 steps of 128 x 512 = 65,536 tokens; fine-tuning 2^18 = 262,144 steps
+    assert all("--model t5-base" in c and "--steps 524288" in c and "--batch-tokens 65536" in c
+               and "--inputs-length 512" in c and "--device cuda" in c for c in pretrain)
+    # the paper's baseline objective (i.i.d. replace corrupted spans) and Table 4's three
+    assert {re.search(r"--objective (\S+)", c)[1] for c in pretrain} == {"iid_replace_spans", "prefix_lm", "bert_mlm",
+                                                                         "deshuffle"}
+    runs = [c for c in commands if c.startswith("t5eval run")]
+    assert all("--steps 262144" in c and "--eval-every 5000" in c and "--batch-tokens 65536" in c for c in runs)
+    assert all('--vocab "$T5EVAL_VOCAB"' in c for c in pretrain)  # left for the GPU user to set
+
+
+def test_cell_slice_plan_lists_only_its_cells(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    seen: list[str] = []
+    for index in (1, 2, 3):
+        assert cli(["study", "run", "table7", "--scale", "tiny", "--seeds", "2", "--out", tmp_path, "--plan",
+                    "--cell", f"{index}/3"]) == 0
+        seen += [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("# pretrain/")
+                 or line.startswith("# runs/")]
+    assert len(seen) == len(set(seen)) == 20  # 5 levels x 2 seeds x (pre-training + fine-tune)
+
+
+def test_study_list_shows_every_builtin_study_with_times(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["study", "list"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│") and
+            line.split("│")[1].strip() in BUILTIN}
+    assert set(rows) == set(BUILTIN)
+    for line in rows.values():
+        times = [c.strip() for c in line.split("│")[-4:-1]]  # micro, tiny, paper
+        assert all(re.fullmatch(r"[\d.,]+ (s|min|h|days|years)", t) for t in times), times
+    assert "measured" in out and "tok/s" in out
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("levls: {}", "unknown key 'levls' (did you mean levels?)"),
+    ("levels:\n  a: {label: A, pretrain: {objectiv: prefix_lm}}\n  b: {label: B}", "has no option 'objectiv' (did you mean objective?)"),
+    ("levels:\n  a: {label: A, run: {seed: 3}}\n  b: {label: B}", "levels.a.run.seed: the study sets --seed itself"),
+    ("levels:\n  a: {label: A, run: {steps: many}}\n  b: {label: B}", "levels.a.run.steps: 'many' is not a int"),
+    ("baseline: c\nlevels:\n  a: {label: A}\n  b: {label: B}", "baseline: 'c' is not a level"),
+    ("levels: [a, b", "not readable YAML"),
+])
+def test_a_broken_study_file_is_one_error_line(body: str, expected: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    head = "schema: 1\nname: mine\ntitle: Mine\nfactor: f\ntasks: [rte]\n"
+    text = head + ("" if body.startswith("baseline") else "baseline: a\n") + body + "\n"
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    assert cli(["study", "run", path, "--scale", "micro", "--seeds", "1", "--out", tmp_path / "o", "--plan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and expected in err[0], err
+    assert cli(["study", "list"]) == 0  # a user's broken file breaks no other command

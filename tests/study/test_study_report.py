@@ -1,0 +1,126 @@
+"""`t5eval study report` on fixed prediction files written here, checked against numbers worked by hand.
+
+The case: two levels (base, alt), two seeds, two accuracy tasks of four examples each (labels 1, 0, 1, 0).
+  RTE   seed 0: base wrong on all 4 (0%),  alt right on all 4 (100%)
+        seed 1: base wrong on all 4 (0%),  alt = base (0%)
+  SST-2 seed 0: base right on all 4 (100%), alt wrong on all 4 (0%)
+        seed 1: base right on all 4 (100%), alt = base (100%)
+By hand: RTE base 0.00 ± 0.00, alt 50.00 ± 70.71 (sample std of 100 and 0 = 100/sqrt(2)); SST-2 base
+100.00 ± 0.00, alt 50.00 ± 70.71; average (mean of the two tasks per seed) base 50, 50 -> 50.00 ± 0.00,
+alt 50, 50 -> 50.00 ± 0.00.
+Paired Δ: on RTE seed 0 every resample of the 4 examples has alt 100% and base 0%, so every draw is +100;
+seed 1 every draw is 0; pooled draw = (100 + 0) / 2 = +50 in every resample, so the interval is exactly
+[+50, +50] and excludes 0 (▲). SST-2 mirrors it: −50 [−50, −50] ▼. Average: (50 − 50) / 2 = 0 in every
+draw: +0.00 [+0.00, +0.00], no arrow.
+Bold (within 2 std of the best, std of the baseline's seeds = 0 in every column): RTE best 50 (alt) ->
+only alt bold; SST-2 best 100 (base) -> only base bold; average 50 = 50 -> both bold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from t5eval.study.stats import bold_levels, concordance, mean_std, paired_draws
+
+from .helpers import cli
+
+LABELS = [1, 0, 1, 0]
+TASKS = {"glue_rte_v002": {"base": [False, False], "alt": [True, False]},  # alt right on seed 0, = base on 1
+         "glue_sst2_v002": {"base": [True, True], "alt": [False, True]}}
+
+
+def _write_run(folder: Path, right: dict[str, bool]) -> None:
+    tasks = {}
+    for task, correct in right.items():
+        preds = LABELS if correct else [1 - x for x in LABELS]
+        rows = [{"index": i, "inputs": f"x{i}", "target": str(t), "prediction": str(p), "target_value": t,
+                 "prediction_value": p} for i, (t, p) in enumerate(zip(LABELS, preds, strict=True))]
+        (folder / task).mkdir(parents=True)
+        (folder / task / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tasks[task] = {"split": "validation", "n": 4, "metrics": {"accuracy": 100.0 if correct else 0.0}}
+    record = {"schema": 1, "run_id": folder.name, "status": "complete", "wall_time_s": 1.0,
+              "settings": {"seed": 0, "protocol": "current"}, "env": {"git_commit": "abc"}, "tasks": tasks}
+    (folder / "run.json").write_text(json.dumps(record))
+
+
+@pytest.fixture()
+def study_dir(tmp_path: Path) -> Path:
+    definition = {"schema": 1, "name": "hand", "title": "Hand-checked study", "factor": "f", "baseline": "base",
+                  "tasks": ["rte", "sst2"], "paper_table": None,
+                  "levels": {"base": {"label": "Base"}, "alt": {"label": "Alt", "run": {"transfer": "frozen"}}}}
+    record = {"schema": 1, "study": "hand", "scale": "micro", "seeds": [0, 1], "tasks": ["rte", "sst2"],
+              "definition": definition, "scale_definition": {"description": "hand-written"}}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    for level in ("base", "alt"):
+        for seed in (0, 1):
+            _write_run(tmp_path / "runs" / f"{level}_s{seed}", {t: TASKS[t][level][seed] for t in TASKS})
+    return tmp_path
+
+
+def _rows(text: str, heading: str) -> dict[str, list[str]]:
+    block = text.split(heading, 1)[1].split("\n\n", 2)[1]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()[2:]]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_report_cells_match_the_hand_computed_values(study_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    assert cli(["study", "report", study_dir, "--out", out, "--bootstrap", 200]) == 0
+    text = out.read_text()
+    scores = _rows(text, "## Scores")
+    assert scores["Base"] == ["2", "0.00 ± 0.00", "**100.00 ± 0.00**", "**50.00 ± 0.00**"]
+    assert scores["Alt"] == ["2", "**50.00 ± 70.71**", "50.00 ± 70.71", "**50.00 ± 0.00**"]
+    deltas = _rows(text, "## Paired differences")
+    assert deltas["Alt"] == ["+50.00 [+50.00, +50.00] ▲", "-50.00 [-50.00, -50.00] ▼", "+0.00 [+0.00, +0.00]"]
+    assert (tmp_path / "report_forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_study_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "study.json not found" in err[0]
+
+
+def test_mean_and_sample_std_by_hand() -> None:
+    assert mean_std([0.0, 100.0]) == (50.0, pytest.approx(100 / np.sqrt(2)))
+    assert mean_std([61.0]) == (61.0, None)
+
+
+def test_identical_predictions_give_zero_for_every_resample_of_any_metric() -> None:
+    """Whatever the metric (Pearson/Spearman recomputed per resample, BLEU from summed statistics), a level
+    whose predictions equal the baseline's differs by exactly 0 in every resample."""
+    from t5eval.tasks import TaskRegistry, compute_metrics
+
+    registry = TaskRegistry.default()
+    stsb = registry.get("stsb")
+    targets, preds = [0.0, 1.2, 3.4, 5.0, 2.2], [0.4, 1.0, 3.0, 4.6, 2.8]
+    _, draws = paired_draws(targets, preds, preds, lambda t, p: compute_metrics(stsb, t, p), n_boot=50, seed=0,
+                            name="stsb")
+    assert draws.shape == (50,) and np.all(draws[np.isfinite(draws)] == 0.0)
+    ende = registry.get("wmt_t2t_ende_v003")
+    refs, hyps = ["das ist gut .", "ein Haus", "wir gehen heim"], ["das ist gut", "ein Haus", "wir gehen"]
+    _, bleu = paired_draws(refs, hyps, hyps, lambda t, p: compute_metrics(ende, t, p), n_boot=50, seed=0, name="ende")
+    assert np.all(bleu == 0.0)
+
+
+def test_a_perfect_level_against_an_all_wrong_baseline_is_plus_100_in_every_resample() -> None:
+    from t5eval.tasks import TaskRegistry, compute_metrics
+
+    rte = TaskRegistry.default().get("rte")
+    targets = [1, 0, 0, 1, 1]
+    point, draws = paired_draws(targets, [1 - t for t in targets], targets, lambda t, p: compute_metrics(rte, t, p),
+                                n_boot=100, seed=3, name="rte")
+    assert point == 100.0 and np.all(draws == 100.0)
+
+
+def test_bold_rule_and_concordance_by_hand() -> None:
+    # best 80, baseline std 1.5: bold down to 77 (80 − 2 × 1.5): 77 bold, 76.9 not
+    assert bold_levels({"a": 80.0, "b": 77.0, "c": 76.9}, 1.5) == {"a", "b"}
+    assert bold_levels({"a": 80.0, "b": 79.99}, None) == {"a"}  # one seed: the best only
+    # ours a > b > c; paper a > c > b: pairs (a,b) ✓, (a,c) ✓, (b,c) ✗
+    result = concordance({"a": 3.0, "b": 2.0, "c": 1.0}, {"a": 9.0, "b": 7.0, "c": 8.0})
+    assert (result.concordant, result.discordant, result.tied) == (2, 1, 0)
