@@ -1,10 +1,9 @@
 """Crash-safe file helpers: atomic writes, sha256 hashing, append-only JSONL.
 
-The run's results, settings, checkpoints and task-head weights go through these, so a run killed at any
-point (even `kill -9`) leaves either the old or the new version of such a file, never half of one; the
-append-only JSONL cache's torn last line is detected and cut off on open. Not (yet) through them, so
-not crash-safe: `model.save_model`'s config.json/safetensors (a `best/` written anew at the next best
-step), `pretrain/job.py`'s and `cli/bench_cmds.py`'s outputs, and `parity/*`'s JSON.
+A run's results, settings, checkpoints, saved models and best/ folders (`atomic_dir`) go through these,
+so a run killed at any point (even `kill -9`) leaves either the old or the new version of such a file,
+never half of one; the append-only JSONL cache's torn last line is detected and cut off on open. Not
+(yet) through them: `cli/bench_cmds.py`'s outputs and `parity/*`'s JSON (both rewritten by rerunning).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -56,6 +56,61 @@ def _atomic_target(path: Path) -> Iterator[str]:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+atomic_path = _atomic_target  # public name: write a file with any writer (e.g. safetensors) atomically
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file under `folder`, then the folders themselves (before a rename publishes them)."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with open(Path(root) / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(Path(root))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Build a folder as one unit: yields `<path>.tmp/` to write into; on success every file is fsync'd
+    and the folder swapped in place of `path` (`path` -> `<path>.old/`, `<path>.tmp/` -> `path`, then the
+    old one deleted). A kill leaves the old folder or the new one, never a mix: `recover_swapped_dir`
+    settles what a kill mid-swap left. On an exception the temp folder is deleted and `path` is untouched.
+    """
+    path = Path(path)
+    tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_swapped_dir(path: Path) -> list[Path]:
+    """Settle an `atomic_dir` swap a kill interrupted: delete `<path>.tmp/` (unfinished), and put `<path>.old/`
+    back when `path` is missing (else delete it). Returns the folders removed or restored."""
+    path = Path(path)
+    tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    touched = []
+    if tmp.is_dir():
+        shutil.rmtree(tmp)
+        touched.append(tmp)
+    if old.is_dir():
+        if path.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, path)
+        touched.append(old)
+    return touched
 
 
 def finite_json(obj: Any) -> Any:

@@ -15,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.io import atomic_path, atomic_write_text
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
@@ -134,13 +135,15 @@ def read_checkpoint(model_dir: Path) -> tuple[list[Path], dict[str, torch.Tensor
 
 
 def write_checkpoint(out_dir: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
-    """Write `out_dir/config.json` and `out_dir/model.safetensors` (tensors moved to the CPU)."""
+    """Write `out_dir/model.safetensors`, then `out_dir/config.json` (tensors moved to the CPU), each atomically
+    and with the mode of any other file we write (safetensors alone leaves 0600)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    save_file({k: v.to("cpu") for k, v in tensors.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file({k: v.to("cpu") for k, v in tensors.items()}, tmp, metadata={"format": "pt"})
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
     return out
 
 

@@ -8,7 +8,6 @@ Every check runs before anything is written, so a refused command leaves no file
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 
 from t5eval.errors import T5evalError, did_you_mean
-from t5eval.io import atomic_write_json, atomic_write_jsonl, read_json
+from t5eval.io import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
 from t5eval.model.cost import cost_line, model_cost
 from t5eval.model.load import source_family
@@ -30,6 +29,14 @@ from t5eval.pretrain.objectives import Objective, make_objective, official_conca
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
+from t5eval.trust import (
+    PRETRAIN,
+    clear_for_overwrite,
+    read_json_object,
+    require_kind,
+    sweep_temp_files,
+    write_marker,
+)
 
 Log = Callable[[str], None]
 RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"
@@ -246,14 +253,21 @@ def apply_lm_loss(opts: PretrainOptions, loaded: LoadedModel) -> None:
     setattr(loaded.model, "loss_on_targets_only", opts.lm_loss == "targets")  # noqa: B010 (T5LM's flag)
 
 
-def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
-    """Refuse another run's folder (unless --overwrite); return the record of this run if it is finished."""
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    if out.exists() and any(out.iterdir()) and not (out / "settings.json").exists():
-        raise T5evalError(f"--out {out} exists and holds no pre-training run; choose an empty folder")
-    if check_settings(out, settings) and (out / RECORD).is_file():
-        return dict(read_json(out / RECORD))
+def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool, log: Log) -> dict[str, Any] | None:
+    """Refuse a folder that is not a pre-training of ours, or one with other settings (unless --overwrite,
+    which deletes only what a pre-training writes); return the record of this run if it is finished."""
+    if overwrite:
+        kept = clear_for_overwrite(out, PRETRAIN, "--out")  # refuses (deleting nothing) unless it is a pre-training
+        if kept:
+            log(f"--overwrite: kept what t5eval did not write in {out}: {', '.join(kept)}")
+    elif require_kind(out, PRETRAIN, "--out") and check_settings(out, settings):
+        if (out / RECORD).is_file():
+            return read_json_object(out / RECORD, "rerun with --overwrite to pre-train again (the "
+                                                  "checkpoint was dropped when the run finished)")
+        for path in sweep_temp_files(out):
+            log(f"removed {path} (left by an interrupted write)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, PRETRAIN)
     write_settings(out, settings)
     return None
 
@@ -261,7 +275,7 @@ def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[s
 def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream: ExampleStream,
            info: CorpusInfo, cfg: PretrainConfig, settings: dict[str, Any], log: Log) -> dict[str, Any]:
     out = Path(opts.out or ".")
-    done = _prepare_out(out, settings, opts.overwrite)
+    done = _prepare_out(out, settings, opts.overwrite, log)
     if done is not None:
         log(f"{out} already holds this finished run; nothing to do")
         return done
@@ -277,7 +291,7 @@ def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream:
 
     state = pretrain_loop(loaded.model, stream, cfg, checkpoint, torch.device(opts.device), progress)
     save_model(loaded.model, out)
-    shutil.copyfile(tok.path, out / "spiece.model")
+    atomic_write_bytes(out / "spiece.model", tok.path.read_bytes())
     record = _record(opts, loaded, tok, stream, info, cfg, state, settings, time.perf_counter() - started)
     atomic_write_json(out / RECORD, record)
     checkpoint.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,8 +105,33 @@ def run_cell_text(cell: Cell | None, digits: int) -> str:
     if cell.interval is not None:
         text += f" [{fmt(cell.interval.low, digits)}, {fmt(cell.interval.high, digits)}]"
     if cell.split != "validation":
-        text += f" ({cell.split})"
+        text += f" ({md_cell(cell.split)})"
     return text + ("*" if cell.partial else "")
+
+
+_MD_TEXT = str.maketrans({"\\": "\\\\", "|": "\\|", "`": "\\`", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def md_cell(value: object, code: bool = False) -> str:
+    """Run data (a run id, model source, path, task or metric name, a prediction) made safe for Markdown.
+
+    Every table cell and line we render from a run's files goes through here, so a `|` cannot split a
+    table, a backtick cannot end a code span, HTML is shown as text and a newline cannot end the line.
+    Plain (`code=False`): newlines to spaces, `\\ | `` ` `` escaped, `& < >` as entities. `code=True`: a code
+    span with a fence longer than any backtick run inside, `|` escaped (GitHub reads `\\|` as `|` in tables);
+    HTML inside a code span is shown as text by Markdown itself.
+    """
+    text = " ".join(str(value).splitlines())
+    if not code:
+        return text.translate(_MD_TEXT)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+def md_footnote_id(label: str) -> str:
+    """A footnote id (`[^id]`) for a run label: characters other than letters, digits, `.`, `_`, `-` become `-`."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", label)
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -3,7 +3,8 @@
 A baseline (`results/baselines/<name>.json`) stores, per task, the split, n, every metric, its 95%
 bootstrap interval, and a sha256 of the predictions. By default a metric passes while it stays
 inside the baseline's interval (`ci`); `abs:X` / `rel:R` set an explicit tolerance; `--exact`
-(for deterministic CI runs) demands identical metrics and identical predictions.
+(for deterministic CI runs) demands identical metrics and identical predictions. A baseline without
+any task fails the check (it would pass anything); a damaged one is a one-line error.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
-from t5eval.io import atomic_write_json, read_json
+from t5eval.io import atomic_write_json
 from t5eval.report.bootstrap import BootstrapResult
 from t5eval.report.loading import Run, task_intervals
 from t5eval.results import metrics_from_json, now_iso, read_predictions
+from t5eval.trust import read_json_object
 
 BASELINE_SCHEMA = 1
 FAILING = ("regressed", "missing", "changed")
@@ -96,9 +98,13 @@ def read_baseline(path: Path) -> dict[str, Any]:
     """Read a baseline; a missing file or a wrong schema is a one-line error with the fix."""
     if not path.exists():
         raise T5evalError(f"baseline {path} not found; create it with `t5eval check RUN --against {path} --update`")
-    data = read_json(path)
-    if data.get("schema") != BASELINE_SCHEMA or "tasks" not in data:
-        raise T5evalError(f"{path}: not a t5eval baseline (schema {BASELINE_SCHEMA}); recreate it with --update")
+    fix = f"recreate it with `t5eval check RUN --against {path} --update`"
+    data = read_json_object(path, fix)
+    if data.get("schema") != BASELINE_SCHEMA or not isinstance(data.get("tasks"), dict):
+        raise T5evalError(f"{path}: not a t5eval baseline (schema {BASELINE_SCHEMA} with a 'tasks' object); {fix}")
+    for name, base in data["tasks"].items():
+        if not isinstance(base, dict) or not isinstance(base.get("metrics") or {}, dict):
+            raise T5evalError(f"{path}: task {name!r} is not an object with 'metrics'; {fix}")
     for base in data["tasks"].values():  # null (a NaN in strict JSON) back to NaN
         base["metrics"] = metrics_from_json(base.get("metrics") or {})
         if base.get("ci"):
@@ -142,6 +148,9 @@ def _task_rows(run: Run, name: str, base: dict[str, Any], tol: Tolerance, exact:
 def compare(run: Run, baseline: dict[str, Any], tol: Tolerance, *, exact: bool = False) -> list[CheckRow]:
     """Every baseline metric against the run (plus tasks/metrics the baseline lacks, as `new`)."""
     rows = []
+    if not baseline["tasks"]:  # an emptied baseline would let anything through
+        rows.append(CheckRow("*", "*", None, None, None, "missing",
+                             "the baseline holds no task, so it checks nothing; recreate it with --update"))
     for name, base in baseline["tasks"].items():
         rows += _task_rows(run, name, base, tol, exact)
     rows += [CheckRow(n, "*", None, None, None, "new", "not in the baseline")

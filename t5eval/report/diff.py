@@ -14,6 +14,7 @@ from typing import Any
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.report.bootstrap import MetricFn
+from t5eval.report.cells import md_cell
 from t5eval.report.loading import Run, task_metric_fn
 from t5eval.results import read_predictions
 
@@ -141,15 +142,16 @@ def diff_runs(run_a: Run, run_b: Run, task: str | None = None) -> list[TaskDiff]
 
 
 def _clip(text: str, width: int = 40) -> str:
-    text = text.replace("\n", " ").replace("|", "\\|")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """A prediction or target cut to `width` characters, then escaped for a table cell (`md_cell`)."""
+    text = " ".join(text.splitlines())
+    return md_cell(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def render_diff(diffs: list[TaskDiff], label_a: str, label_b: str, show: int = 20) -> str:
     """Markdown: per task, metric movement, counts of fixed/broken/changed, and the first `show` changes."""
-    out = [f"# Diff `{label_a}` → `{label_b}`", ""]
+    out = [f"# Diff {md_cell(label_a, code=True)} → {md_cell(label_b, code=True)}", ""]
     for d in diffs:
-        out += [f"## {d.task}", "",
+        out += [f"## {md_cell(d.task)}", "",
                 f"{d.n_common} examples in both runs; {d.only_a} only in A, {d.only_b} only in B. "
                 f"Changed predictions: {len(d.changes)} (fixed {d.count('fixed')}, broken {d.count('broken')}, "
                 f"other {d.count('changed')}).", ""]  # fmt: skip
@@ -159,7 +161,7 @@ def render_diff(diffs: list[TaskDiff], label_a: str, label_b: str, show: int = 2
         for key in sorted(set(d.metrics_a) | set(d.metrics_b)):
             a, b = d.metrics_a.get(key), d.metrics_b.get(key)
             delta = f"{b - a:+.4f}" if a is not None and b is not None else "—"
-            out.append(f"| {key} | {'—' if a is None else f'{a:.4f}'} | {'—' if b is None else f'{b:.4f}'} | {delta} |")
+            out.append(f"| {md_cell(key)} | {'—' if a is None else f'{a:.4f}'} | {'—' if b is None else f'{b:.4f}'} | {delta} |")
         if d.changes:
             out += ["", "| index | change | target | A | B |", "|---|---|---|---|---|"]
             out += [f"| {c.index} | {c.kind} | {_clip(c.target)} | {_clip(c.prediction_a)} | {_clip(c.prediction_b)} |"

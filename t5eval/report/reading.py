@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from t5eval.report.bootstrap import BootstrapResult
-from t5eval.report.cells import Cell, ReportData, md_table, run_cell_text
+from t5eval.report.cells import Cell, ReportData, md_cell, md_table, run_cell_text
 from t5eval.report.loading import Run, TaskResult
 from t5eval.report.runs import family
 from t5eval.report.zero_shot import COLUMNS as SHARED
@@ -63,7 +63,7 @@ def render_reading_vs_closed_book(data: ReportData) -> list[str]:
         if not any((*rc.values(), *cb.values())):
             continue
         names = [t.name for t in (_task(run, WITH_CONTEXT["EM"]), _task(run, CLOSED_BOOK["EM"])) if t is not None]
-        rows.append([f"`{run.label}`", family(run), ", ".join(names)]
+        rows.append([md_cell(run.label, code=True), md_cell(family(run)), md_cell(", ".join(names))]
                     + [run_cell_text(rc[k], 2) for k in ("EM", "F1")] + [run_cell_text(cb[k], 2) for k in ("EM", "F1")]
                     + [_difference(rc[k], cb[k]) for k in ("EM", "F1")])
     if not rows:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from t5eval.report.bootstrap import BootstrapResult
-from t5eval.report.cells import Cell, ReportData, md_table, paper_row_for, run_cell_text
+from t5eval.report.cells import (
+    Cell,
+    ReportData,
+    md_cell,
+    md_footnote_id,
+    md_table,
+    paper_row_for,
+    run_cell_text,
+)
 from t5eval.report.loading import Run
 from t5eval.report.paper import COLUMNS, SECTIONS, PaperTable
 from t5eval.report.reading import render_reading_vs_closed_book
@@ -49,11 +57,11 @@ def render_section(data: ReportData, title: str, cols: list[str]) -> list[str]:
         cells = data.cells[run.label]
         if not any(c in cells for c in cols):
             continue
-        rows.append([f"`{run.label}` (validation)"] + [run_cell_text(cells.get(c), COLUMNS[c].digits) for c in cols])
+        rows.append([f"{md_cell(run.label, code=True)} (validation)"] + [run_cell_text(cells.get(c), COLUMNS[c].digits) for c in cols])
         size = paper_row_for(run, t14)
         if size:
             ref = t14.rows[size]
-            rows.append([f"Δ `{run.label}` − paper"]
+            rows.append([f"Δ {md_cell(run.label, code=True)} − paper"]
                         + [_delta_cell(cells.get(c), ref.get(c), COLUMNS[c].digits) for c in cols])  # fmt: skip
     if not rows:
         return [f"## {title}", "", "_No run has these tasks, and no Table 14 row matches the runs' sizes._", ""]
@@ -72,8 +80,8 @@ def render_table1(data: ReportData) -> list[str]:
         cells = data.cells[run.label]
         if not any(c in cells for c in cols):
             continue
-        rows.append([f"`{run.label}`"] + [run_cell_text(cells.get(c), 2) for c in cols])
-        rows.append([f"Δ `{run.label}` − baseline"]
+        rows.append([md_cell(run.label, code=True)] + [run_cell_text(cells.get(c), 2) for c in cols])
+        rows.append([f"Δ {md_cell(run.label, code=True)} − baseline"]
                     + [_delta_cell(cells.get(c), t1.rows["baseline_average"][c], 2) for c in cols])  # fmt: skip
     title = "## Table 1 columns (validation; the paper's baseline is a T5-Base-size model)"
     return [title, "", *md_table(["Row", *[COLUMNS[c].label for c in cols]], rows), ""]
@@ -82,13 +90,15 @@ def render_table1(data: ReportData) -> list[str]:
 def run_footnote(run: Run, intervals: dict[str, BootstrapResult | str], t14: PaperTable) -> str:
     """One line of settings per run: model, steps, decoding, protocol, seed, limit, provenance."""
     ref = paper_row_for(run, t14) or f"none (size {run.size}; the paper has v1.0 small … 11b)"
-    parts = [*run.describe(), f"Table 14 row {ref}"]
+    path = f"path `{run.path}`"  # the one part `describe` puts in a code span
+    parts = [f"path {md_cell(run.path, code=True)}" if part == path else md_cell(part) for part in run.describe()]
+    parts.append(md_cell(f"Table 14 row {ref}"))
     reasons: dict[str, list[str]] = {}
     for task, why in intervals.items():
         if isinstance(why, str):
             reasons.setdefault(why, []).append(task)
-    parts += [f"no interval ({why}) for {', '.join(tasks)}" for why, tasks in reasons.items()]
-    return f"[^{run.label}]: `{run.label}`: " + "; ".join(parts) + "."
+    parts += [md_cell(f"no interval ({why}) for {', '.join(tasks)}") for why, tasks in reasons.items()]
+    return f"[^{md_footnote_id(run.label)}]: {md_cell(run.label, code=True)}: " + "; ".join(parts) + "."
 
 
 def _notes(data: ReportData, body: str) -> list[str]:
@@ -97,12 +107,13 @@ def _notes(data: ReportData, body: str) -> list[str]:
     for run in data.runs:
         for cid, cell in data.cells[run.label].items():
             if cell.value is None and cell.note:
-                lines.append(f"- `{run.label}` {COLUMNS[cid].label}: not computed, {cell.note} ({cell.detail}).")
+                lines.append(f"- {md_cell(run.label, code=True)} {COLUMNS[cid].label}: not computed, {md_cell(cell.note)} "
+                             f"({md_cell(cell.detail)}).")
         for name, boot in data.intervals[run.label].items():
             if isinstance(boot, BootstrapResult):
                 stored = run.tasks[name].metrics
                 bad = [k for k, v in boot.point.items() if k in stored and abs(stored[k] - v) > 1e-6]
-                lines += [f"- `{run.label}` {name}: recomputed {k} = {boot.point[k]:.4f} differs from the "
+                lines += [f"- {md_cell(run.label, code=True)} {md_cell(name)}: recomputed {k} = {boot.point[k]:.4f} differs from the "
                           f"stored {stored[k]:.4f}." for k in bad]  # fmt: skip
     for table in data.paper.values():
         lines += [f"- {n['mark']} {n['text']}" for n in table.notes if n["mark"] in body]
@@ -111,7 +122,7 @@ def _notes(data: ReportData, body: str) -> list[str]:
 
 def render_markdown(data: ReportData) -> str:
     """The whole report: legend, Table-14 blocks, Table-1 block, notes, plots, run footnotes."""
-    refs = ", ".join(f"`{r.label}`[^{r.label}]" for r in data.runs)
+    refs = ", ".join(f"{md_cell(r.label, code=True)}[^{md_footnote_id(r.label)}]" for r in data.runs)
     out = [
         "# T5 evaluation report", "", f"Runs: {refs}.", "",
         "Ours: validation split unless marked \"(test)\"; `value [low, high]` is the 95% bootstrap interval "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from t5eval.report.cells import ReportData, md_table, run_cell_text
+from t5eval.report.cells import ReportData, md_cell, md_table, run_cell_text
 from t5eval.report.loading import Run
 from t5eval.report.paper import COLUMNS, PaperTable
 
@@ -85,8 +85,8 @@ def render_runs(data: ReportData) -> list[str]:
     rows = []
     for run in data.runs:
         model = run.record.get("model") or {}
-        rows.append([f"`{run.label}`", family(run), approach(run), trainable(run), str(model.get("size") or "—"),
-                     str(model.get("init") or "—")])
+        rows.append([md_cell(run.label, code=True), md_cell(family(run)), md_cell(approach(run)), md_cell(trainable(run)),
+                     md_cell(model.get("size") or "—"), md_cell(model.get("init") or "—")])
     return ["## Runs", "", "Family and transfer approach (`--transfer`) as run.json records them; runs without a "
             "transfer record fine-tune all parameters. Trainable parameters at the first step (→ the last, for "
             "gradual unfreezing); a range when tasks' heads differ.", "",
@@ -114,12 +114,13 @@ def render_transfer(data: ReportData) -> list[str]:
     rows = [[f"Paper: {label} (validation)"] + [f"{t10.rows[key][c]:.2f}" for c in cols]
             for key, (label, _) in TABLE10_ROWS.items()]
     ordered = sorted(data.runs, key=lambda r: _approach_order(approach(r)))
-    rows += [[f"`{r.label}`: {approach(r)}, {family(r)}"]
+    rows += [[f"{md_cell(r.label, code=True)}: {md_cell(approach(r))}, {md_cell(family(r))}"]
              + [run_cell_text(data.cells[r.label].get(c), 2) for c in cols]
              for r in ordered if any(_has_value(data, r, c) for c in cols)]
     compared = [r for r in ordered if approach(r) not in ("all", NOT_FINETUNED) or is_head_run(r)]
     task_cols = [c for c in COLUMNS if COLUMNS[c].task and any(_has_value(data, r, c) for r in compared)]
-    ours = [[approach(r), f"`{r.label}`", family(r), trainable(r), _paper_row_of(approach(r))]
+    ours = [[md_cell(approach(r)), md_cell(r.label, code=True), md_cell(family(r)), md_cell(trainable(r)),
+             _paper_row_of(approach(r))]
             + [run_cell_text(data.cells[r.label].get(c), COLUMNS[c].digits) for c in task_cols]
             for r in ordered if any(_has_value(data, r, c) for c in task_cols)]
     return ["## Transfer approaches (paper Table 10)", "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from t5eval.report.cells import fmt
+from t5eval.report.cells import fmt, md_cell
 from t5eval.report.loading import Run
 
 
@@ -76,7 +76,7 @@ def render_zero_shot(runs: list[Run]) -> list[str]:
     paper = [f"{GPT2_PAPER[c.label][0]:.2f} ({GPT2_PAPER[c.label][1]})" if c.label in GPT2_PAPER else "—"
              for c in COLUMNS]
     rows = [["GPT-2 1.5B, paper (its own datasets)", "gpt2 / decoder-only, zero-shot", *paper]]
-    rows += [[f"`{r.label}`", _family(r), *[_cell(r, c) for c in COLUMNS]]
+    rows += [[md_cell(r.label, code=True), md_cell(_family(r)), *[_cell(r, c) for c in COLUMNS]]
              for r in runs if any(_cell(r, c) != "—" for c in COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

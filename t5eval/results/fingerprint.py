@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
-from t5eval.io import atomic_write_json, read_json, sha256_json
+from t5eval.io import atomic_write_json, sha256_json
+from t5eval.trust import read_json_object
 
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
@@ -24,7 +25,7 @@ def check_settings(run_dir: Path, settings: dict[str, Any]) -> bool:
     path = run_dir / "settings.json"
     if not path.exists():
         return False
-    saved = read_json(path)
+    saved = read_json_object(path, "delete it if this folder is a run or pre-training t5eval made, or choose another --out")
     if saved.get("fingerprint") == settings_fingerprint(settings):
         return True
     key, there, now = _first_difference(saved.get("settings", {}), settings)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
-from t5eval.io import atomic_write_json, atomic_write_jsonl, iter_jsonl, read_json
+from t5eval.io import atomic_write_json, atomic_write_jsonl
+from t5eval.trust import check_task_key, read_json_object, read_jsonl_objects
 
 SCHEMA_VERSION = 1
 
@@ -40,7 +41,8 @@ def write_predictions(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 def read_predictions(path: Path) -> list[dict[str, Any]]:
     """Read `predictions.jsonl`; a missing field is a one-line error naming the file and line."""
-    rows = list(iter_jsonl(path))
+    rows = read_jsonl_objects(path, f"the file is damaged: delete {Path(path).parent} and rerun the run's command "
+                                    "to score that task again")
     for line, row in enumerate(rows, start=1):
         missing = [f for f in PREDICTION_FIELDS if f not in row]
         if missing:
@@ -103,9 +105,12 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
     if not path.exists():
         raise T5evalError(f"{path} not found; pass a results/<run_id> folder written by `t5eval run`")
-    record = read_json(path)
+    record = read_json_object(path, "delete it and rerun the run's command: it is written again from the finished "
+                                    "tasks' files")
     if record.get("schema") != SCHEMA_VERSION:
         raise T5evalError(f"{path}: schema {record.get('schema')!r}, this t5eval reads {SCHEMA_VERSION}")
+    for task in record.get("tasks") or {}:
+        check_task_key(task, path)  # it names the task's folder
     return record_from_json(record)
 
 

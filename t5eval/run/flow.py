@@ -20,7 +20,7 @@ from t5eval.eval.cache import MemoryCache
 from t5eval.eval.predictor import predictor_for
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
-from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
+from t5eval.io import atomic_dir, atomic_write_bytes, atomic_write_json
 from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.mixing import apply_mixing
@@ -32,21 +32,27 @@ from t5eval.tasks import ExampleSet, TaskSpec
 from t5eval.train.checkpoint import drop_checkpoints, resume_source
 from t5eval.train.loop import Snapshot, TrainState, finetune
 from t5eval.train.stream import TrainSource, TrainStream
+from t5eval.trust import read_json_object
 
 
-def finished_tasks(run_dir: Path, specs: list[TaskSpec], log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+def finished_tasks(run_dir: Path, specs: list[TaskSpec], log: Callable[[str], None],
+                   is_main: bool = True) -> dict[str, dict[str, Any]]:
     """{task: its run.json entry} of the tasks a restarted run finished already (their result.json), every family."""
-    done = {s.name: task_entry_from_json(read_json(p)) for s in specs
-            if (p := run_dir / s.name / "result.json").exists()}
+    done = {s.name: task_entry_from_json(read_json_object(p, f"delete it to score {s.name} again"))
+            for s in specs if (p := run_dir / s.name / "result.json").exists()}
     for name in done:
         log(f"{name}: already finished in {run_dir}, reusing it")
+        if is_main:  # a kill between its result.json and dropping its checkpoints left them
+            drop_checkpoints(run_dir / name / "checkpoint.pt")
     return done
 
 
 def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
     """Run every task (per task, or as one mixture) and return {task: run.json task entry}."""
-    done = finished_tasks(ctx.run_dir, specs, ctx.log)
+    done = finished_tasks(ctx.run_dir, specs, ctx.log, ctx.dist.is_main)
     todo = [s for s in specs if s.name not in done]
+    if not todo and ctx.dist.is_main:
+        shutil.rmtree(ctx.run_dir / "_mixture", ignore_errors=True)  # a kill after the mixture's last task
     if ctx.opts.mixture and todo:
         done.update(run_mixture(ctx, specs, set(done)))
     else:
@@ -187,8 +193,10 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
     from t5eval.model import T5, save_model
 
     def on_best(task: str, step: int) -> None:
-        if ctx.dist.is_main:
-            best = save_model(cast(T5, snap.plain or model), ctx.run_dir / task / "best")
+        if not ctx.dist.is_main or _has_best(ctx.run_dir / task / "best", step):  # a resume asks again: skip
+            return
+        with atomic_dir(ctx.run_dir / task / "best") as best:  # best.tmp/, fsync'd, then swapped in as one unit
+            save_model(cast(T5, snap.plain or model), best)
             atomic_write_bytes(best / "spiece.model", ctx.tokenizer.path.read_bytes())
             atomic_write_json(best / CHECKPOINT_ORIGIN, {
                 "kind": "finetuned", "run_id": ctx.run_dir.name, "task": task, "step": step,
@@ -196,6 +204,15 @@ def best_saver(ctx: RunContext, model: torch.nn.Module, snap: Snapshot) -> Calla
             } | ({"transfer": ctx.opts.transfer} if ctx.opts.transfer != "all" else {}))  # fmt: skip
 
     return on_best
+
+
+def _has_best(best: Path, step: int) -> bool:
+    """Whether `best/` already holds the weights of `step` (its origin record says so and the weights are there)."""
+    try:
+        origin = read_json_object(best / CHECKPOINT_ORIGIN, "")
+    except T5evalError:
+        return False
+    return origin.get("step") == step and (best / "model.safetensors").is_file()
 
 
 def finetune_tasks(ctx: RunContext, model: torch.nn.Module, sources: list[TrainSource], tasks: list[EvalTask],

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
-from t5eval.io import read_json
 from t5eval.results import (
     check_out_path,
     check_settings,
@@ -23,6 +21,14 @@ from t5eval.run.plan import RunPlan
 from t5eval.tasks import TaskSpec
 from t5eval.tokenizer import Tokenizer
 from t5eval.tokenizer.pairs import PairTokenizer
+from t5eval.trust import (
+    RUN,
+    clear_for_overwrite,
+    read_json_object,
+    require_kind,
+    sweep_temp_files,
+    write_marker,
+)
 
 
 def model_slug(model: str) -> str:
@@ -58,13 +64,17 @@ def run_settings(plan: RunPlan, specs: list[TaskSpec], tokenizer: Tokenizer | Pa
 
 
 def find_same_run(opts: RunOptions, fingerprint: str) -> Path | None:
-    """The newest run under results_root with this model/target and the same settings (to resume/reuse)."""
+    """The newest run under results_root with this model/target and the same settings (to resume/reuse);
+    folders whose settings.json cannot be read are passed over."""
     root = opts.results_root
     if not root.is_dir():
         return None
     for path in sorted(root.glob(f"*_{run_suffix(opts)}"), reverse=True):
-        settings = path / "settings.json"
-        if settings.exists() and read_json(settings).get("fingerprint") == fingerprint:
+        try:
+            same = read_json_object(path / "settings.json", "").get("fingerprint") == fingerprint
+        except T5evalError:
+            continue
+        if same:
             return path
     return None
 
@@ -81,19 +91,31 @@ def prepare_run_dir(
     run_dir = opts.out
     if run_dir is None and not opts.overwrite:
         run_dir = find_same_run(opts, settings_fingerprint(settings))
+        if run_dir is not None:
+            log(f"found a run with the same settings under {opts.results_root}: {run_dir} "
+                "(pass --out to choose the folder, or --overwrite to start afresh)")
     if run_dir is None:
         run_dir = opts.results_root / default_run_id(opts)
     run_dir = Path(run_dir)
-    check_out_path(run_dir, "--out" if opts.out is not None else "results folder", folder=True)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not (run_dir / "settings.json").exists():
-            raise T5evalError(f"{run_dir} exists and is not a t5eval run (no settings.json); choose another --out")
-        if opts.overwrite:
-            shutil.rmtree(run_dir)
-        elif check_settings(run_dir, settings):
-            if (run_dir / "run.json").exists():
-                return run_dir, record_from_json(read_json(run_dir / "run.json"))
-            log(f"resuming the unfinished run in {run_dir}")
+    flag = "--out" if opts.out is not None else "results folder"
+    check_out_path(run_dir, flag, folder=True)
+    if opts.overwrite:
+        kept = clear_for_overwrite(run_dir, RUN, flag)  # refuses (deleting nothing) unless it is a run folder
+        if kept:
+            log(f"--overwrite: kept what t5eval did not write in {run_dir}: {', '.join(kept)}")
+    elif require_kind(run_dir, RUN, flag) and check_settings(run_dir, settings):
+        if (run_dir / "run.json").exists():
+            return run_dir, record_from_json(read_run_json(run_dir))
+        for path in sweep_temp_files(run_dir):
+            log(f"removed {path} (left by an interrupted write)")
+        log(f"resuming the unfinished run in {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    write_marker(run_dir, RUN)
     write_settings(run_dir, settings)
     return run_dir, None
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """A finished run's run.json (one line naming the file and the fix when it is damaged)."""
+    return read_json_object(run_dir / "run.json", "delete it and rerun: it is written again from the "
+                                                  "finished tasks' files")

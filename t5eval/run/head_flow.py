@@ -18,7 +18,7 @@ import torch
 
 from t5eval.errors import T5evalError
 from t5eval.eval.head_predictor import HeadTask, encode_items, evaluate_head, head_outputs, prepare_head_task
-from t5eval.io import atomic_write_bytes, atomic_write_json
+from t5eval.io import atomic_dir, atomic_write_bytes, atomic_write_json
 from t5eval.model import Bert, LoadedModel
 from t5eval.model.heads import HeadModel, T5EncoderBody
 from t5eval.results import write_metrics, write_predictions
@@ -161,19 +161,19 @@ def save_best(hr: HeadRun, model: torch.nn.Module, task_dir: Path, step: int | N
 
     from t5eval.model import save_model
 
-    out = task_dir / "best"
-    out.mkdir(parents=True, exist_ok=True)
-    body = getattr(model, "body", None)
-    if isinstance(body, Bert):
-        save_model(body, out)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(out / BEST_FILE, save(state))
     opts = hr.plan.opts
-    atomic_write_json(out / CHECKPOINT_ORIGIN, {
-        "kind": "finetuned" if step is not None else "untrained-head", "run_id": hr.run_dir.name,
-        "task": task_dir.name if task_dir.parent == hr.run_dir else task_dir.parent.name,
-        "step": step, "base_model": opts.model, "base_init": opts.init, "seed": opts.seed, "transfer": opts.transfer,
-    })  # fmt: skip
+    with atomic_dir(task_dir / "best") as tmp:  # best.tmp/, fsync'd, then swapped in as one unit
+        body = getattr(model, "body", None)
+        if isinstance(body, Bert):
+            save_model(body, tmp)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        atomic_write_bytes(tmp / BEST_FILE, save(state))
+        atomic_write_json(tmp / CHECKPOINT_ORIGIN, {
+            "kind": "finetuned" if step is not None else "untrained-head", "run_id": hr.run_dir.name,
+            "task": task_dir.name if task_dir.parent == hr.run_dir else task_dir.parent.name,
+            "step": step, "base_model": opts.model, "base_init": opts.init, "seed": opts.seed,
+            "transfer": opts.transfer,
+        })  # fmt: skip
 
 
 def load_best(model: torch.nn.Module, best: Path) -> None:

@@ -11,6 +11,14 @@ Either kind resumes either way: a one-file checkpoint is loaded into the plain m
 shards it, and DCP reshards a sharded one onto DDP or one process. Each save deletes the other kind,
 so a run that switched between `--fsdp` and DDP keeps one checkpoint (if a crash left both, the
 higher step wins).
+
+Trust: a checkpoint is read from whatever folder is resumed, so it is never unpickled freely. The one
+file and `extra.pt` are read with `torch.load(weights_only=True)` (tensors and plain values only:
+model and optimizer state, RNG state as a uint8 tensor, stream position and run state as dicts,
+lists, numbers incl. NaN, strings and None; `t5eval.trust.load_torch_state`), which round-trips them
+exactly, so a resume stays bit-exact. Sharded steps are checked against the sha256 manifest in their
+`done.json` and read without unpickling code (`t5eval.distributed.checkpoint`). A damaged file is a
+one-line error naming it and the fix.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from torch import nn
 from t5eval.distributed.checkpoint import latest_step, load_checkpoint, load_extra, save_checkpoint
 from t5eval.distributed.context import DistContext, barrier
 from t5eval.io import atomic_torch_save
+from t5eval.trust import load_torch_state, require_keys
 
 ONE_FILE, SHARDED = "one-file", "sharded"
 
@@ -42,14 +51,34 @@ def sharded_root(path: Path) -> Path:
     return Path(path).with_name(f"{Path(path).stem}_dcp")
 
 
+def damaged_fix(path: Path) -> str:
+    """The fix a refusal of the checkpoint at `path` names: delete it (training restarts), or --overwrite."""
+    return (f"delete {path} to restart this training from its first step (other finished work is kept), "
+            "or rerun with --overwrite to start the whole folder afresh")
+
+
+def read_one_file(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """A one-file checkpoint's dict, read without running code from it (tensors and plain values only).
+
+    Raises:
+        T5evalError: empty, truncated, corrupt, not written by t5eval, or missing a part (one line, with the fix).
+    """
+    ckpt = load_torch_state(path, damaged_fix(path), mmap=mmap)
+    require_keys(ckpt, ("model", "optimizer", "stream", "torch_rng", "state"), path, damaged_fix(path))
+    return ckpt
+
+
 def _one_file_step(path: Path) -> int:
     """The step saved in a one-file checkpoint (memory-mapped: the weights are not read)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    return int(ckpt["state"]["step"])
+    return int(read_one_file(path, mmap=True)["state"]["step"])
 
 
 def resume_kind(path: Path) -> str | None:
-    """`ONE_FILE`, `SHARDED` or None (nothing to resume) for the checkpoint at `path`."""
+    """`ONE_FILE`, `SHARDED` or None (nothing to resume) for the checkpoint at `path`.
+
+    Raises:
+        T5evalError: the one file is damaged (read here to compare its step with a sharded one's).
+    """
     one = Path(path).is_file()
     sharded = latest_step(sharded_root(path))
     if not one:
@@ -95,7 +124,7 @@ def save_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
 def load_one_file(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                   stream: Resumable) -> dict[str, Any]:
     """Restore model, optimizer, stream and RNG from a one-file checkpoint; returns the run state."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+    ckpt = read_one_file(path)
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     return _restore_extra(ckpt, stream)

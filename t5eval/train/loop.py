@@ -4,10 +4,13 @@
 `finetune` runs a family's `TrainingStep` (`TextToTextStep` here, `train.head_step.HeadStep` for task
 heads): it selects the trained parameters (--transfer), builds the optimizer and trainer, validates
 every `eval_every` steps and keeps, per task, the step with the best mean over the task's metric group
-(T5's `metric_group_max`). After each validation it saves a checkpoint (model + optimizer + stream + RNG
-+ step + history) atomically, so a run killed at any point resumes from the last checkpoint with the same
-batches and RNG (one file, or sharded under FSDP: `t5eval.train.checkpoint`); Ctrl-C finishes the step
-and checkpoints first.
+(T5's `metric_group_max`, NaN worse than any number: `t5eval.train.best`; BERT's official recipe keeps
+the last step instead). After each validation it saves a checkpoint (model + optimizer + stream + RNG +
+step + history) atomically, then hands a new best step to `on_best` (which swaps the task's best/ folder
+in), so a run killed at any point resumes from the last checkpoint with the same batches and RNG (one
+file, or sharded under FSDP: `t5eval.train.checkpoint`), and a kill between the checkpoint and best/ is
+repaired on resume by writing that best/ again from the restored weights. Ctrl-C finishes the step and
+checkpoints first.
 
 Optimizer note (PITFALLS #9): `torch.optim.Adafactor(lr=1e-3)` matches Mesh TF's Adafactor except that
 torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and starts with fresh state
@@ -30,6 +33,7 @@ import torch
 from t5eval.batching import forward_precision
 from t5eval.distributed.context import DistContext
 from t5eval.distributed.parallel import BatchPlan, optimizer_for, plan_batches, train_step, wrap_model
+from t5eval.train.best import group_score, select_best
 from t5eval.train.checkpoint import (
     ONE_FILE,
     SHARDED,
@@ -103,11 +107,6 @@ class Snapshot:
     plain: torch.nn.Module | None = None
 
 
-def group_score(metrics: Metrics) -> float:
-    """T5's `metric_group_max` criterion: the mean of the task's metric group."""
-    return sum(metrics.values()) / len(metrics) if metrics else float("-inf")
-
-
 def set_dropout(model: torch.nn.Module, rate: float) -> None:
     """Set every dropout's rate (T5 fine-tunes with 0.1, v1.1 included: spec §8): each `nn.Dropout`, and the
     attention-probability dropout a fused attention keeps as a float `attn_dropout_p` (BERT's)."""
@@ -174,19 +173,24 @@ def _defer_sigint() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _validate(state: TrainState, evaluate: EvaluateFn, on_best: OnBestFn, final_step: int | None = None) -> None:
-    """Validate at `state.step`, record history, and keep each task's best step (metric_group_max); with
-    `final_step` (BERT's official recipe) the step kept is that one, whatever its score."""
+def _validate(state: TrainState, evaluate: EvaluateFn, final_step: int | None = None) -> list[str]:
+    """Validate at `state.step`, record history, and keep each task's best step (`select_best`: metric_group_max,
+    NaN worse than any number, ties keep the earlier step; with `final_step`, BERT's official recipe, that step
+    whatever its score). Returns the tasks whose kept step is now this step."""
     results = evaluate(state.step)
+    improved = []
     for task, metrics in results.items():
         entry = {"step": state.step, "metrics": metrics, "train_loss": state.last_loss}
-        state.history.setdefault(task, []).append(entry)
-        score = group_score(metrics)
-        best = state.best.get(task)
-        keep = state.step == final_step if final_step is not None else best is None or score > best["score"]
-        if keep:  # ties keep the earlier step
-            on_best(task, state.step)
-            state.best[task] = {"step": state.step, "score": score, "metrics": metrics}
+        history = state.history.setdefault(task, [])
+        history.append(entry)
+        chosen: dict[str, Any] = entry if final_step is not None else history[cast(int, select_best(history))]
+        if final_step is not None and state.step != final_step:
+            continue
+        if chosen["step"] == state.step and (state.best.get(task) or {}).get("step") != state.step:
+            state.best[task] = {"step": chosen["step"], "score": group_score(chosen["metrics"]),
+                                "metrics": chosen["metrics"]}
+            improved.append(task)
+    return improved
 
 
 class Trainer(Protocol):
@@ -307,9 +311,18 @@ def finetune(
 
     def validate_and_save() -> None:
         with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
-            _validate(state, evaluate, on_best, step_plan.steps if step_plan.keeps_final else None)
-        trainer.save(checkpoint_path, asdict(state), dist)
+            improved = _validate(state, evaluate, step_plan.steps if step_plan.keeps_final else None)
+        trainer.save(checkpoint_path, asdict(state), dist)  # records the best step before best/ is written
+        _save_best(improved)
 
+    def _save_best(tasks: list[str]) -> None:
+        if tasks:
+            with trainer.whole_weights(snapshot):
+                for task in tasks:
+                    on_best(task, state.step)
+
+    if saved is not None:  # a kill between a checkpoint and its best/ swap: write that best/ again
+        _save_best([task for task, best in state.best.items() if best["step"] == state.step])
     if saved is not None and _validation_due(state.step, step_plan) and not _validated(state):
         validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
     while state.step < step_plan.steps:

@@ -104,7 +104,7 @@ def test_output_folder_loads_and_is_recorded(corpus: Path, vocab_path: Path, tmp
                     str(out), "--export", "2", str(ex)) == 0
     assert len(ex.read_text().splitlines()) == 2
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "spiece.model",
-                                               "pretrain.json", "settings.json"}
+                                               "pretrain.json", "settings.json", "t5eval-folder.json"}
     loaded = load_model(out)  # what `t5eval run --model DIR` does
     record = json.loads((out / "pretrain.json").read_text())
     assert record["model"]["weights_sha256"] == state_dict_sha256(loaded.model)

@@ -9,17 +9,23 @@ anything missing, or a wrong shape is a one-line error.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save, save_file
+from safetensors.torch import save
 
 from t5eval.errors import T5evalError
 from t5eval.model.bert.config import BertConfig
 from t5eval.model.bert.init import truncated_normal_
 from t5eval.model.bert.network import Bert
-from t5eval.model.checkpoint import LoadedModel, files_sha256, first_keys, read_weights, weight_files
+from t5eval.model.checkpoint import (
+    LoadedModel,
+    files_sha256,
+    first_keys,
+    read_weights,
+    weight_files,
+    write_checkpoint,
+)
 
 # Buffers and heads of BertFor* models that the encoder does not use (task heads are trained here anew).
 IGNORED_KEYS = frozenset({
@@ -122,12 +128,7 @@ def hf_state_dict(model: Bert) -> dict[str, torch.Tensor]:
 
 def save_bert(model: Bert, out_dir: str | Path) -> Path:
     """Write config.json + model.safetensors as a BertModel (transformers and load_model read it)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(model.config.to_hf(), indent=2) + "\n")
-    save_file({k: v.to("cpu") for k, v in hf_state_dict(model).items()}, str(out / "model.safetensors"),
-              metadata={"format": "pt"})
-    return out
+    return write_checkpoint(out_dir, model.config.to_hf(), hf_state_dict(model))
 
 
 def init_weights_(model: Bert, seed: int) -> None:
