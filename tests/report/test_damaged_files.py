@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from t5eval.cli import main
-from t5eval.report.bootstrap import load_run
+from t5eval.report.loading import load_run
 from t5eval.report.cells import md_cell
 from t5eval.report.diff import diff_task, render_diff
 from tests.conftest import REPO_ROOT
