@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from t5eval.cli import main
-from t5eval.report.loading import load_run
 from t5eval.report.cells import md_cell
 from t5eval.report.diff import diff_task, render_diff
+from t5eval.report.loading import load_run
 from tests.conftest import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "report" / "fixtures" / "results"
