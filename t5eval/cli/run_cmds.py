@@ -129,15 +129,18 @@ def check_ensemble_and_mixing(ensemble: str | None, reduce: str, mixing: str, mi
     return members
 
 
-def _check_before_loading(target: str, out: Path | None, data_dir: Path | None) -> None:
-    """Refusals that need no torch (imported later, which takes seconds): the output folder, and the
-    hub when no --data-dir is given."""
+def _check_before_loading(target: str, out: Path | None, data_dir: Path | None, model: str) -> None:
+    """Refusals that need no torch (imported later, which takes seconds): the output folder, the hub when no
+    --data-dir is given, and a model source that is no model (a missing folder, an unfinished pre-training,
+    a run folder)."""
+    from t5eval.model.load import check_model_source
     from t5eval.results import check_out_path
     from t5eval.run.options import require_data_source
     from t5eval.tasks import TaskRegistry
 
     check_out_path(out or Path("results"), "--out" if out else "results folder", folder=True)
     require_data_source(TaskRegistry.default().resolve(target), data_dir)
+    check_model_source(model)
 
 
 def run_cmd(
@@ -193,7 +196,7 @@ def run_cmd(
                                                      "(mean of logits)"),
 ) -> None:
     """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
-    _check_before_loading(target, out, data_dir)
+    _check_before_loading(target, out, data_dir, model)
     _execute(run_options(ctx, dict(locals())))
 
 
@@ -241,5 +244,7 @@ def _execute(opts: Any) -> None:
     from t5eval.distributed.context import is_main_process
 
     if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
-        Console().print(summary_table(record))
+        from t5eval.cli.console import stdout_console
+
+        stdout_console().print(summary_table(record))
         typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")

@@ -76,7 +76,7 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
     from rich.table import Table
 
     from t5eval.study.estimate import estimate_plan, human_time, load_throughput
-    from t5eval.study.plan import plan_study
+    from t5eval.study.plan import plan_study, study_tasks
     from t5eval.study.schema import builtin_study_files
 
     throughput = load_throughput()
@@ -101,7 +101,7 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
             times.append(human_time(estimate.total()))
         levels = [study.baseline, *(lv for lv in study.levels if lv != study.baseline)]
         table.add_row(name, f"{study.title.split(':')[0]}: {study.factor}", ", ".join(levels),
-                      ", ".join(study.tasks) + " (micro: " + ", ".join(scales["micro"].tasks or study.tasks) + ")",
+                      ", ".join(study.tasks) + " (micro: " + ", ".join(study_tasks(study, "micro", scales["micro"])) + ")",
                       counts, *times)
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table)
@@ -172,7 +172,7 @@ def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int
                f"(one process; slices run in parallel)")
     for cell in cells:
         status = "done" if cell in done else human_time(estimate.seconds.get(cell.name))
-        wait = f", after {cell.needs}" if cell.needs else ""
+        wait = f", after {', '.join(cell.needs)}" if cell.needs else ""
         typer.echo(f"\n# {cell.name} [{', '.join(cell.levels)}] ({status}{wait})")
         typer.echo(cell.command())
 

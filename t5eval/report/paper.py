@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.tasks.defs import builtin_task_defs
 
-PAPER_SCORES = Path(__file__).resolve().parents[2] / "task_defs" / "paper_scores.yaml"
+PAPER_SCORES = builtin_task_defs() / "paper_scores.yaml"
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,7 @@ def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | N
         T5evalError: names the tasks without eval data and suggests the runnable comma list.
     """
     from t5eval.tasks import has_split
+    from t5eval.tasks.data import missing_split_hint
 
     require_data_source(specs, data_dir)
     missing = [s.name for s in specs if not has_split(s, eval_split(s, split), data_dir)]
@@ -195,8 +196,11 @@ def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | N
     where = data_dir or os.environ.get("T5EVAL_DATA_DIR") or "the hub"
     names = ",".join(s.name for s in ready)
     hint = (f"run the others with: t5eval run {names} ... (or add --skip-missing)" if ready
-            else "pass --data-dir with the files")
-    raise T5evalError(f"no eval data for {', '.join(missing)} in {where}; {hint}")
+            else "pass --data-dir with the files" if where == "the hub" else "")
+    looked = [f"{s.name}: {h}" for s in specs if s.name in missing
+              and (h := missing_split_hint(s, eval_split(s, split), data_dir))]
+    detail = f" ({'; '.join(looked)})" if looked else ""
+    raise T5evalError(f"no eval data for {', '.join(missing)} in {where}{detail}" + (f"; {hint}" if hint else ""))
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from t5eval.errors import T5evalError
+from t5eval.train.throughput import format_duration
 
 PROGRESS_EVERY_ENV = "T5EVAL_PROGRESS_EVERY_S"
 DEFAULT_PROGRESS_EVERY_S = 30.0
@@ -49,19 +50,6 @@ def progress_every_s(environ: dict[str, str] | None = None) -> float:
         raise T5evalError(f"{PROGRESS_EVERY_ENV}={raw!r} is not a number of seconds >= 0; "
                           f"unset it for the default {DEFAULT_PROGRESS_EVERY_S:g}")
     return value
-
-
-def format_duration(seconds: float) -> str:
-    """A human duration: '45 s', '3 min 7 s', '5 h 12 min', '9 d 18 h'."""
-    total = round(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def eta_hint(eta_s: float, device: str, seconds_per_step: float, tokens_per_step: int) -> str | None:

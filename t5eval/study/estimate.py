@@ -45,6 +45,9 @@ class ThroughputFile(BaseModel):
     eval_examples: dict[str, int]  # validation examples per task
     shared_corpus_documents: int  # documents of the full shared unlabeled corpus
     presets: dict[str, PresetThroughput]
+    # a level's own preset (Tables 2, 13): its compute per token relative to the scale's model (M ratios)
+    relative_cost: dict[str, float] = Field(default_factory=dict)
+    relative_cost_source: str = ""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,17 +89,20 @@ def _pretrain_seconds(cell: Cell, figures: PresetThroughput, costs: dict[str, fl
 
 
 def _run_seconds(cell: Cell, figures: PresetThroughput, sizes: dict[str, int]) -> float:
-    steps = int(_option(cell.argv, "--steps", 2**18))
+    """A fine-tune; with --no-finetune one evaluation (an ensemble: once per member)."""
+    evaluate_only = "--no-finetune" in cell.argv
+    steps = 0 if evaluate_only else int(_option(cell.argv, "--steps", 2**18))
     every = int(_option(cell.argv, "--eval-every", 5000))
+    members = 1 + len(str(_option(cell.argv, "--ensemble", "")).split(",")) if "--ensemble" in cell.argv else 1
     batch_tokens = int(_option(cell.argv, "--batch-tokens", 65536))
     limit = _option(cell.argv, "--limit", None)
     seconds = figures.startup_s
     for task in cell.argv[1].split(","):
         n_eval = sizes.get(task, DEFAULT_EVAL_EXAMPLES)
         n_eval = min(n_eval, int(limit)) if limit is not None else n_eval
-        validations = -(-steps // every)  # the last step validates too; the final eval hits the decode cache
+        validations = -(-steps // every) if steps else 1  # the last step validates; the final eval hits the cache
         seconds += figures.task_load_s + steps * batch_tokens / figures.finetune_tokens_per_s
-        seconds += validations * n_eval / figures.eval_examples_per_s
+        seconds += validations * members * n_eval / figures.eval_examples_per_s
     return seconds
 
 
@@ -112,11 +118,15 @@ def estimate_plan(plan: StudyPlan, throughput: ThroughputFile | None = None) -> 
     if plan.scale.corpus == SHARED_CORPUS:
         documents = min(plan.scale.corpus_documents or throughput.shared_corpus_documents,
                         throughput.shared_corpus_documents)
+    presets = {c.name: str(_option(c.argv, "--model", plan.scale.model)) for c in plan.cells if c.kind == "pretrain"}
     for cell in plan.cells:
         if cell.kind == "pretrain":
             seconds[cell.name] = _pretrain_seconds(cell, figures, throughput.objective_cost, documents)
+            preset = presets[cell.name]
         else:
             seconds[cell.name] = _run_seconds(cell, figures, throughput.eval_examples)
+            preset = presets.get(cell.needs[0], "") if cell.needs else str(_option(cell.argv, "--model", ""))
+        seconds[cell.name] = (seconds[cell.name] or 0.0) * throughput.relative_cost.get(preset, 1.0)
     source = (f"{plan.scale.model} on {figures.device}: {figures.pretrain_input_tokens_per_s:,.0f} pre-training "
               f"input tok/s, {figures.finetune_tokens_per_s:,.0f} fine-tuning tok/s, "
               f"{figures.eval_examples_per_s:,.1f} eval examples/s ({figures.measured})")

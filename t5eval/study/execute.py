@@ -106,7 +106,9 @@ class Progress:
         return human_time(seconds)
 
     def start(self, cell: Cell, position: int, done: int, left: list[Cell]) -> None:
-        what = "pre-training" if cell.kind == "pretrain" else f"fine-tune {cell.argv[1]}"
+        what = ("pre-training" if cell.kind == "pretrain" else
+                f"ensemble decode {cell.argv[1]}" if "--ensemble" in cell.argv else
+                f"evaluate {cell.argv[1]}" if "--no-finetune" in cell.argv else f"fine-tune {cell.argv[1]}")
         self.log(f"[study {self.plan.study.name} {self.plan.scale_name}] cell {position}/{len(self.cells)} "
                  f"{cell.name} ({what}): {done} done, {len(left)} left, ETA {self.eta(left)}")
 
@@ -129,8 +131,9 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
     for position, cell in enumerate(cells, 1):
         if cell not in todo:
             continue
-        if cell.needs and not cell_done(plan.out, cell.needs):
-            waiting.append((cell, f"waits for {cell.needs}, not finished"))
+        unfinished = [n for n in cell.needs if not cell_done(plan.out, n)]
+        if unfinished:
+            waiting.append((cell, f"waits for {', '.join(unfinished)}, not finished"))
             continue
         with cell_lock(plan.out, cell) as held:
             if not held:

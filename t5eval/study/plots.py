@@ -41,3 +41,25 @@ def plot_deltas(deltas: dict[str, dict[str, Delta]], study: Study, columns: list
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return True
+
+
+def plot_losses(curves: dict[str, list[tuple[float, float]]], title: str, path: Path) -> bool:
+    """Training loss against step, one line per label (the paper's Figure 6 for Table 9's truncated corpora);
+    False (nothing written) when no curve has two points."""
+    curves = {label: points for label, points in curves.items() if len(points) >= 2}
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    for label, points in curves.items():
+        steps, losses = zip(*points, strict=True)
+        ax.plot(steps, losses, label=label)
+    ax.set_xlabel("pre-training step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return True

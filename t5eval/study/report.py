@@ -14,6 +14,8 @@ from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_text, read_json
 from t5eval.report.loading import Run, load_run, stored_values, task_metric_fn
 from t5eval.study.execute import STUDY_FILE, cell_done
+from t5eval.study.models import loss_curves, models_table
+from t5eval.study.plan import result_cell_name
 from t5eval.study.schema import Study
 from t5eval.study.stats import (
     Delta,
@@ -40,6 +42,7 @@ class StudyResults:
     tasks: list[str]  # run.json task names
     runs: dict[tuple[str, int], Run]  # (level, seed) -> finished run
     missing: list[str]  # cells not finished
+    parts: dict[tuple[str, int], list[Run]] = field(default_factory=dict)  # the run folders of each (level, seed)
     scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # level -> column -> per-seed
     deltas: dict[str, dict[str, Delta]] = field(default_factory=dict)  # level -> column -> Δ
 
@@ -52,21 +55,40 @@ def load_study_results(folder: Path, n_boot: int = 1000) -> StudyResults:
     record = read_json(path)
     study = Study.model_validate(record["definition"])
     levels = [study.baseline, *(n for n in study.levels if n != study.baseline)]
-    runs, missing = {}, []
+    runs, parts, missing = {}, {}, []
     for level in levels:
         for seed in record["seeds"]:
-            name = f"runs/{level}_s{seed}"
-            if cell_done(folder, name):
-                runs[(level, seed)] = load_run(folder / name)
+            found, unfinished = level_result_runs(folder, level, seed)
+            if found and not unfinished:
+                parts[(level, seed)] = found
+                runs[(level, seed)] = merge_runs(found)
             else:
-                missing.append(name)
+                missing += unfinished or [result_cell_name(level, seed)]
     if not runs:
         raise T5evalError(f"{folder}: no finished run cell yet; run `t5eval study run` first")
     tasks = list(dict.fromkeys(t for run in runs.values() for t in run.tasks))
-    results = StudyResults(study, record, levels, tasks, runs, missing)
+    results = StudyResults(study, record, levels, tasks, runs, missing, parts)
     _fill_scores(results)
     _fill_deltas(results, n_boot)
     return results
+
+
+def level_result_runs(folder: Path, level: str, seed: int) -> tuple[list[Run], list[str]]:
+    """The finished run folders holding a level's scores for one seed, and the unfinished ones: its one
+    `runs/<level>_s<seed>`, or (per-task and ensemble levels) every `runs/<level>_s<seed>-<task>`."""
+    name = result_cell_name(level, seed)
+    if (folder / name).is_dir():
+        return ([load_run(folder / name)], []) if cell_done(folder, name) else ([], [name])
+    names = sorted(f"runs/{p.name}" for p in (folder / "runs").glob(f"{level}_s{seed}-*") if p.is_dir())
+    return [load_run(folder / n) for n in names if cell_done(folder, n)], [n for n in names if not cell_done(folder, n)]
+
+
+def merge_runs(runs: list[Run]) -> Run:
+    """Per-task run folders of one level and seed as one run (each task keeps its own predictions file)."""
+    if len(runs) == 1:
+        return runs[0]
+    tasks = {name: task for run in runs for name, task in run.tasks.items()}
+    return Run(path=runs[0].path, record=runs[0].record, tasks=tasks, label=runs[0].label)
 
 
 def _fill_scores(res: StudyResults) -> None:
@@ -194,10 +216,11 @@ def _paper_section(res: StudyResults) -> list[str]:
 
 def _provenance(res: StudyResults, folder: Path) -> list[str]:
     lines = ["| cell | wall time | run id | git commit |", "|---|---|---|---|"]
-    for (level, seed), run in sorted(res.runs.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
-        env = run.record.get("env") or {}
-        lines.append(f"| runs/{level}_s{seed} | {run.record.get('wall_time_s', 0):.0f} s | {run.run_id} | "
-                     f"{str(env.get('git_commit'))[:12]} |")
+    for _, runs in sorted(res.parts.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
+        for run in runs:
+            env = run.record.get("env") or {}
+            lines.append(f"| runs/{run.path.name} | {run.record.get('wall_time_s', 0):.0f} s | {run.run_id} | "
+                         f"{str(env.get('git_commit'))[:12]} |")
     for path in sorted((folder / "pretrain").glob("*/pretrain.json")):
         record = read_json(path)
         lines.append(f"| pretrain/{path.parent.name} | {record.get('wall_time_s', 0):.0f} s | "
@@ -206,7 +229,15 @@ def _provenance(res: StudyResults, folder: Path) -> list[str]:
     return lines
 
 
-def render_study_report(res: StudyResults, folder: Path, plot_name: str | None) -> str:
+def _first_records(res: StudyResults) -> dict[str, dict[str, Any]]:
+    """level -> the run.json of its first finished seed (its model and the pre-training it started from)."""
+    records: dict[str, dict[str, Any]] = {}
+    for (level, _), runs in sorted(res.parts.items(), key=lambda kv: kv[0][1]):
+        records.setdefault(level, runs[0].record)
+    return records
+
+
+def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, loss_plot: str | None = None) -> str:
     study, record = res.study, res.record
     seeds = record["seeds"]
     lines = [f"# {study.title}", "",
@@ -226,6 +257,13 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None) 
     if plot_name:
         lines += [f"![paired differences]({plot_name})", ""]
     lines += ["## The paper's rows", "", *_paper_section(res), ""]
+    labels = {lv: res.study.levels[lv].label for lv in res.levels}
+    lines += ["## Models and pre-training (first seed)", "", *models_table(res.levels, labels, _first_records(res)),
+              "", "P: parameters, each shared tensor once; M: forward matmul FLOPs per token (docs/model.md; an "
+              "ensemble sums its members). Pre-training, final loss, corpus and mixture: the pretrain.json of the "
+              "model the level's run started from.", ""]
+    if loss_plot:
+        lines += [f"![training loss per pre-training step]({loss_plot})", ""]
     if study.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in study.notes], ""]
     limits = sorted({str((run.record.get("settings") or {}).get("limit")) for run in res.runs.values()} - {"None"})
@@ -240,10 +278,15 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None) 
 
 def write_study_report(folder: Path, out: Path, n_boot: int = 1000) -> Path:
     """Write the Markdown report and, beside it, the forest plot of the Δs."""
-    from t5eval.study.plots import plot_deltas
+    from t5eval.study.plots import plot_deltas, plot_losses
 
     res = load_study_results(folder, n_boot)
     plot_path = out.with_name(out.stem + "_forest.png")
     drawn = plot_deltas(res.deltas, res.study, [*res.tasks, AVERAGE], plot_path)
-    atomic_write_text(out, render_study_report(res, folder, plot_path.name if drawn else None))
+    loss_path = out.with_name(out.stem + "_loss.png")
+    labels = {lv: res.study.levels[lv].label for lv in res.levels}
+    curves = loss_curves(res.levels, labels, _first_records(res))
+    losses = plot_losses(curves, f"{res.study.title}: pre-training loss (first seed)", loss_path)
+    atomic_write_text(out, render_study_report(res, folder, plot_path.name if drawn else None,
+                                               loss_path.name if losses else None))
     return out

@@ -17,17 +17,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.study.derive import expression_names, is_expression, placeholders
+from t5eval.tasks.defs import builtin_task_defs, task_def_dirs
 
-STUDIES_DIR = Path(__file__).resolve().parents[2] / "task_defs" / "studies"
+STUDIES_DIR = builtin_task_defs() / "studies"  # the repository's task_defs/, or the wheel's copy
 SCALES_FILE = STUDIES_DIR / "scales.yaml"
 NON_STUDY_FILES = ("scales.yaml", "throughput.yaml")
 COMMANDS = ("pretrain", "run")
 # Options the study sets itself for every cell; a level or scale may not set them.
-RESERVED = {"pretrain": ("out", "seed", "corpus", "overwrite", "export", "init"),
+RESERVED = {"pretrain": ("out", "seed", "corpus", "overwrite", "export", "init", "vocab", "data_dir"),
             "run": ("target", "out", "seed", "overwrite", "model", "init", "vocab", "data_dir")}
 
 Scalar = str | int | float | bool
-Options = dict[str, Scalar]
+Options = dict[str, Scalar | None]  # None: leave out the scale's value of that option
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,42 @@ class Scale(CommandOptions):
     runnable_here: bool = True  # False: plannable only (the paper scale needs GPUs)
 
 
+class StudyScale(CommandOptions):
+    """A study's overrides for one scale: options of both commands, and its tasks at that scale."""
+
+    tasks: list[str] | None = None  # replaces the scale's (and the study's) tasks at this scale
+
+
+class Ensemble(_Strict):
+    """An ensemble level (Table 13): `members` models decoded as one (`t5eval run --no-finetune --ensemble`)."""
+
+    members: int = Field(ge=2)
+    # separate: each member pre-trained and fine-tuned with its own seed; shared: one pre-training (the
+    # level's seed), members fine-tuned with their own seeds (the paper's "ensembled, fine-tune only")
+    pretraining: Literal["separate", "shared"] = "separate"
+
+
 class Level(_Strict):
-    """One level of the factor: the pretrain and/or run options it changes."""
+    """One level of the factor: the pretrain and/or run options it changes (values may be `=` expressions
+    over the scale's options and hold {tasks}/{task}/{other_tasks}: t5eval/study/derive.py)."""
 
     label: str
     pretrain: Options | Literal["none"] | None = None  # None: the scale's pre-training; "none": random init
     run: Options = Field(default_factory=dict)
+    # the model preset instead of the scale's: one name, or per scale model ({tiny: tiny-lm, t5-base: t5-lm-base})
+    model: str | dict[str, str] | None = None
+    per_task: bool = False  # one pre-training + run chain per task ({task}, {other_tasks}; leave-one-out)
+    ensemble: Ensemble | None = None  # the level's pretrain + run chain is each member's; then one decode per task
     paper_row: str | None = None  # row of the study's paper table (task_defs/paper_scores.yaml)
+
+    def model_for(self, scale_model: str) -> str | None:
+        """This level's preset at a scale whose model is `scale_model` (None: the scale's own)."""
+        if self.model is None or isinstance(self.model, str):
+            return self.model
+        if scale_model not in self.model:
+            raise T5evalError(f"model: no preset for the scale's model {scale_model!r} (this level maps "
+                              f"{', '.join(self.model)}); add `{scale_model}: PRESET`")
+        return self.model[scale_model]
 
 
 class Study(_Strict):
@@ -86,7 +117,7 @@ class Study(_Strict):
     baseline: str
     tasks: list[str]
     levels: dict[str, Level]
-    scales: dict[str, CommandOptions] = Field(default_factory=dict)  # per-scale overrides of options
+    scales: dict[str, StudyScale] = Field(default_factory=dict)  # per-scale overrides of options and tasks
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("levels")
@@ -135,11 +166,30 @@ def check_options(where: str, command: str, options: Options, known: KnownOption
         if spec is None:
             hint = did_you_mean(name, specs) or f" (see `t5eval {command} --help`)"
             raise T5evalError(f"{where}: `t5eval {command}` has no option {name!r}{hint}")
-        fits = {"bool": isinstance(value, bool), "int": isinstance(value, int) and not isinstance(value, bool),
-                "float": isinstance(value, int | float) and not isinstance(value, bool),
-                "str": isinstance(value, str | int | float) and not isinstance(value, bool)}[spec.kind]
-        if not fits:
-            raise T5evalError(f"{where}.{name}: {value!r} is not a {spec.kind} (`t5eval {command} {spec.flag}`)")
+        if value is None:  # leave the scale's value out
+            continue
+        if is_expression(value) and spec.kind in ("int", "float"):
+            try:
+                expression_names(str(value))
+            except T5evalError as err:
+                raise T5evalError(f"{where}.{name}: {err}") from None
+            continue
+        if isinstance(value, str):
+            try:
+                placeholders(value)
+            except T5evalError as err:
+                raise T5evalError(f"{where}.{name}: {err}") from None
+        check_kind(f"{where}.{name}", command, spec, value)
+
+
+def check_kind(where: str, command: str, spec: OptionSpec, value: object) -> None:
+    """`value` must be of the option's kind (an int option refuses 2.5, accepts 2)."""
+    fits = {"bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, int | float) and not isinstance(value, bool),
+            "str": isinstance(value, str | int | float) and not isinstance(value, bool)}[spec.kind]
+    if not fits:
+        raise T5evalError(f"{where}: {value!r} is not a {spec.kind} (`t5eval {command} {spec.flag}`)")
 
 
 def load_scales(path: Path = SCALES_FILE, known: KnownOptions | None = None) -> dict[str, Scale]:
@@ -181,19 +231,27 @@ def load_study(path: Path, known: KnownOptions, scales: dict[str, Scale], task_n
             raise T5evalError(f"{path}: scales.{scale}: no such scale{did_you_mean(scale, scales)}")
         for command in COMMANDS:
             check_options(f"{path}: scales.{scale}.{command}", command, getattr(overrides, command), known)
+    for name, level in study.levels.items():
+        if level.ensemble is not None and level.pretrain == "none" and level.ensemble.pretraining == "shared":
+            raise T5evalError(f"{path}: levels.{name}.ensemble.pretraining: 'shared' needs a pre-training; "
+                              "remove `pretrain: none` or use 'separate'")
     if task_names is not None:
-        for task in study.tasks:
-            if task not in task_names:
-                raise T5evalError(f"{path}: tasks: unknown task {task!r}{did_you_mean(task, task_names)}")
+        lists = [("tasks", study.tasks), *[(f"scales.{s}.tasks", o.tasks or []) for s, o in study.scales.items()]]
+        for key, tasks in lists:
+            for task in tasks:
+                if task not in task_names:
+                    raise T5evalError(f"{path}: {key}: unknown task {task!r}{did_you_mean(task, task_names)}")
     return study
 
 
-def builtin_study_files(folder: Path = STUDIES_DIR) -> dict[str, Path]:
-    """name (file stem) -> path of each built-in study file."""
-    return {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.name not in NON_STUDY_FILES}
+def builtin_study_files(folder: Path | None = None) -> dict[str, Path]:
+    """name (file stem) -> path of each study file in `folder`, by default `studies/` of the built-in task
+    definitions and of every `--include-path` folder (`t5eval.tasks.defs`)."""
+    folders = [folder] if folder is not None else [d / "studies" for d in task_def_dirs()]
+    return {p.stem: p for f in folders for p in sorted(f.glob("*.yaml")) if p.name not in NON_STUDY_FILES}
 
 
-def find_study_file(name_or_file: str, folder: Path = STUDIES_DIR) -> Path:
+def find_study_file(name_or_file: str, folder: Path | None = None) -> Path:
     """A built-in study name (`table4`) or a path to a study YAML file."""
     builtins = builtin_study_files(folder)
     if name_or_file in builtins:

@@ -160,7 +160,7 @@ class PrecisionLoss(torch.nn.Module):
 
 
 @contextmanager
-def _defer_sigint() -> Iterator[list[bool]]:
+def defer_sigint() -> Iterator[list[bool]]:
     """Hold Ctrl-C until the block ends (so an optimizer step is never cut in half); yields a flag."""
     caught: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
@@ -352,7 +352,7 @@ def _start(model: torch.nn.Module, stream: Resumable, plan: TrainingStep, checkp
 def _one_step(state: TrainState, trainer: Trainer, unfreeze: Callable[[int, int], None] | None, steps: int,
               checkpoint_path: Path, dist: DistContext) -> None:
     """One optimizer step with Ctrl-C held until it ends; on Ctrl-C: checkpoint, then `KeyboardInterrupt`."""
-    with _defer_sigint() as interrupted:
+    with defer_sigint() as interrupted:
         if unfreeze is not None:  # gradual unfreezing: this step's episode (a function of the step alone)
             unfreeze(state.step, steps)
         start = time.perf_counter()

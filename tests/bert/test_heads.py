@@ -100,7 +100,7 @@ def test_bert_run_fine_tunes_and_scores_and_predictions_rescore_exactly(
           "--epochs", "1", "--batch-size", "16", "--train-limit", "32"])
     record = _check_run(out, {"glue_rte_v002": ["accuracy"], "super_glue_cb_v102": ["mean_3class_f1", "accuracy"]},
                         1, 2, data_dir, capsys)
-    assert record["model"]["family"] == "bert" and record["model"]["config"]["vocab_size"] == 8000
+    assert record["model"]["family"] == "bert" and record["model"]["config"]["vocab_size"] == 30522
     assert record["settings"]["finetune"]["lr"] == 1e-3 and record["settings"]["finetune"]["warmup"] == 0.1
     assert record["settings"]["finetune"]["batch_size"] == 16 and record["settings"]["finetune"]["max_len"] == 128
     finetune = record["settings"]["finetune"]  # BERT's official recipe by default (tests/bert/test_bert_recipe.py)

@@ -143,7 +143,7 @@ def test_run_squad_with_a_span_head_end_to_end(wordpiece_vocab: Path, tmp_path: 
     data = tmp_path / "data"
     for split in ("train-v1.1.json", "dev-v1.1.json"):
         _squad_json(data / "squad" / split, _questions())
-    model_dir = save_hf_bert(tmp_path / "qa", kind="BertForQuestionAnswering", vocab_size=8000,
+    model_dir = save_hf_bert(tmp_path / "qa", kind="BertForQuestionAnswering", vocab_size=30522,
                              max_position_embeddings=512, seed=3)
     shutil.copy(wordpiece_vocab, model_dir / "vocab.txt")
     out = tmp_path / "eval"

@@ -11,7 +11,7 @@ from t5eval.study.schema import builtin_study_files, find_study_file, load_scale
 
 from .helpers import cli
 
-BUILTIN = ("table1", "table4", "table5", "table6", "table7", "table10")
+BUILTIN = ("table1", "table2", "table4", "table5", "table6", "table7", "table9", "table10", "table11", "table12", "table13")
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,10 @@ def test_identical_pretraining_is_one_cell_per_seed(known: dict) -> None:
     assert [c.name for c in pretrains] == ["pretrain/default_s0", "pretrain/default_s1"]
     assert len(pretrains[0].levels) == 6  # all parameters, 4 adapter sizes, gradual unfreezing
     runs = [c for c in table10.cells if c.kind == "run"]
-    assert len(runs) == 12 and {c.needs for c in runs} == {"pretrain/default_s0", "pretrain/default_s1"}
+    assert len(runs) == 12 and {c.needs for c in runs} == {("pretrain/default_s0",), ("pretrain/default_s1",)}
     table1 = _plan("table1", "tiny", 1, known)
     none = table1.run_cell("none", 0)
-    assert none.needs is None and "--init" in none.argv and none.argv[none.argv.index("--init") + 1] == "random"
+    assert none.needs == () and "--init" in none.argv and none.argv[none.argv.index("--init") + 1] == "random"
     table4 = _plan("table4", "tiny", 1, known)
     assert sum(c.kind == "pretrain" for c in table4.cells) == 4  # four objectives, nothing shared
 
