@@ -155,7 +155,9 @@ def run_cmd(
     seed: int = typer.Option(0, help="seed for random init, batch order and dropout"),
     steps: int = typer.Option(2**18, help="fine-tuning steps (paper: 2^18)"),
     eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
-    batch_tokens: int = typer.Option(65536, help="padded tokens per batch (paper: 128 x 512)"),
+    batch_tokens: int = typer.Option(65536, help="tokens per batch: packed rows of --pack-length (the default: "
+                                     "batch_tokens // pack_length rows), or padded tokens with --no-pack "
+                                     "(paper: 128 x 512)"),
     grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
     pack: bool | None = typer.Option(None, "--pack/--no-pack",
                                      help="pack several examples per row, as T5 fine-tuned (default for "
