@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t5eval.report.bootstrap import (
-    load_run,
-    task_intervals,
-)
 from t5eval.report.cells import ReportData, run_cells
+from t5eval.report.loading import load_run, task_intervals
 from t5eval.report.paper import PAPER_SCORES, load_paper_scores
 from t5eval.report.render import render_markdown
 

@@ -62,7 +62,7 @@ def eta_hint(eta_s: float, device: str, seconds_per_step: float, tokens_per_step
 
 
 class TrainingState(Protocol):
-    """What the display reads after each step: `train.loop.TrainState` and `train.heads.HeadProgress` have it."""
+    """What the display reads after each step: `train.loop.TrainState` has it (every family trains through `train.loop.finetune`)."""
 
     @property
     def step(self) -> int: ...

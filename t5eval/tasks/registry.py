@@ -30,7 +30,7 @@ from t5eval.tasks.scoring import benchmark_average
 from t5eval.tasks.spec import BenchmarkSpec, TaskSpec, load_task_file, parse_benchmarks
 
 DEFAULT_TASK_DEFS = builtin_task_defs()
-IGNORED_FILES = {"paper_scores.yaml", "benchmarks.yaml", "heads.yaml"}  # report; task heads (tasks.heads)
+IGNORED_FILES = {"paper_scores.yaml", "benchmarks.yaml", "heads.yaml"}  # report; task heads (tasks.head_specs)
 IGNORED_DIRS = {"studies"}  # task_defs/studies/: `t5eval study` definitions (t5eval.study.schema)
 _NAME_LINE = re.compile(r"^(name|t5_name):\s*['\"]?([\w./-]+)", re.MULTILINE)
 _ALIAS_LINE = re.compile(r"^aliases:\s*\[([^\]]*)\]", re.MULTILINE)

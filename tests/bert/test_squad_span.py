@@ -171,5 +171,5 @@ def test_run_squad_with_a_span_head_end_to_end(wordpiece_vocab: Path, tmp_path: 
     assert info.value.code in (0, None)
     task = json.loads((trained / "run.json").read_text())["tasks"]["squad_v010_allanswers"]
     windows = task["decode"]["span"]["windows"]  # train = dev here: the same windows
-    assert task["train"]["steps"] == -(-windows // 2) and [h["epoch"] for h in task["history"]] == [1]
-    assert (trained / "squad_v010_allanswers" / "best" / "head.pt").is_file()
+    assert task["train"]["steps"] == -(-windows // 2) and [h["step"] for h in task["history"]] == [task["train"]["steps"]]  # once, at the end of the epoch
+    assert (trained / "squad_v010_allanswers" / "best" / "head_model.safetensors").is_file()
