@@ -66,11 +66,22 @@ def _inputs(vocab: int, batch: int = 32, length: int = 128) -> tuple[torch.Tenso
 def bench_fp32() -> dict[str, Any]:
     from t5eval.bench.suite import BenchConfig, run_bench
 
-    report = run_bench(BenchConfig(device="cuda", skip=("e2e",), repeats=3))
+    report = run_bench(BenchConfig(device="cuda", skip=("e2e",), repeats=3))  # train and pretrain included
     return {"ratios": {k: m.get("ratio") for k, m in report["measures"].items()},
             "rates": {k: {s: m[s]["rate_median"] for s in ("native", "transformers")}
                       for k, m in report["measures"].items()},
+            "mfu": {k: {s: m[s]["share_of_peak"] for s in ("native", "transformers")}
+                    for k, m in report["measures"].items()},
             "outputs_identical": report["outputs_identical"], "report": report}
+
+
+def bench_dtype_bf16() -> dict[str, Any]:
+    """`t5eval bench --dtype bfloat16` rows (native bf16 copy vs transformers fp32, agreement with fp32)."""
+    from t5eval.bench.suite import BenchConfig, run_bench
+
+    report = run_bench(BenchConfig(device="cuda", dtype="bfloat16", skip=("e2e", "train", "pretrain"), repeats=3))
+    return {"ratios_bf16": {k: m.get("ratio_bf16") for k, m in report["measures"].items()},
+            "bf16_vs_fp32": {k: m.get("bf16_vs_fp32") for k, m in report["measures"].items()}, "report": report}
 
 
 def _greedy(model: Any, ids: torch.Tensor, mask: torch.Tensor, n: int = 32) -> list[list[int]]:
@@ -160,7 +171,7 @@ def hf_static_cache() -> dict[str, Any]:
             "compiled_rows_identical": sum(a == b for a, b in zip(dyn, comp, strict=True)), "rows": len(dyn)}
 
 
-STEPS = {"bench_fp32": bench_fp32, "bench_bf16": bench_bf16, "parity_bf16": parity_bf16, "run_bf16": run_bf16,
+STEPS = {"bench_fp32": bench_fp32, "bench_dtype_bf16": bench_dtype_bf16, "bench_bf16": bench_bf16, "parity_bf16": parity_bf16, "run_bf16": run_bf16,
          "compile_step": compile_step, "hf_static_cache": hf_static_cache}
 
 

@@ -36,6 +36,7 @@ from t5eval.model import T5, DecodeConfig, save_model
 
 CT2 = "ctranslate2"
 CT2_INT8 = "ctranslate2-int8"
+CT2_BF16 = "ctranslate2-bf16"  # compute_type bfloat16, or float32 where this CPU has no bf16 (`bf16_compute_type`)
 
 
 def _import_ct2() -> Any:
@@ -125,16 +126,27 @@ class CT2Impl:
             min_decoding_length=n if force else 0, max_input_length=0, return_end_token=True)
         return [[self._ids[t] for t in r.hypotheses[0]] for r in results]
 
-    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, lr: float = 1e-3) -> float:
         raise T5evalError("CTranslate2 is an inference engine: it has no training step")
 
 
-def ct2_impls(model: T5, threads: int, int8: bool) -> list[CT2Impl]:
-    """fp32 (and with `int8`, int8) CTranslate2 twins of `model`, converted in a temp dir (a Translator
-    holds its weights in memory once built). `threads`: CTranslate2's intra-op threads (= torch's)."""
+def bf16_compute_type() -> str:
+    """CTranslate2's bf16 compute type on this CPU, else its best non-int8 one (float32; float16 and int16
+    are a half-precision and an integer type, not bf16's counterpart)."""
+    supported = _import_ct2().get_supported_compute_types("cpu")
+    return "bfloat16" if "bfloat16" in supported else "float32"
+
+
+def ct2_impls(model: T5, threads: int, int8: bool, bf16: bool = False) -> list[CT2Impl]:
+    """fp32 (and with `int8`, int8; with `bf16`, bf16) CTranslate2 twins of `model`, converted in a temp dir
+    (a Translator holds its weights in memory once built). `threads`: CTranslate2's intra-op threads (= torch's)."""
     ct2 = _import_ct2()
     impls = []
-    variants = [(CT2, None, "float32")] + ([(CT2_INT8, "int8", "int8")] if int8 else [])
+    variants: list[tuple[str, str | None, str]] = [(CT2, None, "float32")]
+    variants += [(CT2_INT8, "int8", "int8")] if int8 else []
+    if bf16:
+        compute = bf16_compute_type()
+        variants.append((CT2_BF16, "bfloat16" if compute == "bfloat16" else None, compute))
     for name, quantization, compute_type in variants:
         with tempfile.TemporaryDirectory() as tmp:
             provenance = convert(model, Path(tmp), quantization)

@@ -8,6 +8,7 @@ baseline, never a dependency of the model package.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import tempfile
@@ -19,8 +20,12 @@ from typing import Any, Protocol
 import torch
 
 from t5eval.model import T5, DecodeConfig, generate, save_model
+from t5eval.model.kernels import LinearKernels
 
+FINETUNE_LR = 1e-3  # T5's constant fine-tuning rate (PITFALLS #9)
+PRETRAIN_LR = 1e-2  # the inverse square root schedule's value for the first 10^4 pre-training steps
 INT8 = "native-int8"  # the name of the native model's int8-quantized copy (`t5eval bench --int8`)
+BF16 = "native-bf16"  # the native model cast to bfloat16 (`t5eval bench --dtype bfloat16`)
 
 
 class Impl(Protocol):
@@ -32,24 +37,28 @@ class Impl(Protocol):
 
     def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]: ...
 
-    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float: ...
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                   lr: float = FINETUNE_LR) -> float: ...
 
 
-def _adafactor(model: torch.nn.Module) -> torch.optim.Optimizer:
-    """T5's fine-tuning optimizer as torch ships it (PITFALLS #9: lr 1e-3, no momentum)."""
-    return torch.optim.Adafactor(model.parameters(), lr=1e-3)
+
+def _adafactor(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """T5's optimizer as torch ships it (PITFALLS #9: no momentum); the same class and settings on both sides."""
+    return torch.optim.Adafactor(model.parameters(), lr=lr)
 
 
-def _step_on_copy(impl: Any, loss_of: Callable[[Any], torch.Tensor]) -> float:
+def _step_on_copy(impl: Any, loss_of: Callable[[Any], torch.Tensor], lr: float) -> float:
     """One Adafactor step on `impl`'s training copy (made on first use: the measures after training
-    need the shared weights intact); `loss_of(model)` is the side's own forward pass."""
-    if impl._opt is None:
+    need the shared weights intact), one optimizer per learning rate (fine-tuning, pre-training);
+    `loss_of(model)` is the side's own forward pass."""
+    if impl._train is None:
         impl._train = copy.deepcopy(impl.model).train()
-        impl._opt = _adafactor(impl._train)
+    if lr not in impl._opts:
+        impl._opts[lr] = _adafactor(impl._train, lr)
     loss = loss_of(impl._train)
     loss.backward()
-    impl._opt.step()
-    impl._opt.zero_grad(set_to_none=True)
+    impl._opts[lr].step()
+    impl._opts[lr].zero_grad(set_to_none=True)
     return float(loss.detach())
 
 
@@ -59,21 +68,26 @@ class NativeImpl:
 
     model: T5
     name: str = "native"
-    _opt: torch.optim.Optimizer | None = None
+    kernels: LinearKernels | None = None  # the fp32 linear kernels chosen for this CPU (None: torch's MKL)
+    _opts: dict[float, torch.optim.Optimizer] = dataclasses.field(default_factory=dict)
     _train: Any = None
 
+    def _inference(self) -> contextlib.AbstractContextManager[Any]:
+        return self.kernels if self.kernels is not None else contextlib.nullcontext()
+
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), self._inference():
             return self.model.encode(ids, mask)  # (B, S, D)
 
     def generate(self, ids: torch.Tensor, mask: torch.Tensor, decode: DecodeConfig, force: bool) -> list[list[int]]:
         if force:  # EOS impossible before N, as transformers' min_new_tokens (native: min_decode_len)
             decode = dataclasses.replace(decode, min_decode_len=decode.max_decode_len)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._inference():
             return generate(self.model, ids, mask, decode)
 
-    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-        return _step_on_copy(self, lambda model: model.loss(ids, mask, labels))
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                   lr: float = FINETUNE_LR) -> float:
+        return _step_on_copy(self, lambda model: model.loss(ids, mask, labels), lr)
 
 
 @dataclass
@@ -82,7 +96,7 @@ class HFImpl:
 
     model: Any
     name: str = "transformers"
-    _opt: torch.optim.Optimizer | None = None
+    _opts: dict[float, torch.optim.Optimizer] = dataclasses.field(default_factory=dict)
     _train: Any = None
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -104,8 +118,9 @@ class HFImpl:
             out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)  # (B, 1 + T)
         return [_strip(row.tolist(), self.model.config.eos_token_id) for row in out[:, 1:]]
 
-    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-        return _step_on_copy(self, lambda model: model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+    def train_step(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                   lr: float = FINETUNE_LR) -> float:
+        return _step_on_copy(self, lambda model: model(input_ids=ids, attention_mask=mask, labels=labels).loss, lr)
 
 
 def _strip(ids: list[int], eos: int) -> list[int]:

@@ -12,22 +12,34 @@ from typing import Any
 
 import torch
 
-from t5eval.bench.ct2 import CT2, CT2_INT8
-from t5eval.bench.impls import INT8, Impl
+from t5eval.bench.ct2 import CT2, CT2_BF16, CT2_INT8
+from t5eval.bench.impls import BF16, FINETUNE_LR, INT8, PRETRAIN_LR, Impl
 from t5eval.bench.timing import alternate, time_call
 from t5eval.model import DecodeConfig
+from t5eval.model.throughput import TRAIN_FLOPS_FACTOR, mfu
+
+# reduced-precision native copies, their CTranslate2 counterparts and the JSON suffix of their keys
+VARIANTS = ((INT8, CT2_INT8, "int8"), (BF16, CT2_BF16, "bf16"))
+CT2_SIDES = (CT2, CT2_INT8, CT2_BF16)
 
 EOS_ID = 1
 
 
 @dataclass(frozen=True)
 class Shape:
-    """Benchmark sizes: batch B, input length S, new tokens N, beam K."""
+    """Benchmark sizes: batch B, input length S, new tokens N, beam K; pre-training rows of
+    `pretrain_inputs` inputs and `pretrain_targets` targets (the paper's span corruption: 512 → 114)."""
 
     batch: int
     input_len: int
     new_tokens: int
     beam: int
+    pretrain_inputs: int = 512
+    pretrain_targets: int = 114
+
+    def pretrain_rows(self) -> int:
+        """Pre-training rows per step: about the fine-tuning step's B·S input tokens, at least one row."""
+        return max(1, self.batch * self.input_len // self.pretrain_inputs)
 
 
 def _ffn_mats(cfg: Any) -> int:
@@ -79,17 +91,19 @@ def _report(run: dict[str, Any], work: float, flops: float, peak_gflops: float, 
     out: dict[str, Any] = {"unit": unit, "work": work, "matrix_gflop": flops / 1e9}
     for name, timing in run["timings"].items():
         summary = timing.summary(work)
-        summary["share_of_peak"] = flops / summary["median_s"] / 1e9 / peak_gflops
+        summary["share_of_peak"] = mfu(flops, summary["median_s"], peak_gflops)
         summary["memory"] = run["memory"][name]
         out[name] = summary
     if "transformers" in out:
         out["ratio"] = out["native"]["rate_median"] / out["transformers"]["rate_median"]
-        if INT8 in out:
-            out["ratio_int8"] = out[INT8]["rate_median"] / out["transformers"]["rate_median"]
-    if CT2 in out:  # native / CTranslate2, fp32 against fp32 and int8 against int8
+        for side, _, tag in VARIANTS:
+            if side in out:
+                out[f"ratio_{tag}"] = out[side]["rate_median"] / out["transformers"]["rate_median"]
+    if CT2 in out:  # native / CTranslate2, fp32 against fp32, int8 against int8, bf16 against bf16
         out["ratio_ct2"] = out["native"]["rate_median"] / out[CT2]["rate_median"]
-        if INT8 in out and CT2_INT8 in out:
-            out["ratio_ct2_int8"] = out[INT8]["rate_median"] / out[CT2_INT8]["rate_median"]
+        for side, ct2_side, tag in VARIANTS:
+            if side in out and ct2_side in out:
+                out[f"ratio_ct2_{tag}"] = out[side]["rate_median"] / out[ct2_side]["rate_median"]
     return out
 
 
@@ -97,7 +111,7 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
                     peak: float) -> dict[str, Any]:
     """Encoder forward tokens/s; outputs compared with `allclose` (atol 1e-4 relative to scale)."""
     ids, mask = batch
-    encoders = [impl for impl in impls if impl.name not in (CT2, CT2_INT8)]
+    encoders = [impl for impl in impls if impl.name not in CT2_SIDES]
     fns = {impl.name: (lambda impl=impl: impl.encode(ids, mask)) for impl in encoders}
     run = _run(encoders, fns, repeats, device)
     out = _report(run, shape.batch * shape.input_len, encoder_flops(cfg, shape.batch, shape.input_len), peak,
@@ -105,10 +119,11 @@ def measure_encoder(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repea
     a, b = run["results"]["native"], run["results"]["transformers"]
     out["max_abs_diff"] = float((a - b).abs().max())
     out["outputs_identical"] = bool(torch.allclose(a, b, atol=1e-4 * float(b.abs().max()), rtol=1e-4))
-    if INT8 in run["results"]:  # not held to the fp32 standard: how far int8 moves the encoder output
-        q = run["results"][INT8]
-        out["int8_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
-                               "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
+    for side, _, tag in VARIANTS:  # not held to the fp32 standard: how far int8/bf16 move the encoder output
+        if side in run["results"]:
+            q = run["results"][side].float()
+            out[f"{tag}_vs_fp32"] = {"max_abs_diff": float((q - a).abs().max()),
+                                     "rel_rms_diff": float((q - a).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())}
     if any(impl.name == CT2 for impl in impls):
         out["first_step"] = measure_first_step(impls, cfg, shape, batch, repeats, device, peak)
     return out
@@ -121,7 +136,7 @@ def measure_first_step(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, re
     one token: encoder + cross-attention K/V + one decoder step, input tokens/s. Not against transformers."""
     ids, mask = batch
     decode = DecodeConfig(beam_size=1, max_decode_len=1)
-    sides = [impl for impl in impls if impl.name in ("native", INT8, CT2, CT2_INT8)]
+    sides = [impl for impl in impls if impl.name in ("native", INT8, BF16, *CT2_SIDES)]
     fns = {impl.name: (lambda impl=impl: impl.generate(ids, mask, decode, True)) for impl in sides}
     run = _run(sides, fns, repeats, device)
     flops = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(cfg, shape.batch, shape.input_len, 1)
@@ -136,10 +151,11 @@ def _ct2_agreement(results: dict[str, Any]) -> dict[str, Any]:
     if CT2 in results:
         out["ct2_vs_native"] = {**compare_outputs(results["native"], results[CT2]),
                                 **token_agreement(results["native"], results[CT2])}
-    if CT2_INT8 in results:
-        out["ct2_int8_vs_fp32"] = token_agreement(results["native"], results[CT2_INT8])
-        if INT8 in results:
-            out["int8_vs_fp32"] = token_agreement(results["native"], results[INT8])
+    for side, ct2_side, tag in VARIANTS:
+        if ct2_side in results:
+            out[f"ct2_{tag}_vs_fp32"] = token_agreement(results["native"], results[ct2_side])
+            if side in results:
+                out[f"{tag}_vs_fp32"] = token_agreement(results["native"], results[side])
     return out
 
 
@@ -158,8 +174,9 @@ def measure_decode(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeat
         cfg, shape.batch * beam, shape.input_len, shape.new_tokens)
     out = _report(run, shape.batch * shape.new_tokens, flops, peak, "generated tokens/s")
     out.update(compare_outputs(run["results"]["native"], run["results"]["transformers"]))
-    if INT8 in run["results"]:  # reported apart: int8 is not exact, so count what it keeps of fp32's output
-        out["int8_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][INT8])
+    for side, _, tag in VARIANTS:  # reported apart: not exact, so count what it keeps of fp32's output
+        if side in run["results"]:
+            out[f"{tag}_vs_fp32"] = token_agreement(run["results"]["native"], run["results"][side])
     out.update(_ct2_agreement(run["results"]))
     out["lengths_forced"] = all(len(r) == shape.new_tokens for r in run["results"]["native"])
     out["beam_size"] = beam
@@ -185,22 +202,48 @@ def token_agreement(reference: list[list[int]], other: list[list[int]]) -> dict[
             "token_agreement": sum(prefix) / total if total else 1.0}
 
 
+def _labels(rows: int, length: int, vocab: int, device: str) -> torch.Tensor:
+    """Seeded random target ids (rows, length) ending in EOS."""
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(3, min(vocab, 32000), (rows, length), generator=gen)
+    labels[:, -1] = EOS_ID
+    return labels.to(device)
+
+
+def _measure_step(impls: list[Impl], cfg: Any, batch: Any, labels: torch.Tensor, lr: float, repeats: int,
+                  device: str, peak: float) -> dict[str, Any]:
+    """Forward + backward + Adafactor(lr) tokens/s (inputs + targets) and MFU (3 × forward matrix FLOPs)."""
+    ids, mask = batch
+    fns = {impl.name: (lambda impl=impl: impl.train_step(ids, mask, labels, lr)) for impl in impls}
+    run = _run(impls, fns, repeats, device)
+    rows, seq, new = ids.shape[0], ids.shape[1], labels.shape[1]
+    fwd = encoder_flops(cfg, rows, seq) + decoder_flops(cfg, rows, seq, new)
+    out = _report(run, rows * (seq + new), TRAIN_FLOPS_FACTOR * fwd, peak, "tokens/s")
+    out["first_loss"] = {name: run["warm"][name] for name in fns}
+    out["batch"] = {"rows": rows, "inputs": seq, "targets": new, "lr": lr}
+    return out
+
+
 def measure_train(impls: list[Impl], cfg: Any, shape: Shape, batch: Any, repeats: int, device: str,
                   peak: float) -> dict[str, Any]:
-    """Training step (forward + backward + Adafactor) tokens/s, inputs + targets counted.
+    """Fine-tuning step (forward + backward + Adafactor lr 1e-3) on B rows of S inputs and N targets.
 
     Both start from identical weights, but each updates its own copy; losses of the first
     (warm-up) step are compared, later ones drift apart with dropout and are not.
     """
-    ids, mask = batch
-    gen = torch.Generator().manual_seed(1)
-    labels = torch.randint(3, min(cfg.vocab_size, 32000), (shape.batch, shape.new_tokens), generator=gen)
-    labels[:, -1] = EOS_ID
-    labels = labels.to(device)
-    fns = {impl.name: (lambda impl=impl: impl.train_step(ids, mask, labels)) for impl in impls}
-    run = _run(impls, fns, repeats, device)
-    fwd = encoder_flops(cfg, shape.batch, shape.input_len) + decoder_flops(cfg, shape.batch, shape.input_len,
-                                                                           shape.new_tokens)
-    out = _report(run, shape.batch * (shape.input_len + shape.new_tokens), 3 * fwd, peak, "tokens/s")
-    out["first_loss"] = {name: run["warm"][name] for name in fns}
-    return out
+    labels = _labels(shape.batch, shape.new_tokens, cfg.vocab_size, str(batch[0].device))
+    return _measure_step(impls, cfg, batch, labels, FINETUNE_LR, repeats, device, peak)
+
+
+def measure_pretrain(impls: list[Impl], cfg: Any, shape: Shape, seed: int, repeats: int, device: str,
+                     peak: float) -> dict[str, Any]:
+    """Pre-training step: the paper's span-corruption shape (rows of 512 inputs → 114 targets, as many
+    rows as make about B·S input tokens), Adafactor at the schedule's first-10^4-steps rate 1e-2.
+
+    Like `t5eval pretrain`, a padded batch (no packing); the ids are random (the step's cost does not
+    depend on them). Same first-loss comparison as `measure_train`.
+    """
+    pre = Shape(shape.pretrain_rows(), shape.pretrain_inputs, shape.pretrain_targets, 1)
+    batch = synthetic_batch(pre, cfg.vocab_size, seed, device)
+    labels = _labels(pre.batch, pre.new_tokens, cfg.vocab_size, device)
+    return _measure_step(impls, cfg, batch, labels, PRETRAIN_LR, repeats, device, peak)

@@ -8,6 +8,7 @@ one JSON-ready dict (`run_bench`) that `bench_table.render` prints.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import platform
 import sys
@@ -18,15 +19,29 @@ from typing import Any
 
 import torch
 
-from t5eval.bench.ct2 import CT2, CT2_INT8
+from t5eval.bench.ct2 import CT2_BF16, CT2_INT8
 from t5eval.bench.e2e import E2EConfig, measure_e2e
-from t5eval.bench.impls import INT8, HFImpl, Impl, NativeImpl, hf_twin
-from t5eval.bench.measures import Shape, measure_decode, measure_encoder, measure_train, synthetic_batch
-from t5eval.bench.timing import load_average, matmul_peak_gflops
+from t5eval.bench.impls import BF16, INT8, HFImpl, Impl, NativeImpl, hf_twin
+from t5eval.bench.kernel_choice import MODES as KERNEL_MODES
+from t5eval.bench.kernel_choice import choose_kernels
+from t5eval.bench.measures import (
+    CT2_SIDES,
+    VARIANTS,
+    Shape,
+    measure_decode,
+    measure_encoder,
+    measure_pretrain,
+    measure_train,
+    synthetic_batch,
+)
+from t5eval.bench.table import kernels_line
+from t5eval.bench.timing import load_average
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.model.throughput import matmul_peak_gflops, mfu
 
-MEASURES = ("encoder", "greedy", "beam", "train", "e2e")
+MEASURES = ("encoder", "greedy", "beam", "train", "pretrain", "e2e")
 AGAINST = ("transformers", "ctranslate2")
+DTYPES = ("float32", "bfloat16")
 SCHEMA = 1
 
 
@@ -52,7 +67,11 @@ class BenchConfig:
     data_dir: Path | None = None
     vocab: Path | None = None
     matmul_size: int = 2048
+    pretrain_inputs: int = 512  # pre-training rows: the paper's 512 span-corrupted inputs → 114 targets
+    pretrain_targets: int = 114
     int8: bool = False  # also time native with int8 dynamic quantization (CPU; reported apart, outputs compared)
+    dtype: str = "float32"  # "bfloat16": also native bf16 rows (and CTranslate2's bf16 with --against ctranslate2)
+    kernels: str = "auto"  # fp32 linear kernels: auto (measured, kept where exact), mkl, onednn (CPU)
     against: str = "transformers"  # "ctranslate2": CTranslate2 joins as a third implementation (fp32; int8 too)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +90,11 @@ def _check_device(cfg: BenchConfig) -> None:
         raise T5evalError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
     if cfg.int8 and cfg.device != "cpu":
         raise T5evalError(f"--int8 uses CPU kernels (fbgemm); drop it or use --device cpu (got {cfg.device})")
+    if cfg.dtype not in DTYPES:
+        raise T5evalError(f"--dtype {cfg.dtype}: unknown{did_you_mean(cfg.dtype, DTYPES)}; choose from {', '.join(DTYPES)}")
+    if cfg.kernels not in KERNEL_MODES:
+        raise T5evalError(f"--kernels {cfg.kernels}: unknown{did_you_mean(cfg.kernels, KERNEL_MODES)}; "
+                          f"choose from {', '.join(KERNEL_MODES)}")
     if cfg.against not in AGAINST:
         raise T5evalError(f"--against {cfg.against}: unknown implementation{did_you_mean(cfg.against, AGAINST)}; "
                           f"choose from {', '.join(AGAINST)}")
@@ -94,10 +118,12 @@ def build_models(cfg: BenchConfig) -> list[Impl]:
         from t5eval.model.quant import quantize_int8
 
         impls.append(NativeImpl(quantize_int8(native), name=INT8))
+    if cfg.dtype == "bfloat16":
+        impls.append(NativeImpl(copy.deepcopy(native).to(torch.bfloat16), name=BF16))
     if cfg.against == "ctranslate2":
         from t5eval.bench.ct2 import ct2_impls
 
-        impls.extend(ct2_impls(native, torch.get_num_threads(), cfg.int8))
+        impls.extend(ct2_impls(native, torch.get_num_threads(), cfg.int8, cfg.dtype == "bfloat16"))
     return impls
 
 
@@ -161,7 +187,7 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     torch.manual_seed(cfg.seed)
     say("building models")
     impls = build_models(cfg)
-    ct2 = [impl.provenance for impl in impls if impl.name in (CT2, CT2_INT8)]  # type: ignore[attr-defined]
+    ct2 = [impl.provenance for impl in impls if impl.name in CT2_SIDES]  # type: ignore[attr-defined]
     if ct2:
         report["ctranslate2"] = ct2
     if cfg.int8:
@@ -174,8 +200,15 @@ def _run_measures(cfg: BenchConfig, measures: list[str], say: Any) -> dict[str, 
     say("measuring the fp32 matmul peak")
     report["matmul_peak"] = matmul_peak_gflops(cfg.device, cfg.matmul_size)
     peak = report["matmul_peak"]["gflops_best"]
-    shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size)
+    shape = Shape(cfg.batch_size, cfg.input_len, cfg.new_tokens, cfg.beam_size, cfg.pretrain_inputs,
+                  cfg.pretrain_targets)
     batch = synthetic_batch(shape, model_cfg.vocab_size, cfg.seed, cfg.device)
+    if cfg.device == "cpu":
+        say(f"choosing the fp32 linear kernels ({cfg.kernels})")
+        native = impls[0]
+        native.kernels, report["env"]["linear_kernels"] = choose_kernels(  # type: ignore[attr-defined]
+            native.model, model_cfg, shape, batch, cfg.kernels)  # type: ignore[attr-defined]
+        say(kernels_line(report["env"]))
     results: dict[str, Any] = {}
     for name in measures:
         say(f"measuring {name}")
@@ -195,10 +228,10 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
              peak: float) -> dict[str, Any]:
     """Dispatch one measure by name; the int8 copies join the encoder and decode measures only, and
     CTranslate2 (fp32) every measure but training."""
-    if name == "train":
-        impls = [impl for impl in impls if impl.name not in (INT8, CT2, CT2_INT8)]
+    if name in ("train", "pretrain"):
+        impls = [impl for impl in impls if impl.name not in (INT8, BF16, *CT2_SIDES)]
     if name == "e2e":
-        impls = [impl for impl in impls if impl.name not in (INT8, CT2_INT8)]
+        impls = [impl for impl in impls if impl.name not in (INT8, BF16, CT2_INT8, CT2_BF16)]
     if name == "encoder":
         return measure_encoder(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
     if name in ("greedy", "beam"):
@@ -206,6 +239,8 @@ def _measure(name: str, impls: list[Impl], model_cfg: Any, shape: Shape, batch: 
         return measure_decode(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak, beam)
     if name == "train":
         return measure_train(impls, model_cfg, shape, batch, cfg.repeats, cfg.device, peak)
+    if name == "pretrain":
+        return measure_pretrain(impls, model_cfg, shape, cfg.seed, cfg.repeats, cfg.device, peak)
     e2e = E2EConfig(cfg.task, cfg.limit, cfg.batch_size, cfg.data_dir, cfg.vocab, cfg.e2e_max_decode_len, cfg.model)
     return measure_e2e(impls, e2e, cfg.device, cfg.e2e_repeats)
 
@@ -218,14 +253,14 @@ def _rescale_shares(results: dict[str, Any], peak: float) -> None:
             continue
         m["peak_gflops_used"] = peak
         for side in _sides(m):
-            m[side]["share_of_peak"] = m["matrix_gflop"] / m[side]["median_s"] / peak
+            m[side]["share_of_peak"] = mfu(m["matrix_gflop"] * 1e9, m[side]["median_s"], peak)
         if "first_step" in m:
             _rescale_shares({"first_step": m["first_step"]}, peak)
 
 
 def _sides(measure: dict[str, Any]) -> list[str]:
     """The implementations timed in one measure: native, transformers, native-int8, CTranslate2 (fp32/int8)."""
-    return [name for name in ("native", "transformers", INT8, CT2, CT2_INT8) if name in measure]
+    return [name for name in ("native", "transformers", INT8, BF16, *CT2_SIDES) if name in measure]
 
 
 def _add_decode_loop(results: dict[str, Any]) -> None:
@@ -246,8 +281,9 @@ def _add_decode_loop(results: dict[str, Any]) -> None:
             seconds = m[side]["median_s"] - results["encoder"][side]["median_s"]
             loop[side] = m["work"] / seconds if seconds > 0 else float("nan")
         loop["ratio"] = loop["native"] / loop["transformers"]
-        if INT8 in loop:
-            loop["ratio_int8"] = loop[INT8] / loop["transformers"]
+        for variant, _, tag in VARIANTS:
+            if variant in loop:
+                loop[f"ratio_{tag}"] = loop[variant] / loop["transformers"]
         m["decode_loop_rate"] = loop
 
 

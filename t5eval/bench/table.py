@@ -6,8 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
-from t5eval.bench.ct2 import CT2, CT2_INT8
-from t5eval.bench.impls import INT8
+from t5eval.bench.ct2 import CT2
+from t5eval.bench.measures import VARIANTS
 
 # The reference is transformers, except in rows labelled "vs CTranslate2".
 _COLUMNS = ("measure", "unit", "native (median, spread)", "reference (median, spread)", "native/ref",
@@ -51,8 +51,9 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
             out.append([f"{label}: decoder loop only", "generated tokens/s (minus encoder)",
                         f"{loop['native']:,.0f}", f"{loop['transformers']:,.0f}", f"{loop['ratio']:.2f}×",
                         "", "", "", ""])
-        if INT8 in m:
-            out.extend(_int8_rows(label, m))
+        for side, _, tag in VARIANTS:
+            if side in m:
+                out.extend(_variant_rows(label, m, side, tag))
         out.extend(_ct2_rows(label, m.get("first_step", m)))
     return out
 
@@ -72,30 +73,32 @@ def _ct2_rows(label: str, m: dict[str, Any]) -> list[list[str]]:
     rows = [[f"{label} vs CTranslate2", m["unit"], _rate(nat), _rate(ct2), f"{m['ratio_ct2']:.2f}×",
              f"{100 * nat['share_of_peak']:.0f}%", f"{100 * ct2['share_of_peak']:.0f}%",
              "CT2 vs native: " + _agreement(m["ct2_vs_native"]), f"{_mem(nat)} / {_mem(ct2)}"]]
-    if INT8 in m and CT2_INT8 in m:
-        q, c = m[INT8], m[CT2_INT8]
-        kept = (f"vs native fp32: native int8 {_agreement(m['int8_vs_fp32'])}; "
-                f"CT2 int8 {_agreement(m['ct2_int8_vs_fp32'])}")
-        rows.append([f"{label} (int8) vs CTranslate2 int8", m["unit"], _rate(q), _rate(c),
-                     f"{m['ratio_ct2_int8']:.2f}×", f"{100 * q['share_of_peak']:.0f}%",
+    for side, ct2_side, tag in VARIANTS:
+        if side not in m or ct2_side not in m:
+            continue
+        q, c = m[side], m[ct2_side]
+        kept = (f"vs native fp32: native {tag} {_agreement(m[f'{tag}_vs_fp32'])}; "
+                f"CT2 {tag} {_agreement(m[f'ct2_{tag}_vs_fp32'])}")
+        rows.append([f"{label} ({tag}) vs CTranslate2 {tag}", m["unit"], _rate(q), _rate(c),
+                     f"{m[f'ratio_ct2_{tag}']:.2f}×", f"{100 * q['share_of_peak']:.0f}%",
                      f"{100 * c['share_of_peak']:.0f}%", kept, f"{_mem(q)} / {_mem(c)}"])
     return rows
 
 
-def _int8_rows(label: str, m: dict[str, Any]) -> list[list[str]]:
-    """The int8 copy against transformers fp32 (its rate in the native column), with what it keeps of fp32."""
-    q, hf, agree = m[INT8], m["transformers"], m["int8_vs_fp32"]
+def _variant_rows(label: str, m: dict[str, Any], side: str, tag: str) -> list[list[str]]:
+    """The int8 or bf16 copy against transformers fp32 (its rate in the native column), with what it keeps of fp32."""
+    q, hf, agree = m[side], m["transformers"], m[f"{tag}_vs_fp32"]
     if "token_agreement" in agree:
         kept = (f"vs native fp32: {agree['rows_identical']}/{agree['rows']} rows identical, "
                 f"{100 * agree['token_agreement']:.1f}% tokens before the first difference")
     else:
         kept = f"vs native fp32: relative RMS Δ {agree['rel_rms_diff']:.1e}"
-    rows = [[f"{label} (int8, not exact)", m["unit"], _rate(q), _rate(hf), f"{m['ratio_int8']:.2f}×",
+    rows = [[f"{label} ({tag}, not exact)", m["unit"], _rate(q), _rate(hf), f"{m[f'ratio_{tag}']:.2f}×",
              f"{100 * q['share_of_peak']:.0f}%", "", kept, f"{_mem(q)} / {_mem(hf)}"]]
     loop = m.get("decode_loop_rate", {})
-    if "ratio_int8" in loop:
-        rows.append([f"{label} (int8): decoder loop only", "generated tokens/s (minus encoder)",
-                     f"{loop[INT8]:,.0f}", f"{loop['transformers']:,.0f}", f"{loop['ratio_int8']:.2f}×",
+    if f"ratio_{tag}" in loop:
+        rows.append([f"{label} ({tag}): decoder loop only", "generated tokens/s (minus encoder)",
+                     f"{loop[side]:,.0f}", f"{loop['transformers']:,.0f}", f"{loop[f'ratio_{tag}']:.2f}×",
                      "", "", "", ""])
     return rows
 
@@ -123,9 +126,21 @@ def _metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in metrics.items())
 
 
+def kernels_line(env: dict[str, Any]) -> str:
+    """The fp32 linear kernel per GEMM shape class and both kernels' measured GFLOP/s ("" if not chosen)."""
+    rec = env.get("linear_kernels")
+    if not rec or "measured_gflops" not in rec:
+        return ""
+    parts = [f"{name} {rec['chosen'][name]} (MKL {m['mkl']:.0f} / oneDNN {m['onednn']:.0f} GFLOP/s at "
+             f"{'×'.join(map(str, m['shape']))})" for name, m in rec["measured_gflops"].items()]
+    rejected = "".join(f"; {name} kept on MKL: {why}" for name, why in rec.get("rejected", {}).items())
+    return f"linear kernels ({rec['mode']}): " + ", ".join(parts) + rejected
+
+
 def _footer(report: dict[str, Any]) -> str:
     env, peak = report["env"], report["matmul_peak"]
-    return (f"{env['cpu']} · {env['device']} · torch {env['packages']['torch']} · transformers "
+    kernels = kernels_line(env)
+    return (f"{kernels + ' · ' if kernels else ''}{env['cpu']} · {env['device']} · torch {env['packages']['torch']} · transformers "
             f"{env['packages']['transformers']} · ctranslate2 {env['packages'].get('ctranslate2', 'absent')} · threads {env['torch_threads']} · fp32 matmul peak "
             f"{max(peak['gflops_best'], report.get('matmul_peak_end', peak)['gflops_best']):.0f} GFLOP/s · load {report['load_average_start']} → "
             f"{report['load_average_end']}")

@@ -1,4 +1,5 @@
-"""Timing and memory primitives for `t5eval bench`: alternating repeats, medians, RSS peaks, matmul peak.
+"""Timing and memory primitives for `t5eval bench`: alternating repeats, medians, RSS peaks (matmul peak:
+`t5eval.model.throughput`).
 
 Kept free of model code so every measure (native or transformers) is timed the same way.
 """
@@ -133,26 +134,6 @@ def alternate(
                 dt, results[name] = time_call(fn, device)
             timings[name].times_s.append(dt)
     return timings, results, memory
-
-
-def matmul_peak_gflops(device: str, size: int = 2048, repeats: int = 6) -> dict[str, float]:
-    """The machine's fp32 matmul rate: best of `repeats` square `torch.mm` of side `size`."""
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device)
-    b = torch.randn(size, size, generator=gen).to(device)
-    torch.mm(a, b)
-    best = float("inf")
-    times = []
-    for _ in range(repeats):
-        dt, _ = time_call(lambda: torch.mm(a, b), device)
-        times.append(dt)
-        best = min(best, dt)
-    flops = 2.0 * size**3
-    return {
-        "size": size,
-        "gflops_best": flops / best / 1e9,
-        "gflops_median": flops / statistics.median(times) / 1e9,
-    }
 
 
 def load_average() -> list[float] | None:

@@ -19,7 +19,7 @@ def bench(
     device: str = typer.Option("cpu", help="cpu or cuda[:i]."),
     repeats: int = typer.Option(3, min=1, help="Timed repeats per implementation (after 1 warm-up)."),
     seed: int = typer.Option(0, help="Seed of the random weights and inputs."),
-    skip: list[str] = typer.Option([], help="Measures to skip: encoder, greedy, beam, train, e2e."),
+    skip: list[str] = typer.Option([], help="Measures to skip: encoder, greedy, beam, train, pretrain, e2e."),
     task: str = typer.Option("glue_rte_v002", help="Task of the end-to-end measure."),
     limit: int | None = typer.Option(64, min=1, help="Examples of the end-to-end measure."),
     e2e_repeats: int = typer.Option(1, min=1, help="Timed repeats of the end-to-end measure."),
@@ -30,6 +30,11 @@ def bench(
     markdown: bool = typer.Option(False, help="Also print the table as Markdown."),
     int8: bool = typer.Option(False, "--int8", help="Also time an int8-quantized native copy (CPU; not exact: "
                               "reported apart with its agreement with fp32)."),
+    dtype: str = typer.Option("float32", help="bfloat16: also time a bf16 copy of the native model (not exact: "
+                              "reported apart with its agreement with fp32; against CTranslate2's bf16, or its "
+                              "float32 where this CPU has no bf16)."),
+    kernels: str = typer.Option("auto", help="fp32 linear kernels on the CPU: auto (the faster of MKL and oneDNN "
+                                "per GEMM shape class, measured, kept only where outputs stay exact), mkl, onednn."),
     against: str = typer.Option("transformers", help="transformers, or ctranslate2: CTranslate2 (converted from "
                                 "the same weights) joins as a third implementation; with --int8 its int8 too."),
 ) -> None:
@@ -50,7 +55,7 @@ def bench(
                       new_tokens=new_tokens, beam_size=beam_size, threads=threads, device=device,
                       repeats=repeats, seed=seed, skip=tuple(skip), task=task, limit=limit,
                       e2e_max_decode_len=e2e_max_decode_len, e2e_repeats=e2e_repeats, data_dir=data_dir, vocab=vocab,
-                      int8=int8, against=against)
+                      int8=int8, dtype=dtype, kernels=kernels, against=against)
     console = Console(stderr=True)
     report = run_bench(cfg, progress=lambda msg: console.log(msg))
     Console(width=max(Console().width, 200)).print(rich_table(report))

@@ -11,36 +11,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from t5eval.model.throughput import TRAIN_FLOPS_FACTOR, matmul_peak_gflops
+from t5eval.model.throughput import mfu as model_mfu
+
 CPU_SIZE, GPU_SIZE = 1024, 4096
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure_matmul_peak(device: torch.device, size: int | None = None, repeats: int = 3) -> float:
-    """GFLOP/s of the fastest of `repeats` fp32 `torch.mm` of two size × size matrices (after one warm-up)."""
+    """GFLOP/s of the fastest of `repeats` fp32 `torch.mm` of two size × size matrices (after one warm-up):
+    `t5eval.model.throughput.matmul_peak_gflops`, the probe `t5eval bench` uses too."""
     size = size or (GPU_SIZE if device.type == "cuda" else CPU_SIZE)
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device)
-    b = torch.randn(size, size, generator=gen).to(device)
-    torch.mm(a, b)
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * size**3 / best / 1e9
+    return float(matmul_peak_gflops(str(device), size, repeats)["gflops_best"])
 
 
 def train_flops_per_row(forward: Callable[[], Any]) -> float:
@@ -52,12 +39,12 @@ def train_flops_per_row(forward: Callable[[], Any]) -> float:
     counter = FlopCounterMode(display=False)
     with torch.random.fork_rng(), torch.no_grad(), counter:
         forward()
-    return 3.0 * counter.get_total_flops()
+    return float(TRAIN_FLOPS_FACTOR * counter.get_total_flops())
 
 
 def mfu(flops_per_token: float, tokens_per_s: float, peak_gflops: float) -> float:
     """Share (0..1) of the matmul peak: model FLOPs per second over the measured peak."""
-    return flops_per_token * tokens_per_s / (peak_gflops * 1e9) if peak_gflops > 0 else 0.0
+    return model_mfu(flops_per_token * tokens_per_s, 1.0, peak_gflops) if peak_gflops > 0 else 0.0
 
 
 def format_duration(seconds: float) -> str:

@@ -13,7 +13,7 @@ from t5eval.bench.table import markdown_table
 from t5eval.errors import T5evalError
 
 TINY = {"preset": "tiny", "batch_size": 3, "input_len": 9, "new_tokens": 5, "beam_size": 2, "repeats": 1,
-        "threads": 1, "matmul_size": 64}
+        "threads": 1, "matmul_size": 64, "pretrain_inputs": 12, "pretrain_targets": 4}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def report() -> dict:
 
 
 def test_report_has_every_synthetic_measure_with_both_sides(report):
-    assert set(report["measures"]) == {"encoder", "greedy", "beam", "train"}
+    assert set(report["measures"]) == {"encoder", "greedy", "beam", "train", "pretrain"}
     for name, m in report["measures"].items():
         for side in ("native", "transformers"):
             assert m[side]["rate_median"] > 0, name
@@ -55,7 +55,7 @@ def test_report_is_json_and_renders_as_markdown(report):
 def test_unknown_measure_is_a_one_line_user_error():
     with pytest.raises(T5evalError, match="did you mean greedy"):
         BenchConfig(skip=("greedyy",)).measures()
-    assert set(MEASURES) == {"encoder", "greedy", "beam", "train", "e2e"}
+    assert set(MEASURES) == {"encoder", "greedy", "beam", "train", "pretrain", "e2e"}
 
 
 def test_bucketed_batches_group_by_length_and_keep_every_row():
@@ -71,7 +71,7 @@ def test_cli_writes_json_and_rejects_bad_device(tmp_path):
 
     out = tmp_path / "bench.json"
     args = ["bench", "--preset", "tiny", "--batch-size", "2", "--input-len", "6", "--new-tokens", "3",
-            "--beam-size", "2", "--repeats", "1", "--threads", "1", "--skip", "e2e", "--skip", "train",
+            "--beam-size", "2", "--repeats", "1", "--threads", "1", "--skip", "e2e", "--skip", "train", "--skip", "pretrain",
             "--json", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -116,3 +116,45 @@ def test_int8_copy_is_timed_apart_with_its_agreement_and_never_trains():
 def test_int8_off_the_cpu_is_a_one_line_user_error():
     with pytest.raises(T5evalError, match="--int8 uses CPU kernels"):
         run_bench(BenchConfig(**TINY, device="mps", int8=True))
+
+
+def test_report_records_the_linear_kernel_choice_with_measured_rates(report):
+    rec = report["env"]["linear_kernels"]
+    assert rec["mode"] == "auto"
+    assert set(rec["measured_gflops"]) == {"tall", "decode", "head"}
+    for rates in rec["measured_gflops"].values():
+        assert rates["mkl"] > 0 and rates["onednn"] > 0 and len(rates["shape"]) == 3
+    assert set(rec["chosen"].values()) <= {"mkl", "onednn"}
+    assert "linear kernels (auto)" in markdown_table(report)
+
+
+def test_auto_keeps_a_faster_kernel_only_where_outputs_stay_exact(monkeypatch):
+    from t5eval.bench import kernel_choice
+    from t5eval.bench.measures import Shape, synthetic_batch
+    from t5eval.model import load_model
+
+    model = load_model("tiny", init="random", seed=0, device="cpu").model.eval()
+    shape = Shape(3, 9, 4, 2)
+    batch = synthetic_batch(shape, model.config.vocab_size, 0, "cpu")
+    faster = {c: {"shape": [1, 1, 1], "mkl": 1.0, "onednn": 2.0} for c in ("tall", "decode", "head")}
+    monkeypatch.setattr(kernel_choice, "measure", lambda shapes: faster)
+    kernels, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto")
+    assert rec["candidate"] == dict.fromkeys(("tall", "decode", "head"), "onednn")
+    assert rec["chosen"] == rec["candidate"] and rec["rejected"] == {} and kernels is not None
+
+    real = kernel_choice._differences  # a class whose rounding flips a row is refused, the others kept
+    monkeypatch.setattr(kernel_choice, "_differences",
+                        lambda ref, out: ["beam rows differ"] if out is _flipped[0] else real(ref, out))
+    _flipped: list = [None]
+    original = kernel_choice._outputs
+
+    def outputs(model, batch, shape, kernels):
+        out = original(model, batch, shape, kernels)
+        if kernels is not None and kernels.choice["head"] == "onednn":
+            _flipped[0] = out
+        return out
+
+    monkeypatch.setattr(kernel_choice, "_outputs", outputs)
+    _, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto")
+    assert rec["chosen"] == {"tall": "onednn", "decode": "onednn", "head": "mkl"}
+    assert rec["rejected"] == {"head": "beam rows differ"}

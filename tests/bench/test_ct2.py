@@ -47,7 +47,7 @@ def test_ct2_ids_equal_native_fp32(pair, beam, force):
 
 def test_bench_reports_ct2_ratios_agreement_and_versions():
     cfg = BenchConfig(preset="tiny", batch_size=2, input_len=6, new_tokens=3, beam_size=2, repeats=1, threads=1,
-                      matmul_size=64, skip=("e2e", "train"), int8=True, against="ctranslate2")
+                      matmul_size=64, skip=("e2e", "train", "pretrain"), int8=True, against="ctranslate2")
     report = run_bench(cfg)
     assert report["env"]["packages"]["ctranslate2"] == ct2.__version__
     assert [p["compute_type"] for p in report["ctranslate2"]] == ["float32", "int8"]
@@ -58,6 +58,31 @@ def test_bench_reports_ct2_ratios_agreement_and_versions():
         assert m["ct2_vs_native"]["rows"] == 2 and 0 <= m["ct2_int8_vs_fp32"]["token_agreement"] <= 1
     first = report["measures"]["encoder"]["first_step"]
     assert CT2 not in report["measures"]["encoder"] and first["ratio_ct2"] > 0
+
+
+def test_bf16_rows_against_ct2_bf16_or_its_float32_fallback():
+    from t5eval.bench.ct2 import CT2_BF16, bf16_compute_type
+    from t5eval.bench.table import markdown_table
+
+    expected = "bfloat16" if "bfloat16" in ct2.get_supported_compute_types("cpu") else "float32"
+    assert bf16_compute_type() == expected
+    cfg = BenchConfig(preset="tiny", batch_size=2, input_len=6, new_tokens=3, beam_size=2, repeats=1, threads=1,
+                      matmul_size=64, skip=("e2e", "train", "pretrain"), dtype="bfloat16", against="ctranslate2")
+    report = run_bench(cfg)
+    assert [p["compute_type"] for p in report["ctranslate2"]] == ["float32", expected]
+    for name in ("greedy", "beam"):
+        m = report["measures"][name]
+        assert m["native-bf16"]["rate_median"] > 0 and m[CT2_BF16]["rate_median"] > 0
+        assert m["ratio_ct2_bf16"] == pytest.approx(m["native-bf16"]["rate_median"] / m[CT2_BF16]["rate_median"])
+        for key in ("bf16_vs_fp32", "ct2_bf16_vs_fp32"):
+            assert m[key]["rows"] == 2 and 0 <= m[key]["token_agreement"] <= 1
+    assert report["measures"]["encoder"]["bf16_vs_fp32"]["rel_rms_diff"] < 0.1  # bf16 keeps ~3 digits
+    assert "(bf16) vs CTranslate2 bf16" in markdown_table(report)
+
+
+def test_unknown_dtype_is_a_one_line_user_error():
+    with pytest.raises(T5evalError, match="did you mean bfloat16"):
+        run_bench(BenchConfig(preset="tiny", dtype="bfloat"))
 
 
 def test_unknown_reference_is_a_one_line_user_error():

@@ -10,8 +10,8 @@ from torch import nn
 
 from t5eval.errors import T5evalError
 from t5eval.model import DecodeConfig, generate, load_model
+from t5eval.model.kernels import LM_HEAD_BLOCK
 from t5eval.model.quant import Int8Linear, quantize_int8
-from t5eval.model.t5.network import LM_HEAD_BLOCK
 from t5eval.tokenizer import T5Tokenizer
 
 from .conftest import batch_of, rte_texts

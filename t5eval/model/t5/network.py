@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from t5eval.model.adapters import add_adapters, after_feed_forward, inside_feed_forward
+from t5eval.model.kernels import active_kernel, blocked_linear
 from t5eval.model.layers import Attention, FeedForward, RelativeBias, RMSNorm
 from t5eval.model.segments import PerExample, length_groups, slots, spans
 from t5eval.model.t5.config import T5Config
@@ -26,9 +27,6 @@ def causal_bias(length: int, dtype: torch.dtype, device: torch.device) -> torch.
     """(T, T) additive bias that hides future positions from the decoder."""
     future = torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
     return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, torch.finfo(dtype).min)
-
-
-LM_HEAD_BLOCK = 2048  # vocabulary rows per LM-head matmul in CPU decoding steps (T5.step_logits)
 
 
 def feed_forward(layer: EncoderLayer | DecoderLayer, x: torch.Tensor) -> torch.Tensor:
@@ -189,8 +187,9 @@ class T5(nn.Module):
         if hidden.device.type != "cpu" or not isinstance(self.lm_head, nn.Linear):
             return self.head(hidden)
         hidden = self._head_input(hidden)
-        blocks = self.lm_head.weight.split(LM_HEAD_BLOCK)
-        return torch.cat([F.linear(hidden, block) for block in blocks], dim=-1)
+        if active_kernel("head") == "onednn":  # chosen for this CPU (`t5eval.model.kernels`): one call
+            return F.linear(hidden, self.lm_head.weight)
+        return blocked_linear(hidden, self.lm_head.weight)
 
     def decode(self, decoder_input_ids: torch.Tensor, memory: torch.Tensor, attention_mask: torch.Tensor,
                segments: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
