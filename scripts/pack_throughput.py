@@ -24,8 +24,9 @@ from t5eval.distributed.parallel import plan_batches, train_step, wrap_model
 from t5eval.model import load_model
 from t5eval.tasks import TaskRegistry, load_examples
 from t5eval.tokenizer import T5Tokenizer
-from t5eval.train.loop import make_optimizer, set_dropout
+from t5eval.train.loop import set_dropout
 from t5eval.train.stream import TrainSource, TrainStream
+from t5eval.train.text_step import make_optimizer
 
 
 def sst2_source(data_dir: Path, vocab: Path, limit: int) -> TrainSource:

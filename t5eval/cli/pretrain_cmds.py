@@ -19,15 +19,13 @@ INITS = ("random", "pretrained")
 def pretrain_cmd(
     ctx: typer.Context,
     model: str = typer.Option(..., "--model", "-m", help="preset (with --init random) or a local HF T5 folder"),
-    corpus: str = typer.Option(..., help=".txt (blank-line-separated documents), .jsonl (text), a folder, "
-                                         "or hub:ID[:CONFIG[:SPLIT]]"),
+    corpus: str = typer.Option(..., help=".txt (blank-line-separated), .jsonl, folder, hub:ID[:CFG[:SPLIT]]"),
     objective: str = typer.Option("span_corruption", help="span_corruption | iid_replace_spans | iid_drop | "
                                                           "bert_mlm | mass | deshuffle | prefix_lm"),
     init: str = typer.Option("random", help="random (seeded, from a preset) | pretrained (continue MODEL)"),
     vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL/spiece.model)"),
     steps: int = typer.Option(2**19, help="optimizer steps (paper: 2^19)"),
-    batch_tokens: int = typer.Option(65536, help="input tokens per step: batch_tokens // inputs_length "
-                                                 "sequences (paper: 128 x 512)"),
+    batch_tokens: int = typer.Option(65536, help="tokens per step: batch_tokens // inputs_length rows"),
     inputs_length: int = typer.Option(512, help="encoder length the chunks are sized for (paper: 512)"),
     targets_length: int | None = typer.Option(None, help="T5's sequence_length['targets']; too short is an error"),
     noise_density: float | None = typer.Option(None, help="share of corrupted tokens (default 0.15)"),
@@ -46,8 +44,7 @@ def pretrain_cmd(
     save_every: int = typer.Option(1000, help="checkpoint every N steps (resume after kill -9)"),
     log_every: int = typer.Option(100, help="loss history / progress every N steps"),
     threads: int | None = typer.Option(None, help="CPU threads for torch"),
-    device: str | None = typer.Option(None, help="cpu | cuda | cuda:N (default: cuda when a GPU is visible, "
-                                                 "else cpu)"),
+    device: str | None = typer.Option(None, help="cpu | cuda | cuda:N (default: cuda if there is a GPU)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
     corpus_tokens: int | None = typer.Option(None, help="pre-train on the first N tokens of the corpus, repeated "
                                                         "as the steps need (the paper's Table 9); repeats recorded"),
@@ -62,26 +59,9 @@ def pretrain_cmd(
                                                 "tokens of inputs + targets (the paper's LM objective for the LM)"),
 ) -> None:
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
-    from t5eval.cli.run_cmds import check_choice, check_positive
-    from t5eval.pretrain.checks import check_export_path
     from t5eval.pretrain.job import PretrainOptions
-    from t5eval.pretrain.objectives import make_objective
-    from t5eval.run.options import check_device, default_device
+    from t5eval.run.options import default_device
 
-    check_choice("--init", init, INITS)
-    check_positive(steps=steps, batch_tokens=batch_tokens, inputs_length=inputs_length, save_every=save_every,
-                    log_every=log_every, threads=threads, corpus_tokens=corpus_tokens)
-    if export is not None and export[0] < 1:
-        raise T5evalError(f"--export {export[0]} must be at least 1")
-    if export is not None:
-        check_export_path(Path(export[1]), export[1])
-    if dropout is not None and not 0.0 <= dropout < 1.0:
-        raise T5evalError(f"--dropout {dropout} must be in [0, 1)")
-    if concat_docs is not None and concat_docs < 0:
-        raise T5evalError(f"--concat-docs {concat_docs} must be 0 (whole corpus) or a positive count")
-    make_objective(objective, inputs_length, noise_density, mean_span_length, targets_length=targets_length,
-                   mlm_keep_prob=mlm_keep)  # objective settings refused (one line) before any file is read
-    device = check_device(device or default_device())
     opts = PretrainOptions(
         model=model, corpus=corpus, objective=objective, init=init, vocab=vocab, steps=steps,
         batch_tokens=batch_tokens, inputs_length=inputs_length, targets_length=targets_length,
@@ -89,11 +69,36 @@ def pretrain_cmd(
         concat_docs=concat_docs, clean=clean, bad_words=bad_words, seed=seed,
         dropout=dropout, out=out, export_n=export[0] if export else None,
         export_path=Path(export[1]) if export else None,
-        save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
+        save_every=save_every, log_every=log_every, device=device or default_device(), overwrite=overwrite,
         command=_command(ctx, export), lm_loss=lm_loss, corpus_tokens=corpus_tokens,
         mix_tasks=mix_tasks, mixing=mixing, corpus_rate=corpus_rate, data_dir=data_dir,
     )  # fmt: skip
+    _check_arguments(opts, threads, export)
     _run(opts, threads)
+
+
+def _check_arguments(opts: PretrainOptions, threads: int | None, export: tuple[int, str] | None) -> None:
+    """Refuse bad arguments in one line before any file is read (`pretrain.checks` does the paths later)."""
+    from t5eval.cli.run_cmds import check_choice, check_positive
+    from t5eval.pretrain.checks import check_export_path
+    from t5eval.pretrain.objectives import make_objective
+    from t5eval.run.options import check_device
+
+    check_choice("--init", opts.init, INITS)
+    check_positive(steps=opts.steps, batch_tokens=opts.batch_tokens, inputs_length=opts.inputs_length,
+                   save_every=opts.save_every, log_every=opts.log_every, threads=threads,
+                   corpus_tokens=opts.corpus_tokens)
+    if export is not None and export[0] < 1:
+        raise T5evalError(f"--export {export[0]} must be at least 1")
+    if export is not None:
+        check_export_path(Path(export[1]), export[1])
+    if opts.dropout is not None and not 0.0 <= opts.dropout < 1.0:
+        raise T5evalError(f"--dropout {opts.dropout} must be in [0, 1)")
+    if opts.concat_docs is not None and opts.concat_docs < 0:
+        raise T5evalError(f"--concat-docs {opts.concat_docs} must be 0 (whole corpus) or a positive count")
+    make_objective(opts.objective, opts.inputs_length, opts.noise_density, opts.mean_span_length,
+                   targets_length=opts.targets_length, mlm_keep_prob=opts.mlm_keep)  # objective settings
+    check_device(opts.device)
 
 
 def _run(opts: PretrainOptions, threads: int | None) -> None:

@@ -24,7 +24,8 @@ from t5eval.distributed.context import DistContext
 from t5eval.distributed.parallel import plan_batches, train_step, wrap_model
 from t5eval.pretrain.stream import ExampleStream
 from t5eval.train.checkpoint import load_one_file, save_one_file
-from t5eval.train.loop import TrainConfig, defer_sigint, optimizer_record, set_dropout
+from t5eval.train.loop import defer_sigint, set_dropout
+from t5eval.train.text_step import TrainConfig, optimizer_record
 from t5eval.train.throughput import mfu
 
 SCHEDULE_K = 10_000

@@ -15,7 +15,7 @@ from t5eval.run.plan import TextToTextPlan
 from t5eval.run.progress import RunProgress
 from t5eval.tasks import TaskRegistry
 from t5eval.tokenizer import Tokenizer
-from t5eval.train.loop import TrainConfig
+from t5eval.train.text_step import TrainConfig
 
 Log = Callable[[str], None]
 

@@ -30,8 +30,9 @@ from t5eval.run.progress import TrainPlan
 from t5eval.run.record import CHECKPOINT_ORIGIN, task_record, text_train_block
 from t5eval.tasks import ExampleSet, TaskSpec
 from t5eval.train.checkpoint import drop_checkpoints, resume_source
-from t5eval.train.loop import Snapshot, TrainState, finetune
+from t5eval.train.loop import TrainState, finetune
 from t5eval.train.stream import TrainSource, TrainStream
+from t5eval.train.text_step import Snapshot
 from t5eval.trust import read_json_object
 
 

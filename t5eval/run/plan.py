@@ -17,7 +17,7 @@ from typing import Any
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.run.options import PAPER_BATCH_TOKENS, PAPER_EVAL_EVERY, PAPER_STEPS, RunOptions, check_options
 from t5eval.train.head_step import HeadHyperparameters
-from t5eval.train.loop import TrainConfig
+from t5eval.train.text_step import TrainConfig
 from t5eval.train.transfer import Transfer
 
 HEADS = ("classify",)

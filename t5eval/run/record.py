@@ -22,7 +22,8 @@ from t5eval.results import (
 from t5eval.run.options import RunOptions
 from t5eval.run.plan import HeadPlan, RunPlan, TextToTextPlan
 from t5eval.tasks import TaskRegistry, TaskSpec
-from t5eval.train.loop import TrainState, optimizer_record
+from t5eval.train.loop import TrainState
+from t5eval.train.text_step import optimizer_record
 
 CHECKPOINT_ORIGIN = "t5eval_checkpoint.json"  # written beside the weights of a run's <task>/best/
 

@@ -1,7 +1,8 @@
 """Fine-tuning: one skeleton for every family (validation, best-step selection, checkpoints that resume
 exactly, Ctrl-C), the per-family steps plugged into it, and what FSDP needs at validation time.
 
-Modules: `loop` (finetune, the `TrainingStep` seam, T5's `TextToTextStep`, TrainConfig/TrainState),
+Modules: `loop` (finetune, the `TrainingStep`/`Trainer` seam, TrainState), `text_step` (T5's text-to-text
+step: `TrainConfig`, Adafactor and its record, `TextToTextStep`, `ParallelTrainer` for one process/DDP/FSDP),
 `head_step` (task heads: BERT's AdamW step, `HeadHyperparameters`, `HeadBatches`), `transfer` (--transfer
 as parameter selections), `stream` (seeded, resumable batches of a mixture),
 `checkpoint` (one-file and sharded checkpoints, which one to resume), `fsdp` (whole weights while a

@@ -26,7 +26,8 @@ from t5eval.distributed.parallel import wrap_model
 from t5eval.model import DecodeConfig, generate, load_model
 from t5eval.model.checkpoint import state_dict_sha256
 from t5eval.train.fsdp import whole_weights
-from t5eval.train.loop import Snapshot, TrainConfig, TrainState, finetune
+from t5eval.train.loop import TrainState, finetune
+from t5eval.train.text_step import Snapshot, TrainConfig
 from t5eval.train.stream import TrainSource, TrainStream
 
 CFG = TrainConfig(steps=4, eval_every=2, batch_tokens=96, grad_accum=2, seed=5, fsdp=True)

@@ -16,7 +16,8 @@ import t5eval.run.flow as flow
 from t5eval.model import load_model, save_model
 from t5eval.train.best import is_better, select_best
 from t5eval.train.head_step import HeadBatches, HeadHyperparameters, HeadStep
-from t5eval.train.loop import TrainConfig, finetune
+from t5eval.train.loop import finetune
+from t5eval.train.text_step import TrainConfig
 
 from .conftest import CB, FT_ARGS
 from .helpers import base_args, cli, read_json, read_jsonl

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from t5eval.train.loop import TrainConfig, finetune, group_score, optimizer_record
+from t5eval.train.loop import finetune, group_score
 from t5eval.train.stream import TrainSource, TrainStream
+from t5eval.train.text_step import TrainConfig, optimizer_record
 
 
 class Toy(torch.nn.Module):

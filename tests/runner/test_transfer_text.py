@@ -10,8 +10,9 @@ import torch
 
 from t5eval.errors import T5evalError
 from t5eval.model import T5, T5Config
-from t5eval.train.loop import TrainConfig, finetune
+from t5eval.train.loop import finetune
 from t5eval.train.stream import TrainSource, TrainStream
+from t5eval.train.text_step import TrainConfig
 from t5eval.train.transfer import Transfer, apply_text_transfer, check_text_transfer
 
 from .conftest import CB, FT_ARGS
