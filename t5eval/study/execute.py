@@ -122,15 +122,28 @@ class Progress:
 
 def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: Estimate, log: Log) -> None:
     """Run `cells` in order: skip finished ones, resume started ones; a fine-tune whose pre-training is not
-    finished (another slice runs it) is left for later, and reported in one line at the end."""
+    finished (another slice runs it) or a cell another process holds is left for later, tried once more at the
+    end (other slices may have finished it meanwhile), and reported in one line if still unfinished."""
     progress = Progress(plan, cells, estimate, log)
-    waiting: list[tuple[Cell, str]] = []
     todo = [c for c in cells if not cell_done(plan.out, c)]
     if len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already finished: skipped")
-    for position, cell in enumerate(cells, 1):
-        if cell not in todo:
-            continue
+    waiting = _run_pass(plan, cells, todo, execute, progress)
+    if waiting:
+        waiting = _run_pass(plan, cells, [c for c, _ in waiting], execute, progress)
+    waiting = [(c, why) for c, why in waiting if not cell_done(plan.out, c)]
+    if waiting:
+        cell, why = waiting[0]
+        more = f" (and {len(waiting) - 1} more cells)" if len(waiting) > 1 else ""
+        raise T5evalError(f"cell {cell.name} {why}{more}: rerun this command once "
+                          f"{'they have' if more else 'it has'} finished")
+
+
+def _run_pass(plan: StudyPlan, cells: list[Cell], todo: list[Cell], execute: Executor,
+              progress: Progress) -> list[tuple[Cell, str]]:
+    """Run each cell of `todo` that is ready and not held by another process; returns those left waiting."""
+    waiting: list[tuple[Cell, str]] = []
+    for cell in todo:
         unfinished = [n for n in cell.needs if not cell_done(plan.out, n)]
         if unfinished:
             waiting.append((cell, f"waits for {', '.join(unfinished)}, not finished"))
@@ -139,8 +152,10 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
             if not held:
                 waiting.append((cell, "is running in another process (its lock is held)"))
                 continue
-            left = [c for c in todo if not cell_done(plan.out, c)]
-            progress.start(cell, position, len(cells) - len(left), left)
+            if cell_done(plan.out, cell):  # another process finished it since this one listed its cells
+                continue
+            left = [c for c in cells if not cell_done(plan.out, c)]
+            progress.start(cell, cells.index(cell) + 1, len(cells) - len(left), left)
             started = time.monotonic()
             try:
                 status = execute(list(cell.argv))
@@ -150,8 +165,4 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
                 raise T5evalError(f"cell {cell.name} stopped (exit {status}); finished work is kept in "
                                   f"{plan.out / cell.name}: rerun the same study command to resume it")
             progress.finish(cell, time.monotonic() - started)
-    if waiting:
-        cell, why = waiting[0]
-        more = f" (and {len(waiting) - 1} more cells)" if len(waiting) > 1 else ""
-        raise T5evalError(f"cell {cell.name} {why}{more}: rerun this command once it is")
-
+    return waiting

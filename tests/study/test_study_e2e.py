@@ -82,5 +82,5 @@ def test_a_slice_whose_fine_tune_waits_for_another_slices_pretraining_refuses_in
     assert cli(["study", "run", study_file, "--scale", "micro", "--seeds", 1, "--out", out, "--data-dir", data_dir,
                 "--vocab", vocab_path, "--cell", "2/2"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert err == ["error: cell runs/all_s0 waits for pretrain/default_s0, not finished: rerun this command once it is"]
+    assert err == ["error: cell runs/all_s0 waits for pretrain/default_s0, not finished: rerun this command once it has finished"]
     assert not (out / "runs").exists()  # nothing ran
