@@ -124,3 +124,24 @@ def test_bold_rule_and_concordance_by_hand() -> None:
     # ours a > b > c; paper a > c > b: pairs (a,b) ✓, (a,c) ✓, (b,c) ✗
     result = concordance({"a": 3.0, "b": 2.0, "c": 1.0}, {"a": 9.0, "b": 7.0, "c": 8.0})
     assert (result.concordant, result.discordant, result.tied) == (2, 1, 0)
+
+
+def test_forest_plot_title_and_axis_label_stay_inside_the_figure() -> None:
+    """Found by hand: table4's title and x label ran off the right edge of the PNG (cut mid-word)."""
+    from t5eval.study.plots import forest_figure
+    from t5eval.study.schema import Study
+    from t5eval.study.stats import Delta
+
+    study = Study.model_validate({
+        "schema": 1, "name": "t", "factor": "f", "baseline": "base", "tasks": ["cb"],
+        "title": "Table 4: pre-training objectives (prefix LM, BERT-style, deshuffling) against the paper's baseline objective, at the micro scale, two seeds, eight validation examples of CB",
+        "levels": {"base": {"label": "Baseline: i.i.d. replace corrupted spans, 15% ★"},
+                   "alt": {"label": "Prefix language modeling"}}})
+    deltas = {"alt": {"super_glue_cb_v102": Delta(1.0, -1.0, 3.0, 2), "average": Delta(1.0, -1.0, 3.0, 2)}}
+    fig = forest_figure(deltas, study, ["super_glue_cb_v102", "average"])
+    assert fig is not None and len(fig.texts) == 2
+    fig.canvas.draw()  # the constrained layout is computed when drawn
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for text in fig.texts:  # the title and the Δ axis label
+        box = text.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0 and box.y1 <= fig.bbox.height, text
