@@ -69,6 +69,18 @@ def _load(name_or_file: str) -> tuple[Any, Path, dict[str, Any], Any]:
     return study, path, scales, known
 
 
+def _plan(study: Any, path: Path, scale_name: str, scale: Any, seeds: int, out: Path, known: Any,
+          **paths: Path | None) -> Any:
+    """The study's cells at `scale`; a level that cannot be planned (a bad objective value, a model mapping
+    without the scale's model, ...) is one line naming the study file."""
+    from t5eval.study.plan import plan_study
+
+    try:
+        return plan_study(study, scale_name, scale, list(range(seeds)), out, known, **paths)
+    except T5evalError as err:
+        raise T5evalError(f"{path}: {err}") from None
+
+
 @study_app.command("list")
 def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell counts and times")) -> None:
     """Every built-in study: table, factor, levels, tasks, cells and estimated wall time per scale."""
@@ -76,7 +88,7 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
     from rich.table import Table
 
     from t5eval.study.estimate import estimate_plan, human_time, load_throughput
-    from t5eval.study.plan import plan_study, study_tasks
+    from t5eval.study.plan import study_tasks
     from t5eval.study.schema import builtin_study_files
 
     throughput = load_throughput()
@@ -86,14 +98,14 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
     sources: dict[str, str] = {}
     problems: list[str] = []
     for name in builtin_study_files():
-        try:
-            study, _, scales, known = _load(name)
-        except T5evalError as err:  # a broken file is one line; the other studies still list
+        try:  # a broken file is one line; the other studies still list
+            study, path, scales, known = _load(name)
+            plans = {s: _plan(study, path, s, scales[s], seeds, Path("STUDY_DIR"), known) for s in ("micro", "tiny", "paper")}
+        except T5evalError as err:
             problems.append(str(err))
             continue
         times, counts = [], ""
-        for scale_name in ("micro", "tiny", "paper"):
-            plan = plan_study(study, scale_name, scales[scale_name], list(range(seeds)), Path("STUDY_DIR"), known)
+        for scale_name, plan in plans.items():
             estimate = estimate_plan(plan, throughput)
             sources[scale_name] = estimate.source
             pretrain = sum(c.kind == "pretrain" for c in plan.cells)
@@ -127,7 +139,7 @@ def run_cmd(
     """Run a study's cells (skipping finished ones, resuming a killed one), or --plan them."""
     from t5eval.study.estimate import estimate_plan, human_time
     from t5eval.study.execute import prepare_corpus, run_cells, write_study_record
-    from t5eval.study.plan import parse_slice, plan_study, slice_cells
+    from t5eval.study.plan import parse_slice, slice_cells
 
     if seeds < 1:
         raise T5evalError(f"--seeds must be at least 1, got {seeds}")
@@ -136,7 +148,7 @@ def run_cmd(
         from t5eval.errors import did_you_mean
 
         raise T5evalError(f"--scale {scale!r} is not one of {', '.join(scales)}{did_you_mean(scale, scales)}")
-    the_plan = plan_study(study, scale, scales[scale], list(range(seeds)), out, known, data_dir=data_dir, vocab=vocab)
+    the_plan = _plan(study, path, scale, scales[scale], seeds, out, known, data_dir=data_dir, vocab=vocab)
     index, count = parse_slice(cell) if cell else (1, 1)
     cells = slice_cells(the_plan.cells, index, count)
     estimate = estimate_plan(the_plan)

@@ -122,6 +122,11 @@ def test_study_list_shows_every_builtin_study_with_times(capsys: pytest.CaptureF
     ("levels:\n  a: {label: A, run: {steps: many}}\n  b: {label: B}", "levels.a.run.steps: 'many' is not a int"),
     ("baseline: c\nlevels:\n  a: {label: A}\n  b: {label: B}", "baseline: 'c' is not a level"),
     ("levels: [a, b", "not readable YAML"),
+    # found by hand: option values the commands check were only refused when their cell ran, mid-study
+    ("levels:\n  a: {label: A, pretrain: {objective: bert_mlmx}}\n  b: {label: B}",
+     "levels.a.pretrain: unknown objective 'bert_mlmx' (did you mean bert_mlm?)"),
+    ("levels:\n  a: {label: A, pretrain: {objective: deshuffle, noise_density: 0.3}}\n  b: {label: B}",
+     "levels.a.pretrain: --noise-density does not apply to deshuffle"),
 ])
 def test_a_broken_study_file_is_one_error_line(body: str, expected: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
