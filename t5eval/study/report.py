@@ -170,11 +170,12 @@ def _scores_table(res: StudyResults) -> list[str]:
 
 
 def _delta_table(res: StudyResults) -> list[str]:
-    header = ["level − baseline", *res.tasks, "average"]
+    header = ["level − baseline", "paired seeds", *res.tasks, "average"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for level in res.levels[1:]:
         deltas = res.deltas.get(level, {})
-        cells = [res.study.levels[level].label]
+        paired = deltas[AVERAGE].seeds if AVERAGE in deltas else 0
+        cells = [res.study.levels[level].label, str(paired)]
         for column in [*res.tasks, AVERAGE]:
             d = deltas.get(column)
             cells.append("—" if d is None else f"{d.point:+.2f} [{d.low:+.2f}, {d.high:+.2f}] {d.arrow}".rstrip())
@@ -215,7 +216,7 @@ def _paper_section(res: StudyResults) -> list[str]:
 
 
 def _provenance(res: StudyResults, folder: Path) -> list[str]:
-    lines = ["| cell | wall time | run id | git commit |", "|---|---|---|---|"]
+    lines = ["| cell | wall time | run id (runs) / steps and tokens (pre-training) | git commit |", "|---|---|---|---|"]
     for _, runs in sorted(res.parts.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
         for run in runs:
             env = run.record.get("env") or {}
@@ -237,6 +238,15 @@ def _first_records(res: StudyResults) -> dict[str, dict[str, Any]]:
     return records
 
 
+def _partial_warning(res: StudyResults) -> list[str]:
+    """Above the tables: which result cells are not finished (their seeds are left out of every number)."""
+    if not res.missing:
+        return []
+    total = len(res.missing) + sum(len(runs) for runs in res.parts.values())
+    return [f"**Partial study: {len(res.missing)} of {total} result cells not finished, left out of every number "
+            f"below** ({', '.join(res.missing)}); rerun `t5eval study run` with the same options to finish them.", ""]
+
+
 def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, loss_plot: str | None = None) -> str:
     study, record = res.study, res.record
     seeds = record["seeds"]
@@ -244,6 +254,7 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
              f"Study `{study.name}` at scale `{record['scale']}` ({record['scale_definition']['description']}); "
              f"factor: {study.factor}; baseline: {study.levels[study.baseline].label}; seeds {seeds}; "
              f"tasks {', '.join(res.tasks)}; folder `{folder}`.", "",
+             *_partial_warning(res),
              "## Scores (validation, mean ± std over seeds)", "",
              *_scores_table(res), "",
              "Task score: the mean of its metrics (T5's averaging group); average: the mean of the task scores. "
@@ -253,7 +264,8 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
              *_delta_table(res), "",
              "Each seed's level and baseline runs are resampled on the same examples (1 draw = the same indices "
              "for both; every metric recomputed on the resample), the seeds' differences averaged draw by draw; "
-             "▲/▼: the interval excludes 0.", ""]
+             "▲/▼: the interval excludes 0. Paired seeds: the seeds where both the level and the baseline "
+             "finished (0: none yet, so no Δ: —).", ""]
     if plot_name:
         lines += [f"![paired differences]({plot_name})", ""]
     lines += ["## The paper's rows", "", *_paper_section(res), ""]
@@ -270,8 +282,6 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
     if limits:
         lines += [f"Subset: every task was scored on its first {', '.join(limits)} validation examples (`--limit`); "
                   "not comparable with full-split scores.", ""]
-    if res.missing:
-        lines += [f"Not finished (left out): {', '.join(res.missing)}.", ""]
     lines += ["## Cells", "", *_provenance(res, folder), ""]
     return "\n".join(lines)
 

@@ -75,7 +75,28 @@ def test_report_cells_match_the_hand_computed_values(study_dir: Path, tmp_path: 
     assert scores["Base"] == ["2", "0.00 ± 0.00", "**100.00 ± 0.00**", "**50.00 ± 0.00**"]
     assert scores["Alt"] == ["2", "**50.00 ± 70.71**", "50.00 ± 70.71", "**50.00 ± 0.00**"]
     deltas = _rows(text, "## Paired differences")
-    assert deltas["Alt"] == ["+50.00 [+50.00, +50.00] ▲", "-50.00 [-50.00, -50.00] ▼", "+0.00 [+0.00, +0.00]"]
+    assert deltas["Alt"] == ["2", "+50.00 [+50.00, +50.00] ▲", "-50.00 [-50.00, -50.00] ▼", "+0.00 [+0.00, +0.00]"]
+    assert "Partial study" not in text
+
+
+def test_a_half_finished_study_reports_what_exists_and_names_what_is_missing(study_dir: Path, tmp_path: Path) -> None:
+    """Found by hand: the missing cells were one line at the bottom and the Δ did not say it paired fewer seeds.
+    Without runs/base_s1: Base has seed 0 only (RTE 0, SST-2 100, average 50); Alt keeps both seeds; the Δ pairs
+    seed 0 only: RTE +100 in every resample, SST-2 −100, average 0 (module docstring's seed-0 case)."""
+    import shutil
+
+    shutil.rmtree(study_dir / "runs" / "base_s1")
+    (study_dir / "runs" / "alt_s1" / "run.json").write_text(json.dumps({"status": "running"}))  # killed mid-run
+    out = tmp_path / "report.md"
+    assert cli(["study", "report", study_dir, "--out", out, "--bootstrap", 50]) == 0
+    text = out.read_text()
+    head = text.split("## Scores")[0]
+    assert "Partial study: 2 of 4 result cells not finished" in head and "runs/base_s1, runs/alt_s1" in head
+    scores = _rows(text, "## Scores")
+    assert scores["Base"] == ["1", "0.00", "**100.00**", "**50.00**"]
+    assert scores["Alt"] == ["1", "**100.00**", "0.00", "**50.00**"]
+    deltas = _rows(text, "## Paired differences")
+    assert deltas["Alt"] == ["1", "+100.00 [+100.00, +100.00] ▲", "-100.00 [-100.00, -100.00] ▼", "+0.00 [+0.00, +0.00]"]
     assert (tmp_path / "report_forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
