@@ -171,6 +171,7 @@ def run_cmd(
 
 def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int], human_time: Any) -> None:
     from t5eval.study.execute import cell_done
+    from t5eval.study.plan import SHARED_CORPUS
 
     shared = [c for c in cells if c.kind == "pretrain" and len(c.levels) > 1]
     typer.echo(f"# study {plan.study.name}: {plan.study.title}")
@@ -178,6 +179,12 @@ def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int
     typer.echo(f"# seeds {plan.seeds}; tasks {', '.join(plan.tasks)}; slice {part[0]}/{part[1]}: {len(cells)} of "
                f"{len(plan.cells)} cells; {len(shared)} pre-trainings shared between levels")
     typer.echo(f"# estimated from {estimate.source}")
+    if plan.scale.corpus == SHARED_CORPUS:
+        documents = f"the first {plan.scale.corpus_documents:,}" if plan.scale.corpus_documents else "all the"
+        typer.echo(f"# corpus: {plan.corpus}: {documents} documents of the shared unlabeled text (GLUE/SuperGLUE "
+                   "train splits, no labels), written by `t5eval study run` (this line without --plan) before its "
+                   "first cell; to paste a pre-training command by hand, start the study once (Ctrl-C after its "
+                   "`corpus:` line)")
     done = [c for c in cells if cell_done(plan.out, c)]
     left = [c.name for c in cells if c not in done]
     typer.echo(f"# {len(done)} finished, {len(left)} left; estimated time left: {human_time(estimate.total(left))} "

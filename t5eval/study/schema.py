@@ -9,6 +9,7 @@ options the CLI hands in, so a level that uses an option added to `pretrain` or 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -245,7 +246,10 @@ def load_study(path: Path, known: KnownOptions, scales: dict[str, Scale], task_n
 
 def builtin_study_files(folder: Path = STUDIES_DIR) -> dict[str, Path]:
     """name (file stem) -> path of each built-in study file."""
-    return {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.name not in NON_STUDY_FILES}
+    def natural(path: Path) -> list[str | int]:  # table2 before table10
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
+
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"), key=natural) if p.name not in NON_STUDY_FILES}
 
 
 def find_study_file(name_or_file: str, folder: Path = STUDIES_DIR) -> Path:

@@ -138,3 +138,20 @@ def test_a_broken_study_file_is_one_error_line(body: str, expected: str, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and expected in err[0], err
     assert cli(["study", "list"]) == 0  # a user's broken file breaks no other command
+
+
+def test_micro_plan_says_where_the_corpus_its_commands_read_comes_from(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    """Found by hand: the pasted pre-training command reads OUT/corpus.jsonl, which nothing in --plan explained."""
+    assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path, "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert f"# corpus: {tmp_path.absolute() / 'corpus.jsonl'}: the first 300 documents of the shared unlabeled" in out
+    assert not (tmp_path / "corpus.jsonl").exists()  # --plan still runs and writes nothing
+
+
+def test_study_list_orders_tables_by_number(capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: table10..table13 were listed before table2."""
+    assert cli(["study", "list"]) == 0
+    names = [line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines()
+             if line.startswith("│") and line.split("│")[1].strip() in BUILTIN]
+    assert names == list(BUILTIN)
