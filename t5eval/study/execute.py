@@ -41,11 +41,32 @@ def cell_done(out: Path, cell: Cell | str) -> bool:
     return False
 
 
+RECORD_KEYS = ("study", "scale", "seeds", "definition", "scale_definition")
+
+
+def read_study_record(path: Path) -> dict[str, Any]:
+    """A study folder's study.json; unreadable or incomplete is one line naming the file."""
+    try:
+        record = read_json(path)
+    except FileNotFoundError:
+        raise T5evalError(f"{path} not found: pass a folder written by `t5eval study run`") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise T5evalError(f"{path}: not readable JSON ({err}); this file is written by `t5eval study run`: "
+                          "restore it, or rerun the study into a fresh --out") from None
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise T5evalError(f"{path}: not a study record (no {', '.join(missing)}); this file is written by "
+                          "`t5eval study run`: restore it, or rerun the study into a fresh --out")
+    return dict(record)
+
+
 def write_study_record(plan: StudyPlan, source: Path) -> dict[str, Any]:
     """study.json: the study's definition, scale and seeds, for `study report`; another study or scale in the
     same folder is refused (one line)."""
+    if plan.out.exists() and not plan.out.is_dir():
+        raise T5evalError(f"--out {plan.out} is a file, not a folder; pass a new or study folder")
     path = plan.out / STUDY_FILE
-    old: dict[str, Any] = read_json(path) if path.exists() else {}
+    old: dict[str, Any] = read_study_record(path) if path.exists() else {}
     if old and (old.get("study") != plan.study.name or old.get("scale") != plan.scale_name):
         raise T5evalError(f"{path}: this folder holds study {old.get('study')!r} at scale {old.get('scale')!r}, not "
                           f"{plan.study.name!r} at {plan.scale_name!r}; use another --out")

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_text, read_json
 from t5eval.report.bootstrap import Run, load_run, stored_values, task_metric_fn
-from t5eval.study.execute import STUDY_FILE, cell_done
+from t5eval.study.execute import STUDY_FILE, cell_done, read_study_record
 from t5eval.study.models import loss_curves, models_table
 from t5eval.study.plan import result_cell_name
 from t5eval.study.schema import Study
@@ -50,10 +51,12 @@ class StudyResults:
 def load_study_results(folder: Path, n_boot: int = 1000) -> StudyResults:
     """Read the study folder's finished run cells and compute scores and paired Δs."""
     path = folder / STUDY_FILE
-    if not path.exists():
-        raise T5evalError(f"{path} not found: pass a folder written by `t5eval study run`")
-    record = read_json(path)
-    study = Study.model_validate(record["definition"])
+    record = read_study_record(path)
+    try:
+        study = Study.model_validate(record["definition"])
+    except ValidationError as err:
+        raise T5evalError(f"{path}: definition: not a study ({err.errors()[0]['msg']}); this file is written by "
+                          "`t5eval study run`: restore it, or rerun the study into a fresh --out") from None
     levels = [study.baseline, *(n for n in study.levels if n != study.baseline)]
     runs, parts, missing = {}, {}, []
     for level in levels:

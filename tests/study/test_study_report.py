@@ -166,3 +166,30 @@ def test_forest_plot_title_and_axis_label_stay_inside_the_figure() -> None:
     for text in fig.texts:  # the title and the Δ axis label
         box = text.get_window_extent(renderer)
         assert 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0 and box.y1 <= fig.bbox.height, text
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("{bad", "study.json: not readable JSON"),
+    ('{"schema": 1}', "study.json: not a study record (no study, scale, seeds, definition, scale_definition)"),
+    ('{"study": "x", "scale": "micro", "seeds": [0], "definition": {"name": "x"}, "scale_definition": {}}',
+     "study.json: definition: not a study"),
+])
+def test_a_damaged_study_record_is_one_error_line(body: str, expected: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: a truncated or hand-edited study.json gave a JSONDecodeError / KeyError traceback."""
+    (tmp_path / "study.json").write_text(body)
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path,
+                "--vocab", tmp_path / "spiece.model"]) == 2  # the same record refuses a run in one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "study.json: " in err[0], err
+
+
+def test_a_study_out_that_is_a_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: `--out corpus.jsonl` gave a FileExistsError traceback."""
+    (tmp_path / "f.jsonl").write_text("{}\n")
+    assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path / "f.jsonl",
+                "--vocab", tmp_path / "spiece.model"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'f.jsonl'} is a file, not a folder; pass a new or study folder"
