@@ -164,8 +164,13 @@ def run_cmd(
     log = lambda msg: print(msg, file=err, flush=True)  # noqa: E731
     write_study_record(the_plan, path)
     prepare_corpus(the_plan, data_dir, log)
+    if not cells:
+        typer.echo(f"study {study.name} ({scale}): slice {index}/{count} holds no cell (the study has "
+                   f"{len(the_plan.cells)} cells, so slices past {len(the_plan.cells)} are empty); nothing to do")
+        return
     run_cells(the_plan, cells, execute_in_process, estimate, log)
-    typer.echo(f"study {study.name} ({scale}, {seeds} seeds, slice {index}/{count}): all cells finished in {out}; "
+    what = "all cells" if count == 1 else f"the {len(cells)} cells of slice {index}/{count}"
+    typer.echo(f"study {study.name} ({scale}, {seeds} seed{'s' if seeds > 1 else ''}): {what} finished in {out}; "
                f"report: t5eval study report {out} --out REPORT.md")
 
 
