@@ -71,6 +71,6 @@ def loss_curves(levels: list[str], labels: dict[str, str], records: dict[str, di
         if record is None:
             continue
         truncation = record.get("corpus_tokens") or {}
-        label = labels[level] + (f" ({truncation['repeats']:,.0f} repeats)" if truncation else "")
+        label = labels[level] + (f" ({truncation['repeats']:,.0f} repeats reached)" if truncation else "")
         curves[label] = [(float(h["step"]), float(h["loss"])) for h in record.get("loss_history") or []]
     return curves

@@ -295,7 +295,8 @@ def write_study_report(folder: Path, out: Path, n_boot: int = 1000) -> Path:
 
     res = load_study_results(folder, n_boot)
     plot_path = out.with_name(out.stem + "_forest.png")
-    drawn = plot_deltas(res.deltas, res.study, [*res.tasks, AVERAGE], plot_path)
+    columns = [*res.tasks, AVERAGE] if len(res.tasks) > 1 else res.tasks  # one task: its average is itself
+    drawn = plot_deltas(res.deltas, res.study, columns, plot_path)
     loss_path = out.with_name(out.stem + "_loss.png")
     labels = {lv: res.study.levels[lv].label for lv in res.levels}
     curves = loss_curves(res.levels, labels, _first_records(res))

@@ -193,3 +193,21 @@ def test_a_study_out_that_is_a_file_is_one_error_line(tmp_path: Path, capsys: py
     assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path / "f.jsonl",
                 "--vocab", tmp_path / "spiece.model"]) == 2
     assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'f.jsonl'} is a file, not a folder; pass a new or study folder"
+
+
+def test_with_one_task_the_forest_plot_has_no_duplicate_average_rows(tmp_path: Path, monkeypatch) -> None:
+    """Found by hand (micro studies score CB only): every level had two identical rows, CB and its average."""
+    import t5eval.study.plots as plots
+
+    definition = {"schema": 1, "name": "one", "title": "One task", "factor": "f", "baseline": "base",
+                  "tasks": ["rte"], "levels": {"base": {"label": "Base"}, "alt": {"label": "Alt"}}}
+    record = {"schema": 1, "study": "one", "scale": "micro", "seeds": [0], "tasks": ["rte"],
+              "definition": definition, "scale_definition": {"description": "hand-written"}}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    for level, right in (("base", False), ("alt", True)):
+        _write_run(tmp_path / "runs" / f"{level}_s0", {"glue_rte_v002": right})
+    drawn: list[list[str]] = []
+    real = plots.plot_deltas
+    monkeypatch.setattr(plots, "plot_deltas", lambda d, s, columns, p: drawn.append(columns) or real(d, s, columns, p))
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
+    assert drawn == [["glue_rte_v002"]]
