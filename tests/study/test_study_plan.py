@@ -155,3 +155,16 @@ def test_study_list_orders_tables_by_number(capsys: pytest.CaptureFixture[str]) 
     names = [line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines()
              if line.startswith("│") and line.split("│")[1].strip() in BUILTIN]
     assert names == list(BUILTIN)
+
+
+def test_task_load_time_scales_with_the_tasks_training_set() -> None:
+    """Found by hand: every task was charged SST-2's 18 s of loading, so a micro CB fine-tune (measured 2-6 s)
+    was estimated at 23 s. By hand: 18 s x 250 / 67,349 = 0.0668 s for CB; SST-2 keeps 18 s; unknown: 18 s."""
+    from t5eval.study.estimate import _task_load_seconds, load_throughput
+
+    throughput = load_throughput()
+    figures = throughput.presets["tiny"]
+    assert figures.task_load_s == 18
+    assert _task_load_seconds("cb", figures, throughput.train_examples) == pytest.approx(18 * 250 / 67349)
+    assert _task_load_seconds("sst2", figures, throughput.train_examples) == 18
+    assert _task_load_seconds("unknown_task", figures, throughput.train_examples) == 18
