@@ -18,7 +18,6 @@ from t5eval.io import atomic_write_bytes
 from t5eval.study.schema import Study
 from t5eval.study.stats import Delta
 
-
 WRAP = 90  # characters per line of the title and axis label, so that neither runs off the figure
 
 

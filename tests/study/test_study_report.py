@@ -165,7 +165,7 @@ def test_forest_plot_title_and_axis_label_stay_inside_the_figure() -> None:
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     for text in fig.texts:  # the title and the Δ axis label
         box = text.get_window_extent(renderer)
-        assert 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0 and box.y1 <= fig.bbox.height, text
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y0 >= 0 and box.y1 <= fig.bbox.height, text
 
 
 @pytest.mark.parametrize(("body", "expected"), [
