@@ -40,6 +40,29 @@ def quoted_step_accuracies(readme: str) -> dict[int, str]:
     return {int(step): acc for step, acc in STEP_LINE.findall(section)}
 
 
+CPU_LINE = re.compile(r"CPU model `([^`]+)`")
+
+
+def cpu_model() -> str:
+    """This machine's CPU model: /proc/cpuinfo's first `model name` (Linux), else `platform.processor()`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def quoted_cpu(readme: str) -> str | None:
+    """The CPU model the README's quick-start figures come from (as `cpu_model()` wrote it)."""
+    section = ("\n" + readme).split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    match = CPU_LINE.search(section)
+    return match.group(1) if match else None
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
@@ -80,10 +103,9 @@ def quickstart_text(a: argparse.Namespace) -> str:
     printed = "\n".join(f"{TASK} step {s}: accuracy {v}" for s, v in steps)
     losses = ", ".join(f"{h['train_loss']:.2f}" for h in history)
     tokens = task["train"]["train_tokens"] / 1e6
-    return f"""What it printed (finished {when:%Y-%m-%d %H:%M} UTC, the shared 2-core CPU machine, one torch thread
-(`--threads 1`), load average {a.load} at the start (other jobs running); {_duration(a.wall)} wall;
-`--out results/quickstart_sst2` was added to name the folder; `scripts/refresh_docs.sh` reruns it and
-rewrites these figures):
+    return f"""What it printed (finished {when:%Y-%m-%d %H:%M} UTC on the shared 2-core machine, CPU model `{cpu_model()}`,
+one torch thread (`--threads 1`), load average {a.load} at the start (other jobs running); {_duration(a.wall)}
+wall; `scripts/refresh_docs.sh` reruns it and rewrites these figures):
 
 ```
 {printed}
@@ -100,9 +122,10 @@ interval at [{low}, {high}] (committed example: `reports/examples/quickstart_sst
 at the {len(history)} checkpoints was {losses}. `t5eval score sst2 --predictions
 results/quickstart_sst2/{TASK}/predictions.jsonl --data-dir ../shared/data` recomputes {float(score.group(1)):.2f}
 without the model. These figures come from one seed (`--seed 0`, the default) and one thread: with
-`--threads 1` two runs on this CPU print the same numbers (a slow test, `tests/runner/test_readme_figures.py`,
-checks the step accuracies above against a fresh run); another seed, thread count or CPU gives somewhat
-different numbers. This is a from-scratch tiny model, not T5: the paper's numbers need a pre-trained
+`--threads 1` two runs on the same CPU model print the same numbers (a slow test, `tests/runner/test_readme_figures.py`,
+checks the step accuracies above against a fresh run: exactly on this CPU model, and on any other CPU each
+quoted step within the 95% bootstrap interval of the fresh run's accuracy at that step); another seed,
+thread count or CPU gives somewhat different numbers. This is a from-scratch tiny model, not T5: the paper's numbers need a pre-trained
 checkpoint (`--model t5-small` or a local HF folder) and the paper's 2^18 steps.
 """
 

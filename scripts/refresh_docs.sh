@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rerun the README's quick start (its exact command, plus --out results/quickstart_sst2), the example
+# Rerun the README's quick start (its exact command, which writes results/quickstart_sst2), the example
 # report and the kill -9 resume recipe, then rewrite the figures README.md and docs/quickstart.md quote.
 # Takes a few minutes on 2 CPU cores. Usage: scripts/refresh_docs.sh   (from anywhere; needs ../shared)
 set -euo pipefail
@@ -15,7 +15,7 @@ mapfile -t args < <(python scripts/refresh_docs.py command)
 [ "${#args[@]}" -gt 2 ] || { echo "could not read the quick-start command from README.md" >&2; exit 1; }
 load=$(cut -d' ' -f1 /proc/loadavg)
 SECONDS=0
-t5eval "${args[@]}" --out results/quickstart_sst2 --overwrite 2>&1 | tee "$work/quickstart.log"
+t5eval "${args[@]}" --overwrite 2>&1 | tee "$work/quickstart.log"  # the command names --out results/quickstart_sst2
 wall=$SECONDS
 t5eval score sst2 --predictions results/quickstart_sst2/glue_sst2_v002/predictions.jsonl \
   --data-dir "$shared/data" | tee "$work/score.log"

@@ -1,8 +1,9 @@
 """Crash-safe file helpers: atomic writes, sha256 hashing, append-only JSONL.
 
-Every file a run writes goes through these, so a run killed at any point (even `kill -9`) leaves
-either the old or the new version of a file, never half of one. The one exception is the
-append-only JSONL cache, whose torn last line is detected and cut off on open.
+A run's results, settings, checkpoints, saved models and best/ folders (`atomic_dir`) go through these,
+so a run killed at any point (even `kill -9`) leaves either the old or the new version of such a file,
+never half of one; the append-only JSONL cache's torn last line is detected and cut off on open. Not
+(yet) through them: `cli/bench_cmds.py`'s outputs and `parity/*`'s JSON (both rewritten by rerunning).
 """
 
 from __future__ import annotations

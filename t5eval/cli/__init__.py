@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import typer
 import typer.rich_utils
@@ -27,9 +28,28 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from t5eval import __version__
+
+        typer.echo(f"t5eval {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    include_path: list[Path] = typer.Option(
+        [], "--include-path", metavar="DIR",
+        help="Also read task (and study) YAML files from DIR (repeatable); put it before the command: "
+             "t5eval --include-path DIR run MYTASK ..."),
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the t5eval version and exit."),
+) -> None:
     """Paper-faithful T5 evaluation: GLUE, SuperGLUE, SQuAD, CNN/DM, WMT."""
+    if include_path:
+        from t5eval.tasks.defs import set_include_paths
+
+        set_include_paths(include_path)
 
 
 @app.command()

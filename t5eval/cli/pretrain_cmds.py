@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from t5eval.errors import T5evalError
+
+if TYPE_CHECKING:
+    from t5eval.pretrain.job import PretrainOptions
 
 INITS = ("random", "pretrained")
 
@@ -37,11 +42,12 @@ def pretrain_cmd(
     dropout: float | None = typer.Option(None, help="dropout rate (default: 0.1 for v1.0 as the paper, 0 for v1.1)"),
     seed: int = typer.Option(0, help="seed for init, chunk order, noise and dropout"),
     out: Path | None = typer.Option(None, help="output folder: HF checkpoint + pretrain.json"),
-    export: tuple[int, Path] | None = typer.Option(None, help="N FILE: write the first N examples as JSON lines"),
+    export: tuple[int, str] | None = typer.Option(None, help="N FILE: write the first N examples as JSON lines"),
     save_every: int = typer.Option(1000, help="checkpoint every N steps (resume after kill -9)"),
     log_every: int = typer.Option(100, help="loss history / progress every N steps"),
     threads: int | None = typer.Option(None, help="CPU threads for torch"),
-    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N"),
+    device: str | None = typer.Option(None, help="cpu | cuda | cuda:N (default: cuda when a GPU is visible, "
+                                                 "else cpu)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
     corpus_tokens: int | None = typer.Option(None, help="pre-train on the first N tokens of the corpus, repeated "
                                                         "as the steps need (the paper's Table 9); repeats recorded"),
@@ -56,39 +62,69 @@ def pretrain_cmd(
                                                 "tokens of inputs + targets (the paper's LM objective for the LM)"),
 ) -> None:
     """Pre-train a T5 with one of the paper's objectives; or --export the examples it would see."""
-    import torch
-
     from t5eval.cli.run_cmds import check_choice, check_positive
-    from t5eval.pretrain.job import PretrainOptions, pretrain
+    from t5eval.pretrain.checks import check_export_path
+    from t5eval.pretrain.job import PretrainOptions
     from t5eval.pretrain.objectives import make_objective
+    from t5eval.run.options import check_device, default_device
 
     check_choice("--init", init, INITS)
     check_positive(steps=steps, batch_tokens=batch_tokens, inputs_length=inputs_length, save_every=save_every,
                     log_every=log_every, threads=threads, corpus_tokens=corpus_tokens)
     if export is not None and export[0] < 1:
         raise T5evalError(f"--export {export[0]} must be at least 1")
+    if export is not None:
+        check_export_path(Path(export[1]), export[1])
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise T5evalError(f"--dropout {dropout} must be in [0, 1)")
     if concat_docs is not None and concat_docs < 0:
         raise T5evalError(f"--concat-docs {concat_docs} must be 0 (whole corpus) or a positive count")
     make_objective(objective, inputs_length, noise_density, mean_span_length, targets_length=targets_length,
                    mlm_keep_prob=mlm_keep)  # objective settings refused (one line) before any file is read
-    if threads:
-        torch.set_num_threads(threads)
+    device = check_device(device or default_device())
     opts = PretrainOptions(
         model=model, corpus=corpus, objective=objective, init=init, vocab=vocab, steps=steps,
         batch_tokens=batch_tokens, inputs_length=inputs_length, targets_length=targets_length,
         noise_density=noise_density, mean_span_length=mean_span_length, mlm_keep=mlm_keep,
         concat_docs=concat_docs, clean=clean, bad_words=bad_words, seed=seed,
-        dropout=dropout, out=out, export_n=export[0] if export else None, export_path=export[1] if export else None,
+        dropout=dropout, out=out, export_n=export[0] if export else None,
+        export_path=Path(export[1]) if export else None,
         save_every=save_every, log_every=log_every, device=device, overwrite=overwrite,
         command=_command(ctx, export), lm_loss=lm_loss, corpus_tokens=corpus_tokens,
         mix_tasks=mix_tasks, mixing=mixing, corpus_rate=corpus_rate, data_dir=data_dir,
     )  # fmt: skip
-    pretrain(opts, log=lambda msg: typer.echo(msg, err=True))
+    _run(opts, threads)
 
 
-def _command(ctx: typer.Context, export: tuple[int, Path] | None) -> tuple[str, ...]:
+def _run(opts: PretrainOptions, threads: int | None) -> None:
+    """Pre-train with run's progress display; Ctrl-C saves the current step and prints the resume command."""
+    import torch
+    from rich.console import Console
+
+    from t5eval.pretrain.job import PretrainInterrupted, pretrain
+    from t5eval.run.progress import RunProgress, TrainPlan
+
+    if threads:
+        torch.set_num_threads(threads)
+    console = Console(stderr=True)
+    rows = opts.batch_tokens // opts.inputs_length
+    plan = TrainPlan(f"pretrain {opts.objective}", opts.steps, rows * opts.inputs_length, opts.device)
+    resume = shlex.join(opts.command)
+    try:
+        with RunProgress(console) as bars:
+            pretrain(opts, lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
+                     display=lambda: bars.training(plan))
+    except PretrainInterrupted as stop:
+        typer.secho(f"interrupted: step {stop.step} is saved in {stop.out}; resume with: {resume}",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        saved = f"the last checkpoint in {opts.out} is kept; resume with: {resume}" if opts.out else "nothing saved"
+        typer.secho(f"interrupted: {saved}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+
+
+def _command(ctx: typer.Context, export: tuple[int, str] | None) -> tuple[str, ...]:
     """The invocation as argv (`canonical_command`), with `--export N FILE` as two arguments."""
     from t5eval.cli.run_cmds import canonical_command
 

@@ -13,22 +13,31 @@ _RUNS_HELP = "run folders (results/<run_id>) or their run.json"
 
 def report(
     runs: list[Path] = typer.Argument(..., help=_RUNS_HELP),
-    out: Path = typer.Option(..., "--out", help="Markdown file to write, e.g. reports/NAME.md (PNGs go beside it)"),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples per task (0: no intervals)"),
+    out: str = typer.Option("-", "--out", help="Markdown file to write, e.g. reports/NAME.md (PNGs go beside it); "
+                                              "'-' or omitted: print the Markdown (no plots)"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples per task for the 95% intervals (at least 1)"),
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resamples"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write PNG plots beside the Markdown"),
     paper: Path | None = typer.Option(None, "--paper", help="paper scores YAML (default task_defs/paper_scores.yaml)"),
 ) -> None:
     """Paper-style Markdown report (Table 14 layout) of one or more runs, with 95% intervals and deltas."""
-    from t5eval.report.build import build_report
+    from t5eval.report.build import build_report, report_markdown
     from t5eval.report.paper import PAPER_SCORES
     from t5eval.results import check_out_path
 
-    if out.suffix != ".md":
-        raise T5evalError(f"--out {out}: give a .md file, e.g. reports/{out.stem or 'report'}.md")
-    check_out_path(out)
-    path = build_report(list(runs), out, n_boot=bootstrap, seed=seed, plots=plots, paper_path=paper or PAPER_SCORES)
-    typer.echo(f"wrote {path}")
+    if bootstrap < 1:
+        raise T5evalError(f"--bootstrap {bootstrap}: the report's 95% intervals need resamples; give at least 1 "
+                          "(default 1000)")
+    if out == "-":
+        typer.echo(report_markdown(list(runs), n_boot=bootstrap, seed=seed, paper_path=paper or PAPER_SCORES))
+        return
+    path = Path(out)
+    if path.suffix != ".md":
+        raise T5evalError(f"--out {out}: give a .md file, e.g. reports/{path.stem or 'report'}.md (or - for stdout)")
+    check_out_path(path)
+    written = build_report(list(runs), path, n_boot=bootstrap, seed=seed, plots=plots,
+                           paper_path=paper or PAPER_SCORES)
+    typer.echo(f"wrote {written}")
 
 
 def diff(
@@ -38,8 +47,8 @@ def diff(
     show: int = typer.Option(20, "--show", help="changed examples to list per task"),
 ) -> None:
     """Per-example changes between two runs: which examples flipped and how each metric moved."""
-    from t5eval.report.bootstrap import load_run
     from t5eval.report.diff import diff_runs, render_diff
+    from t5eval.report.loading import load_run
 
     a, b = load_run(run_a), load_run(run_b)
     if task is not None and task not in a.tasks and task not in b.tasks:
@@ -68,8 +77,8 @@ def check(
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resamples (--update)"),
 ) -> None:
     """Compare a run with a stored baseline; exit 1 on a regression or a missing task/metric."""
-    from t5eval.report.bootstrap import load_run
     from t5eval.report.check import Tolerance, compare, failed, read_baseline, render_check, update_baseline
+    from t5eval.report.loading import load_run
     from t5eval.results import check_out_path
 
     if update:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,22 +11,19 @@ import typer
 from t5eval.errors import T5evalError
 from t5eval.results import is_subset
 
-INITS = ("pretrained", "random")
-PROTOCOLS = ("current", "paper")
-MAX_THREADS = 256  # torch.set_num_threads with absurd values crashes the process
-
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    from t5eval.errors import did_you_mean
+    """`run.options.check_choice` (imported lazily: torch loads with it); cli.pretrain_cmds uses it."""
+    from t5eval.run.options import check_choice as check
 
-    if value not in choices:
-        raise T5evalError(f"{name} {value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
+    check(name, value, choices)
 
 
 def check_positive(**values: int | None) -> None:
-    for name, value in values.items():
-        if value is not None and value < 1:
-            raise T5evalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    """`run.options.check_positive` (imported lazily); cli.pretrain_cmds uses it."""
+    from t5eval.run.options import check_positive as check
+
+    check(**values)
 
 
 def canonical_command(ctx: typer.Context) -> tuple[str, ...]:
@@ -43,12 +39,12 @@ def canonical_command(ctx: typer.Context) -> tuple[str, ...]:
     return tuple(argv)
 
 
-def head_recipe(**given: Any) -> Any:
-    """BERT's recipe with the options given on the command line (None when none was: the defaults apply)."""
-    from t5eval.train.heads import HeadRecipe
+def head_hyperparameters(**given: Any) -> Any:
+    """BERT's hyper-parameters with the options given on the command line (None when none was: the defaults)."""
+    from t5eval.train.head_step import HeadHyperparameters
 
     chosen = {k: v for k, v in given.items() if v is not None}
-    return HeadRecipe(**chosen) if chosen else None
+    return HeadHyperparameters(**chosen) if chosen else None
 
 
 def parse_lr_grid(text: str | None, lr: float | None, no_finetune: bool) -> tuple[float, ...] | None:
@@ -133,119 +129,124 @@ def check_ensemble_and_mixing(ensemble: str | None, reduce: str, mixing: str, mi
     return members
 
 
-def _check_before_loading(target: str, out: Path | None, data_dir: Path | None) -> None:
-    """Refusals that need no torch (imported later, which takes seconds): the output folder, and the
-    hub when no --data-dir is given."""
+def _check_before_loading(target: str, out: Path | None, data_dir: Path | None, model: str) -> None:
+    """Refusals that need no torch (imported later, which takes seconds): the output folder, the hub when no
+    --data-dir is given, and a model source that is no model (a missing folder, an unfinished pre-training,
+    a run folder)."""
+    from t5eval.model.load import check_model_source
     from t5eval.results import check_out_path
     from t5eval.run.options import require_data_source
     from t5eval.tasks import TaskRegistry
 
     check_out_path(out or Path("results"), "--out" if out else "results folder", folder=True)
     require_data_source(TaskRegistry.default().resolve(target), data_dir)
+    check_model_source(model)
+
+
+def run_cmd(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="benchmark (glue, super_glue, squad, cnn_dailymail, wmt), task, or comma list"),
+    model: str = typer.Option(..., "--model", "-m", help="hub id, local HF dir, or a preset with --init random"),
+    init: str = typer.Option("pretrained", help="pretrained | random (seeded; presets)"),
+    vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)"),
+    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
+    out: Path | None = typer.Option(None, help="run folder (default results/<date-time>_<model>_<target>)"),
+    limit: int | None = typer.Option(None, help="evaluate on the first N examples of each task"),
+    seed: int = typer.Option(0, help="seed for random init, batch order and dropout"),
+    steps: int = typer.Option(2**18, help="fine-tuning steps (paper: 2^18)"),
+    eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
+    batch_tokens: int = typer.Option(65536, help="tokens per batch: packed rows of --pack-length (the default: "
+                                     "batch_tokens // pack_length rows), or padded tokens with --no-pack "
+                                     "(paper: 128 x 512)"),
+    grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
+    pack: bool | None = typer.Option(None, "--pack/--no-pack",
+                                     help="pack several examples per row, as T5 fine-tuned (default for "
+                                          "encoder-decoder fine-tuning); --no-pack: padded length buckets"),
+    pack_length: int = typer.Option(512, help="input and target tokens per packed row (T5: 512)"),
+    max_input_len: int | None = typer.Option(None, help="cap training inputs below the task's 512"),
+    no_finetune: bool = typer.Option(False, "--no-finetune", help="evaluate the checkpoint as is"),
+    mixture: bool = typer.Option(False, "--mixture", help="fine-tune one model on T5's proportional mixture"),
+    protocol: str = typer.Option("current", help="current | paper (metric variants, spec)"),
+    split: str | None = typer.Option(None, help="evaluate this split (e.g. test) instead; needs --no-finetune"),
+    threads: int | None = typer.Option(None, help="CPU threads for torch"),
+    device: str | None = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: cuda if available, else cpu)"),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 (bf16 autocast of forward passes; fp32 weights)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
+    fsdp: bool = typer.Option(False, "--fsdp", help="under torchrun (>= 2 processes): shard fine-tuning with FSDP2"),
+    skip_missing: bool = typer.Option(False, "--skip-missing",
+                                      help="leave out tasks with no eval data (listed in run.json)"),
+    lr: float | None = typer.Option(None, help="task heads (BERT): learning rate (default 2e-5)"),
+    epochs: int | None = typer.Option(None, help="task heads: epochs (default 3)"),
+    batch_size: int | None = typer.Option(None, help="task heads: examples per batch (default 32)"),
+    max_len: int | None = typer.Option(None, help="task heads: tokens per input, cut longest-first (default 128)"),
+    warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
+    dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
+    train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
+    lr_grid: str | None = typer.Option(None, help="task heads: fine-tune once per lr (e.g. 5e-5,4e-5,3e-5,2e-5, BERT's "
+                                       "grid), keep the best on validation; each a cell <task>/lr_<lr>/"),
+    bert_recipe: str | None = typer.Option(None, help="task heads: official (BERT's AdamWeightDecay, decay over all "
+                                           "steps, clip 1.0, final epoch; default) | torch (AdamW, best epoch); docs/bert.md"),
+    transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing "
+                                             "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
+    head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
+    scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
+    mixing: str = typer.Option("proportional", help="with --mixture: equal | proportional (T5's weights) | "
+                                                    "proportional:K | temperature:T[:K] (docs/train.md)"),
+    ensemble: str | None = typer.Option(None, help="DIR,DIR,...: decode --model and these fine-tuned models as "
+                                                   "one ensemble (with --no-finetune; docs/model.md)"),
+    ensemble_reduce: str = typer.Option("prob", help="prob (mean of probabilities, Mesh TF's default) | logit "
+                                                     "(mean of logits)"),
+) -> None:
+    """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
+    _check_before_loading(target, out, data_dir, model)
+    _execute(run_options(ctx, dict(locals())))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("run")(run_cmd)
 
-    @app.command("run")
-    def run_cmd(
-        ctx: typer.Context,
-        target: str = typer.Argument(..., help="benchmark (glue, super_glue, squad, cnn_dailymail, wmt), task, or comma list"),
-        model: str = typer.Option(..., "--model", "-m", help="hub id, local HF dir, or a preset with --init random"),
-        init: str = typer.Option("pretrained", help="pretrained | random (seeded; presets)"),
-        vocab: Path | None = typer.Option(None, help="spiece.model (default: MODEL_DIR/spiece.model, else $T5EVAL_VOCAB)"),
-        data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
-        out: Path | None = typer.Option(None, help="run folder (default results/<date-time>_<model>_<target>)"),
-        limit: int | None = typer.Option(None, help="evaluate on the first N examples of each task"),
-        seed: int = typer.Option(0, help="seed for random init, batch order and dropout"),
-        steps: int = typer.Option(2**18, help="fine-tuning steps (paper: 2^18)"),
-        eval_every: int = typer.Option(5000, help="checkpoint + validation every N steps (paper: 5000)"),
-        batch_tokens: int = typer.Option(65536, help="padded tokens per batch (paper: 128 x 512)"),
-        grad_accum: int = typer.Option(1, help="micro-batches per optimizer step"),
-        pack: bool | None = typer.Option(None, "--pack/--no-pack",
-                                         help="pack several examples per row, as T5 fine-tuned (default for "
-                                              "encoder-decoder fine-tuning); --no-pack: padded length buckets"),
-        pack_length: int = typer.Option(512, help="input and target tokens per packed row (T5: 512)"),
-        max_input_len: int | None = typer.Option(None, help="cap training inputs below the task's 512"),
-        no_finetune: bool = typer.Option(False, "--no-finetune", help="evaluate the checkpoint as is"),
-        mixture: bool = typer.Option(False, "--mixture", help="fine-tune one model on T5's proportional mixture"),
-        protocol: str = typer.Option("current", help="current | paper (metric variants, spec)"),
-        split: str | None = typer.Option(None, help="evaluate this split (e.g. test) instead; needs --no-finetune"),
-        threads: int | None = typer.Option(None, help="CPU threads for torch"),
-        device: str | None = typer.Option(None, help="cpu | cuda | cuda:N | mps (default: cuda if available, else cpu)"),
-        dtype: str = typer.Option("float32", help="float32 | bfloat16 (bf16 autocast of forward passes; fp32 weights)"),
-        overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it holds another run"),
-        fsdp: bool = typer.Option(False, "--fsdp", help="under torchrun (>= 2 processes): shard fine-tuning with FSDP2"),
-        skip_missing: bool = typer.Option(False, "--skip-missing",
-                                          help="leave out tasks with no eval data (listed in run.json)"),
-        lr: float | None = typer.Option(None, help="task heads (BERT): learning rate (default 2e-5)"),
-        epochs: int | None = typer.Option(None, help="task heads: epochs (default 3)"),
-        batch_size: int | None = typer.Option(None, help="task heads: examples per batch (default 32)"),
-        max_len: int | None = typer.Option(None, help="task heads: tokens per input, cut longest-first (default 128)"),
-        warmup: float | None = typer.Option(None, help="task heads: share of steps warming up (default 0.1)"),
-        dropout: float | None = typer.Option(None, help="task heads: dropout everywhere (default 0.1)"),
-        train_limit: int | None = typer.Option(None, help="task heads: train on the first N examples only"),
-        lr_grid: str | None = typer.Option(None, help="task heads: fine-tune once per lr (e.g. 5e-5,4e-5,3e-5,2e-5, BERT's "
-                                           "grid), keep the best on validation; each a cell <task>/lr_<lr>/"),
-        bert_recipe: str | None = typer.Option(None, help="task heads: official (BERT's AdamWeightDecay, decay over all "
-                                               "steps, clip 1.0, final epoch; default) | torch (AdamW, best epoch); docs/bert.md"),
-        transfer: str = typer.Option("all", help="what fine-tuning trains: all | frozen | adapters:D | adapters-houlsby:D | gradual-unfreezing "
-                                                 "(the T5 paper's §3.5.1; text-to-text T5 and task heads, docs/bert.md)"),
-        head: str | None = typer.Option(None, help="classify: task heads on T5's encoder instead of text-to-text"),
-        scoring: str = typer.Option("generate", help="generate | rank (classification by label log-likelihood)"),
-        mixing: str = typer.Option("proportional", help="with --mixture: equal | proportional (T5's weights) | "
-                                                        "proportional:K | temperature:T[:K] (docs/train.md)"),
-        ensemble: str | None = typer.Option(None, help="DIR,DIR,...: decode --model and these fine-tuned models as "
-                                                       "one ensemble (with --no-finetune; docs/model.md)"),
-        ensemble_reduce: str = typer.Option("prob", help="prob (mean of probabilities, Mesh TF's default) | logit "
-                                                         "(mean of logits)"),
-    ) -> None:
-        """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
-        from t5eval.run.options import RunOptions, check_device, check_dtype, default_device
-        from t5eval.train.transfer import Transfer
 
-        _check_before_loading(target, out, data_dir)
-        device = check_device(device or default_device())
-        check_dtype(dtype)
-        check_choice("--init", init, INITS)
-        check_choice("--protocol", protocol, PROTOCOLS)
-        check_choice("--scoring", scoring, ("generate", "rank"))
-        if threads is not None and threads > MAX_THREADS:
-            raise T5evalError(f"--threads {threads} is too many; use at most {MAX_THREADS} (this machine has "
-                              f"{os.cpu_count()} CPUs)")
-        if split is not None and not no_finetune:
-            raise T5evalError(f"--split {split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
-                              "selects its checkpoint on each task's validation split)")
-        Transfer.parse(transfer)  # a bad value is a one-line error before anything loads
-        members = check_ensemble_and_mixing(ensemble, ensemble_reduce, mixing, mixture, no_finetune, scoring)
-        check_positive(steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-                        limit=limit, threads=threads, max_input_len=max_input_len, pack_length=pack_length)
-        opts = RunOptions(
-            target=target, model=model, init=init, vocab=vocab, data_dir=data_dir, out=out, limit=limit,
-            seed=seed, steps=steps, eval_every=eval_every, batch_tokens=batch_tokens, grad_accum=grad_accum,
-            pack=pack, pack_length=pack_length, max_input_len=max_input_len, finetune=not no_finetune, mixture=mixture, protocol=protocol, split=split,
-            threads=threads, overwrite=overwrite, device=device, dtype=dtype, fsdp=fsdp,
-            skip_missing=skip_missing, scoring=scoring, command=canonical_command(ctx),
-            head=head, recipe=head_recipe(lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, warmup=warmup,
-                               dropout=dropout, train_limit=train_limit, bert_recipe=bert_recipe,
-                               lr_grid=parse_lr_grid(lr_grid, lr, no_finetune)), transfer=transfer,
-            mixing=mixing, ensemble=members, ensemble_reduce=ensemble_reduce,
-        )  # fmt: skip
-        from rich.console import Console
+def run_options(ctx: typer.Context, given: dict[str, Any]) -> Any:
+    """`RunOptions` from the parsed command line (`run_cmd`'s parameters); parsing only, the plan step validates."""
+    from t5eval.run.options import RunOptions, default_device
 
-        from t5eval.run.orchestrate import RunInterrupted, run
-        from t5eval.run.progress import RunProgress
+    g = given
+    return RunOptions(
+        target=g["target"], model=g["model"], init=g["init"], vocab=g["vocab"], data_dir=g["data_dir"], out=g["out"],
+        limit=g["limit"], seed=g["seed"], steps=g["steps"], eval_every=g["eval_every"], batch_tokens=g["batch_tokens"],
+        grad_accum=g["grad_accum"], pack=g["pack"], pack_length=g["pack_length"], max_input_len=g["max_input_len"],
+        finetune=not g["no_finetune"], mixture=g["mixture"], protocol=g["protocol"], split=g["split"],
+        threads=g["threads"], overwrite=g["overwrite"], device=g["device"] or default_device(), dtype=g["dtype"],
+        fsdp=g["fsdp"], skip_missing=g["skip_missing"], scoring=g["scoring"], command=canonical_command(ctx),
+        head=g["head"], transfer=g["transfer"], mixing=g["mixing"], ensemble_reduce=g["ensemble_reduce"],
+        head_hyperparameters=head_hyperparameters(
+            lr=g["lr"], epochs=g["epochs"], batch_size=g["batch_size"], max_len=g["max_len"], warmup=g["warmup"],
+            dropout=g["dropout"], train_limit=g["train_limit"], bert_recipe=g["bert_recipe"],
+            lr_grid=parse_lr_grid(g["lr_grid"], g["lr"], g["no_finetune"])),
+        ensemble=check_ensemble_and_mixing(g["ensemble"], g["ensemble_reduce"], g["mixing"], g["mixture"],
+                                           g["no_finetune"], g["scoring"]))  # fmt: skip
 
-        err_console = Console(stderr=True)
-        try:
-            record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
-        except RunInterrupted as stop:
-            command = shlex.join(opts.command if opts.out else (*opts.command, "--out", str(stop.run_dir)))
-            typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
-                        fg=typer.colors.YELLOW, err=True)
-            raise typer.Exit(130) from None
-        from t5eval.distributed.context import is_main_process
 
-        if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
-            Console().print(summary_table(record))
-            typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")
+def _execute(opts: Any) -> None:
+    """Run `opts` with progress on stderr; Ctrl-C prints the resume command (exit 130); rank 0 prints the summary."""
+    from rich.console import Console
+
+    from t5eval.run.orchestrate import RunInterrupted, run
+    from t5eval.run.progress import RunProgress
+
+    err_console = Console(stderr=True)
+    try:
+        record = run(opts, RunProgress(err_console), log=lambda msg: err_console.print(msg, markup=False, highlight=False, soft_wrap=True))
+    except RunInterrupted as stop:
+        command = shlex.join(opts.command if opts.out else (*opts.command, "--out", str(stop.run_dir)))
+        typer.secho(f"interrupted: finished work is saved in {stop.run_dir}; resume with: {command}",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    from t5eval.distributed.context import is_main_process
+
+    if is_main_process():  # under torchrun, rank 0 prints the summary (docs/distributed.md)
+        from t5eval.cli.console import stdout_console
+
+        stdout_console().print(summary_table(record))
+        typer.echo(f"results: {opts.out or opts.results_root / record['run_id']}")

@@ -57,8 +57,10 @@ def export(
 
 def score(
     task: str = typer.Argument(..., help="Task name/alias, or a benchmark (glue, super_glue) with --predictions-dir."),
-    predictions: Path = typer.Option(None, "--predictions", help="JSONL with index and prediction."),
-    predictions_dir: Path = typer.Option(None, "--predictions-dir", help="Folder of <task>.jsonl (benchmarks)."),
+    predictions: Path = typer.Option(None, "--predictions", help="JSONL with index and prediction, or a run "
+                                     "folder (its <task>/predictions.jsonl)."),
+    predictions_dir: Path = typer.Option(None, "--predictions-dir", help="Folder of <task>.jsonl, or a run "
+                                         "folder (benchmarks)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Local data folder (else $T5EVAL_DATA_DIR, else hub)."),
     split: str = typer.Option(None, "--split", help="Split name (default: the task's eval split)."),
     protocol: str = typer.Option("current", "--protocol", help="current | paper (metric variants)."),
@@ -70,7 +72,7 @@ def score(
     from t5eval.io import atomic_write_text, json_text
     from t5eval.results import check_out_path
     from t5eval.tasks import TaskRegistry
-    from t5eval.tasks.files import score_benchmark, score_task
+    from t5eval.tasks.files import score_benchmark, score_task, task_predictions
     from t5eval.tasks.spec import check_protocol
 
     check_protocol(protocol)
@@ -87,7 +89,8 @@ def score(
             raise T5evalError("give --predictions FILE.jsonl (or a benchmark name with --predictions-dir)")
         spec = reg.get(task)
         chosen = split or spec.splits.get("eval") or spec.split_names[0]
-        run = lambda: score_task(spec, chosen, predictions, data_dir, protocol, limit)  # noqa: E731
+        path = task_predictions(predictions, spec.name)
+        run = lambda: score_task(spec, chosen, path, data_dir, protocol, limit)  # noqa: E731
     result = run()
     text = json_text(result)
     typer.echo(text)

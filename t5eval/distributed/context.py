@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -187,19 +186,6 @@ def barrier(ctx: DistContext) -> None:
             dist.barrier()
 
 
-def main_process_only(ctx: DistContext) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
-    """Decorator: run the function on rank 0 only; other ranks get None (results, logs, bars)."""
-
-    def deco(fn: Callable[P, R]) -> Callable[P, R | None]:
-        @functools.wraps(fn)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> R | None:
-            return fn(*args, **kwargs) if ctx.is_main else None
-
-        return inner
-
-    return deco
-
-
 def all_reduce_sum(value: float, ctx: DistContext) -> float:
     """Sum a number over ranks (token counts, losses for logging)."""
     if not ctx.is_distributed:
@@ -284,11 +270,6 @@ def gather_by_index(local: Mapping[int, T], ctx: DistContext, expected: int | No
     if expected is not None and len(merged) != expected:
         raise RuntimeError(f"gathered {len(merged)} predictions, expected {expected}")
     return dict(sorted(merged.items()))
-
-
-def gather_predictions(local: Mapping[int, str], ctx: DistContext) -> dict[int, str]:
-    """`gather_by_index` for decoded strings: {example index: prediction}, ordered by index."""
-    return gather_by_index(local, ctx)
 
 
 def sharded_map(

@@ -95,6 +95,11 @@ class DecodeStats:
         return self.generated_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+def _cached_outputs(keys: list[str], cache: MemoryCache | None) -> list[list[int] | None]:
+    """The cached output of each key, None where it must be decoded."""
+    return [cache.get(key) if cache is not None else None for key in keys]
+
+
 def decode_all(
     model: torch.nn.Module,
     inputs: Sequence[list[int]],
@@ -125,15 +130,9 @@ def decode_all(
     """
     settings = _decode_settings(decode_config)
     keys = [cache_key(weights_sha256, settings, ids) for ids in inputs]
-    outputs: list[list[int] | None] = [None] * len(inputs)
+    outputs = _cached_outputs(keys, cache)
     stats = DecodeStats()
-    todo: list[int] = []
-    for i, key in enumerate(keys):
-        hit = cache.get(key) if cache is not None else None
-        if hit is None:
-            todo.append(i)
-        else:
-            outputs[i] = hit
+    todo = [i for i, out in enumerate(outputs) if out is None]
     stats.cached = len(inputs) - len(todo)
     if advance and stats.cached:
         advance(stats.cached)

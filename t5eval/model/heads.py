@@ -2,7 +2,7 @@
 
 `HeadModel` wraps any body whose forward returns (hidden (N,S,D), pooled (N,D)); `pad_rows` builds the
 padded id, mask and token-type tensors. Which task uses which head is declared in task_defs/heads.yaml
-(`t5eval.tasks.heads`); training is `t5eval.train.heads`, scoring `t5eval.eval.heads`.
+(`t5eval.tasks.head_specs`); training is `t5eval.train.head_step` (through `train.loop.finetune`), scoring `t5eval.eval.head_predictor`.
 """
 
 from __future__ import annotations

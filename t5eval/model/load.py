@@ -36,6 +36,7 @@ from t5eval.model.t5lm.network import T5LM
 from t5eval.model.t5lm.weights import load_local as t5lm_load_local
 from t5eval.model.t5lm.weights import random_model as t5lm_random_model
 from t5eval.model.t5lm.weights import save_model as t5lm_save_model
+from t5eval.trust import folder_kind
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,36 @@ def source_family(source: str | Path) -> str:
     if path.is_dir() and (path / "config.json").is_file():
         return model_family(path).name
     return next((f.name for f in FAMILIES.values() if str(source) in f.presets), "t5")
+
+
+def check_model_source(source: str, flag: str = "--model") -> None:
+    """Refuse a `--model` that names a folder which is not a model folder, before anything loads.
+
+    A path that does not exist (and is not a preset or a hub id), an unfinished `t5eval pretrain` folder,
+    a `t5eval run` folder, or a folder without config.json are one-line errors saying what to pass instead.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        if source in all_presets() or (HUB_ID.match(source) and not source.startswith((".", "/", "~"))):
+            return  # a preset, or a hub id (fetched later)
+        nearest = next((p for p in path.parents if p.is_dir()), None)
+        hint = f" (the nearest existing folder is {nearest})" if nearest not in (None, Path(".")) else ""
+        raise T5evalError(f"{flag} {source}: folder does not exist{hint}; pass an existing model folder, "
+                          "a preset with --init random, or a hub id")
+    if not path.is_dir() or (path / "config.json").is_file():
+        return
+    kind = folder_kind(path)
+    if kind == "pretrain":
+        raise T5evalError(f"{flag} {path} holds an unfinished pre-training (no pretrain.json yet): finish it by "
+                          f"running its `t5eval pretrain ... --out {path}` command again (it resumes from its "
+                          "last checkpoint), then pass the folder")
+    if kind == "run":
+        best = sorted(str(p.parent) for p in path.glob("*/best/config.json"))
+        where = f", e.g. {best[0]}" if best else " (this run has none yet)"
+        raise T5evalError(f"{flag} {path} is a run folder of `t5eval run`, not a model; its fine-tuned "
+                          f"checkpoints are <task>/best inside it{where}")
+    raise T5evalError(f"{flag} {path} has no config.json, so it is not a Hugging Face model folder; pass the "
+                      "folder that holds config.json and the weights")
 
 
 def model_type(path: Path) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,19 @@ from t5eval.errors import T5evalError, did_you_mean
 from t5eval.io import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from t5eval.model import LoadedModel, load_model, save_model, state_dict_sha256
 from t5eval.model.cost import cost_line, model_cost
-from t5eval.model.load import source_family
+from t5eval.pretrain.checks import check_family, check_options
 from t5eval.pretrain.clean import RULES, C4Cleaner, load_bad_words
 from t5eval.pretrain.corpus import MAX_DOC_TOKENS, CorpusInfo, first_tokens, iter_chunks, load_chunks, repeats
-from t5eval.pretrain.loop import PretrainConfig, PretrainState, pretrain_loop, schedule_record
+from t5eval.pretrain.loop import PretrainConfig, PretrainState, StoppedAtStep, pretrain_loop, schedule_record
 from t5eval.pretrain.mixed import MixedStream, load_tasks, member_rates
 from t5eval.pretrain.objectives import Objective, make_objective, official_concat_docs
+from t5eval.pretrain.progress import (
+    PretrainInterrupted,
+    family_of,
+    log_line,
+    measure_throughput,
+    throughput_record,
+)
 from t5eval.pretrain.stream import ChunkSource, ExampleStream, LocalChunks, StreamedChunks, export_rows
 from t5eval.results import check_settings, env_record, now_iso, pin_git_commit, write_settings
 from t5eval.tokenizer import T5Tokenizer
@@ -39,9 +46,9 @@ from t5eval.trust import (
 )
 
 Log = Callable[[str], None]
+DisplayFactory = Callable[[], Callable[[Any], None]]  # makes the per-step progress callback (cli: RunProgress)
 RECORD, CHECKPOINT = "pretrain.json", "checkpoint.pt"
 LM_LOSSES = ("targets", "all")
-PRETRAINABLE = ("t5", "t5lm")  # families with a text-to-text `loss` (encoder-decoder; the paper's LM / prefix LM)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ class PretrainOptions:
 
 
 def build_stream(opts: PretrainOptions, tok: T5Tokenizer) -> tuple[ExampleStream, CorpusInfo]:
-    """Objective, chunks and the example stream (every data error surfaces here)."""
+    """Objective, chunks and the example stream (every data error surfaces here; the objective's first)."""
     obj = make_objective(opts.objective, opts.inputs_length, opts.noise_density, opts.mean_span_length,
                          tok.vocab_size, opts.targets_length, opts.mlm_keep)
     rows = opts.batch_tokens // opts.inputs_length
@@ -177,21 +184,26 @@ def chunking_record(obj: Objective, concat_docs: int | None) -> dict[str, Any]:
             "order": "seeded permutation of all chunks per epoch (local); corpus order, one pass (hub)"}
 
 
-def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
-    """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only)."""
+def pretrain(opts: PretrainOptions, log: Log, display: DisplayFactory | None = None) -> dict[str, Any] | None:
+    """Run `t5eval pretrain`: export and/or train. Returns the run record (None for an export only).
+
+    Every refusal that needs neither corpus nor weights comes first (`checks.check_options`), then the
+    objective's settings, then the corpus is read. `display()`, when given, makes the per-step callback of
+    the progress display (bar or plain lines). Ctrl-C during training raises `PretrainInterrupted` after the
+    current step is saved.
+    """
     pin_git_commit()  # the record names the code loaded now, not the checkout at the end
-    if (family := source_family(opts.model)) not in PRETRAINABLE:
-        raise T5evalError(f"--model {opts.model} is a {family} model; t5eval pre-trains {', '.join(PRETRAINABLE)} "
-                          "models (T5 presets, the paper's architectures: tiny-shared, tiny-half, tiny-lm, ...)")
+    found = check_options(opts.model, opts.out, opts.export_path)
     model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
     tok = T5Tokenizer.find(model_dir, opts.vocab)
+    if found is not None:
+        tok.check_fits(found[1].vocab_size)
     stream, info = build_stream(opts, tok)
     for line in cleaning_lines(info):
         log(line)
-    if opts.out is None and opts.export_n is None:
-        raise T5evalError("nothing to do: pass --out DIR to pre-train, or --export N FILE to see the examples")
     loaded = load_model(opts.model, init=opts.init, seed=opts.seed, device=opts.device) if opts.out else None
     if loaded is not None:
+        check_family(opts.model, family_of(loaded))  # a hub id's family is known once downloaded
         tok.check_fits(loaded.config.vocab_size)
         apply_lm_loss(opts, loaded)
     if opts.export_n is not None and opts.export_path is not None:
@@ -204,7 +216,7 @@ def pretrain(opts: PretrainOptions, log: Log) -> dict[str, Any] | None:
     settings = settings_of(opts, loaded, tok, stream.objective, info, cfg, stream.rows)
     if isinstance(stream, MixedStream):
         settings["mixture"] = mixture_record(stream)
-    return _train(opts, loaded, tok, stream, info, cfg, settings, log)
+    return _train(opts, loaded, tok, stream, info, cfg, settings, log, display)
 
 
 def plan_lines(opts: PretrainOptions, loaded: LoadedModel, stream: ExampleStream) -> list[str]:
@@ -273,7 +285,8 @@ def _prepare_out(out: Path, settings: dict[str, Any], overwrite: bool, log: Log)
 
 
 def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream: ExampleStream,
-           info: CorpusInfo, cfg: PretrainConfig, settings: dict[str, Any], log: Log) -> dict[str, Any]:
+           info: CorpusInfo, cfg: PretrainConfig, settings: dict[str, Any], log: Log,
+           display: DisplayFactory | None) -> dict[str, Any]:
     out = Path(opts.out or ".")
     done = _prepare_out(out, settings, opts.overwrite, log)
     if done is not None:
@@ -284,12 +297,18 @@ def _train(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream:
     checkpoint = out / CHECKPOINT
     if checkpoint.is_file():
         log(f"resuming from {checkpoint}")
+    device = torch.device(opts.device)
+    flops_per_token, peak = measure_throughput(loaded, stream, device)
+    cfg = replace(cfg, flops_per_token=flops_per_token, peak_gflops=peak)
+    log(f"pretrain {stream.objective.name}: planned {cfg.steps:,} steps x {stream.rows} rows of "
+        f"{opts.inputs_length} input tokens on {opts.device}; matmul peak {peak:,.1f} GFLOP/s measured now, "
+        f"{flops_per_token / 1e6:,.2f} MFLOP per token (MFU is their share)")
     started = time.perf_counter()
-
-    def progress(step: int, loss: float, tokens_per_s: float) -> None:
-        log(f"step {step}/{cfg.steps}  loss {loss:.4f}  {tokens_per_s:.0f} tok/s")
-
-    state = pretrain_loop(loaded.model, stream, cfg, checkpoint, torch.device(opts.device), progress)
+    try:
+        state = pretrain_loop(loaded.model, stream, cfg, checkpoint, device,
+                              lambda entry: log(log_line(entry, cfg.steps)), display() if display else None)
+    except StoppedAtStep as stop:
+        raise PretrainInterrupted(out, stop.step) from None
     save_model(loaded.model, out)
     atomic_write_bytes(out / "spiece.model", tok.path.read_bytes())
     record = _record(opts, loaded, tok, stream, info, cfg, state, settings, time.perf_counter() - started)
@@ -320,6 +339,7 @@ def _record(opts: PretrainOptions, loaded: LoadedModel, tok: T5Tokenizer, stream
         "padding": {"real_tokens": stream.real_tokens, "padded_tokens": stream.padded_tokens,
                     "fill": stream.real_tokens / max(stream.padded_tokens, 1)},
         "loss_history": state.loss_history, "resumed_from": state.resumed_from,
+        "throughput": throughput_record(cfg, state),
         **truncation_record(opts, stream, state),
         **({"mixture": mixture_record(stream)} if isinstance(stream, MixedStream) else {}),
         "env": env_record(opts.device, torch.get_num_threads()),

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t5eval.report.bootstrap import (
-    load_run,
-    task_intervals,
-)
 from t5eval.report.cells import ReportData, run_cells
+from t5eval.report.loading import load_run, task_intervals
 from t5eval.report.paper import PAPER_SCORES, load_paper_scores
 from t5eval.report.render import render_markdown
 
 
-def build_report(
-    run_paths: list[Path], out: Path, *, n_boot: int = 1000, seed: int = 0, plots: bool = True,
+def report_markdown(
+    run_paths: list[Path], *, n_boot: int = 1000, seed: int = 0, plots_beside: Path | None = None,
     paper_path: Path = PAPER_SCORES,
-) -> Path:  # fmt: skip
-    """Load runs, bootstrap every task, render Markdown (+ PNGs beside it); returns the Markdown path."""
-    from t5eval.io import atomic_write_text
+) -> str:  # fmt: skip
+    """Load runs, bootstrap every task, render the Markdown (PNGs written beside `plots_beside` when given)."""
     from t5eval.report.plots import write_plots
 
     runs = [load_run(p) for p in run_paths]
@@ -36,8 +32,21 @@ def build_report(
                  for r in runs}  # fmt: skip
     cells = {r.label: run_cells(r, intervals[r.label]) for r in runs}
     data = ReportData(runs, cells, intervals, load_paper_scores(paper_path))
+    if plots_beside is not None:
+        plots_beside.parent.mkdir(parents=True, exist_ok=True)
+        data.plots = write_plots(data, plots_beside)
+    return render_markdown(data)
+
+
+def build_report(
+    run_paths: list[Path], out: Path, *, n_boot: int = 1000, seed: int = 0, plots: bool = True,
+    paper_path: Path = PAPER_SCORES,
+) -> Path:  # fmt: skip
+    """`report_markdown` written to `out` (+ PNGs beside it); returns the Markdown path."""
+    from t5eval.io import atomic_write_text
+
+    text = report_markdown(run_paths, n_boot=n_boot, seed=seed, plots_beside=out if plots else None,
+                           paper_path=paper_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if plots:
-        data.plots = write_plots(data, out)
-    atomic_write_text(out, render_markdown(data))
+    atomic_write_text(out, text)
     return out

@@ -8,14 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from t5eval.report.bootstrap import (
-    BootstrapResult,
-    Interval,
-    Run,
-    TaskResult,
-    canonical_task,
-    interval_of_average,
-)
+from t5eval.report.bootstrap import BootstrapResult, Interval, interval_of_average
+from t5eval.report.loading import Run, TaskResult, canonical_task
 from t5eval.report.paper import COLUMNS, Column, PaperTable, average_groups
 from t5eval.results import is_subset
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_json
-from t5eval.report.bootstrap import BootstrapResult, Run, task_intervals
+from t5eval.report.bootstrap import BootstrapResult
+from t5eval.report.loading import Run, task_intervals
 from t5eval.results import metrics_from_json, now_iso, read_predictions
 from t5eval.trust import read_json_object
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t5eval.errors import T5evalError, did_you_mean
-from t5eval.report.bootstrap import MetricFn, Run, task_metric_fn
+from t5eval.report.bootstrap import MetricFn
 from t5eval.report.cells import md_cell
+from t5eval.report.loading import Run, task_metric_fn
 from t5eval.results import read_predictions
 
 _PER_EXAMPLE_KEYS = ("accuracy", "em", "exact_match")

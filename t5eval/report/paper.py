@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.tasks.defs import builtin_task_defs
 
-PAPER_SCORES = Path(__file__).resolve().parents[2] / "task_defs" / "paper_scores.yaml"
+PAPER_SCORES = builtin_task_defs() / "paper_scores.yaml"
 
 
 @dataclass(frozen=True)
@@ -128,12 +128,3 @@ def load_paper_scores(path: Path = PAPER_SCORES) -> dict[str, PaperTable]:
         rows = {str(r): {c: float(v) for c, v in vals.items()} for r, vals in t["rows"].items()}
         tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []), t.get("digits"))
     return tables
-
-
-def paper_average(row: dict[str, float], rule: str) -> dict[str, float]:
-    """Recompute a paper row's averages from its per-task cells (spec §3; used to check the yaml)."""
-    out = {}
-    for avg, groups in average_groups(rule).items():
-        if all(c in row for g in groups for c in g):
-            out[avg] = float(np.mean([np.mean([row[c] for c in g]) for g in groups]))
-    return out

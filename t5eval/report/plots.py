@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
-    from t5eval.report.bootstrap import Run
     from t5eval.report.cells import ReportData
+    from t5eval.report.loading import Run
 
 
 def _score_columns(data: ReportData) -> list[str]:

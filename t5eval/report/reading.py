@@ -13,8 +13,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from t5eval.report.bootstrap import BootstrapResult, Run, TaskResult
+from t5eval.report.bootstrap import BootstrapResult
 from t5eval.report.cells import Cell, ReportData, md_cell, md_table, run_cell_text
+from t5eval.report.loading import Run, TaskResult
 from t5eval.report.runs import family
 from t5eval.report.zero_shot import COLUMNS as SHARED
 from t5eval.report.zero_shot import SharedColumn

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from t5eval.report.bootstrap import (
-    BootstrapResult,
-    Run,
-)
+from t5eval.report.bootstrap import BootstrapResult
 from t5eval.report.cells import (
     Cell,
     ReportData,
@@ -15,6 +12,7 @@ from t5eval.report.cells import (
     paper_row_for,
     run_cell_text,
 )
+from t5eval.report.loading import Run
 from t5eval.report.paper import COLUMNS, SECTIONS, PaperTable
 from t5eval.report.reading import render_reading_vs_closed_book
 from t5eval.report.runs import is_head_run, render_runs, render_transfer

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from t5eval.report.bootstrap import Run
 from t5eval.report.cells import ReportData, md_cell, md_table, run_cell_text
+from t5eval.report.loading import Run
 from t5eval.report.paper import COLUMNS, PaperTable
 
 NOT_FINETUNED = "none (not fine-tuned)"

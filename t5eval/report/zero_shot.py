@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from t5eval.report.bootstrap import Run
 from t5eval.report.cells import fmt, md_cell
+from t5eval.report.loading import Run
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from t5eval.distributed.context import DistContext
 from t5eval.errors import T5evalError
 from t5eval.model import LoadedModel
 from t5eval.run.options import RunOptions
+from t5eval.run.plan import TextToTextPlan
 from t5eval.run.progress import RunProgress
 from t5eval.tasks import TaskRegistry
 from t5eval.tokenizer import Tokenizer
@@ -33,6 +34,7 @@ class RunContext:
     model_info: dict[str, Any] = field(default_factory=dict)
     spare: LoadedModel | None = None  # the starting model, loaded up front, not yet used by a task
     dist: DistContext = field(default_factory=DistContext)  # torchrun ranks (docs/distributed.md)
+    plan: TextToTextPlan | None = None  # the validated plan (its TrainConfig is `train_cfg`)
 
 
 def fresh_model(opts: RunOptions) -> LoadedModel:

@@ -17,7 +17,7 @@ from t5eval.batching import in_precision
 from t5eval.distributed.context import barrier
 from t5eval.errors import T5evalError
 from t5eval.eval.cache import MemoryCache
-from t5eval.eval.recipe import recipe_for
+from t5eval.eval.predictor import predictor_for
 from t5eval.eval.sharded import credit_prefill, prefill_decode_cache
 from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
 from t5eval.io import atomic_dir, atomic_write_bytes, atomic_write_json
@@ -25,23 +25,31 @@ from t5eval.results import is_subset, task_entry_from_json, write_metrics, write
 from t5eval.run.context import RunContext, next_model
 from t5eval.run.mixing import apply_mixing
 from t5eval.run.options import eval_split, train_split
+from t5eval.run.plan import TextToTextPlan
 from t5eval.run.progress import TrainPlan
-from t5eval.run.record import CHECKPOINT_ORIGIN, task_record
+from t5eval.run.record import CHECKPOINT_ORIGIN, task_record, text_train_block
 from t5eval.tasks import ExampleSet, TaskSpec
-from t5eval.train.checkpoint import describe, drop_checkpoints
-from t5eval.train.loop import Snapshot, TrainState, finetune, optimizer_record
+from t5eval.train.checkpoint import drop_checkpoints, resume_source
+from t5eval.train.loop import Snapshot, TrainState, finetune
 from t5eval.train.stream import TrainSource, TrainStream
 from t5eval.trust import read_json_object
 
 
+def finished_tasks(run_dir: Path, specs: list[TaskSpec], log: Callable[[str], None],
+                   is_main: bool = True) -> dict[str, dict[str, Any]]:
+    """{task: its run.json entry} of the tasks a restarted run finished already (their result.json), every family."""
+    done = {s.name: task_entry_from_json(read_json_object(p, f"delete it to score {s.name} again"))
+            for s in specs if (p := run_dir / s.name / "result.json").exists()}
+    for name in done:
+        log(f"{name}: already finished in {run_dir}, reusing it")
+        if is_main:  # a kill between its result.json and dropping its checkpoints left them
+            drop_checkpoints(run_dir / name / "checkpoint.pt")
+    return done
+
+
 def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
     """Run every task (per task, or as one mixture) and return {task: run.json task entry}."""
-    done = {s.name: task_entry_from_json(read_json_object(p, f"delete it to score {s.name} again"))
-            for s in specs if (p := ctx.run_dir / s.name / "result.json").exists()}
-    for name in done:
-        ctx.log(f"{name}: already finished in {ctx.run_dir}, reusing it")
-        if ctx.dist.is_main:  # a kill between its result.json and dropping its checkpoints left them
-            drop_checkpoints(ctx.run_dir / name / "checkpoint.pt")
+    done = finished_tasks(ctx.run_dir, specs, ctx.log, ctx.dist.is_main)
     todo = [s for s in specs if s.name not in done]
     if not todo and ctx.dist.is_main:
         shutil.rmtree(ctx.run_dir / "_mixture", ignore_errors=True)  # a kill after the mixture's last task
@@ -56,8 +64,8 @@ def run_tasks(ctx: RunContext, specs: list[TaskSpec]) -> dict[str, dict[str, Any
 def eval_task(ctx: RunContext, spec: TaskSpec) -> EvalTask:
     split = eval_split(spec, ctx.opts.split)
     example_set = load_task_examples(ctx, spec, split, ctx.opts.limit)
-    recipe = recipe_for(spec, ctx.tokenizer, ctx.model_info["loaded"].model, ctx.opts.scoring)  # the model family
-    task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name, recipe)
+    predictor = predictor_for(spec, ctx.tokenizer, ctx.model_info["loaded"].model, ctx.opts.scoring)  # the model family
+    task = prepare_eval_task(spec, split, example_set, ctx.tokenizer, ctx.run_dir / spec.name, predictor)
     if not ctx.dist.is_main:  # rank 0 alone writes the decode cache; it broadcasts what it holds
         task.cache.close()
         task.cache = MemoryCache()
@@ -110,7 +118,25 @@ def train_source(ctx: RunContext, spec: TaskSpec, weight: float = 1.0, mixture: 
     tgt_len = train_spec.train_lengths["targets"]
     inputs = [ctx.tokenizer.encode(ex.inputs, max_len=in_len) for ex in examples]
     targets = [ctx.tokenizer.encode(ex.targets, max_len=tgt_len) for ex in examples]
+    check_batch_holds_an_example(ctx.train_cfg.batch_tokens, train_spec.name, inputs, targets,
+                                 ctx.train_cfg.pack_length is not None)
     return TrainSource(train_spec.name, inputs, targets, weight)
+
+
+def check_batch_holds_an_example(batch_tokens: int, name: str, inputs: list[list[int]], targets: list[list[int]],
+                                 packed: bool) -> None:
+    """--batch-tokens must hold the longest training example (else a batch is bigger than the plan says):
+    inputs + targets padded, or a packed row's longer side.
+
+    Raises:
+        T5evalError: naming the task, the longest example and the smallest --batch-tokens that works.
+    """
+    sizes = [max(len(i), len(t)) if packed else len(i) + len(t) for i, t in zip(inputs, targets, strict=True)]
+    longest = max(sizes, default=0)
+    if batch_tokens < longest:
+        what = "its longer side (packed rows)" if packed else "inputs + targets"
+        raise T5evalError(f"--batch-tokens {batch_tokens} cannot hold one training example of {name} (the longest "
+                          f"is {longest} tokens, {what}); use --batch-tokens {longest} or more")
 
 
 def mixture_extras(ctx: RunContext) -> list[TaskSpec]:
@@ -193,7 +219,7 @@ def finetune_tasks(ctx: RunContext, model: torch.nn.Module, sources: list[TrainS
               ckpt: Path, label: str) -> TrainState:
     stream = TrainStream(sources, ctx.train_cfg.batch_tokens, ctx.train_cfg.seed,
                          pack_length=ctx.train_cfg.pack_length)
-    if (source := describe(ckpt)) is not None:
+    if (source := resume_source(ckpt)) is not None:
         ctx.log(f"{label}: resuming fine-tuning from {source}")
     cfg = ctx.train_cfg
     plan = TrainPlan(label, cfg.steps, cfg.batch_tokens * cfg.grad_accum, ctx.opts.device)
@@ -258,7 +284,8 @@ def finish_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, state: 
     with ctx.progress.decoding(f"{task.name} (final)", len(task.input_ids)) as advance:
         result = evaluate_task(ctx, task, best, advance)
     task_dir = ctx.run_dir / task.name
-    entry = task_record(task, result, state, ctx.opts, optimizer_record(ctx.train_cfg) if state else None)
+    plan = ctx.plan or TextToTextPlan(ctx.opts, ctx.train_cfg)
+    entry = task_record(task, result, state, ctx.opts.protocol, text_train_block(state, task.spec, plan))
     task.cache.close()
     if not ctx.dist.is_main:
         return entry

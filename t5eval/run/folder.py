@@ -17,8 +17,10 @@ from t5eval.results import (
     write_settings,
 )
 from t5eval.run.options import RunOptions
+from t5eval.run.plan import RunPlan
 from t5eval.tasks import TaskSpec
 from t5eval.tokenizer import Tokenizer
+from t5eval.tokenizer.pairs import PairTokenizer
 from t5eval.trust import (
     RUN,
     clear_for_overwrite,
@@ -46,20 +48,14 @@ def run_suffix(opts: RunOptions) -> str:
     return f"{model_slug(opts.model)}_{target}"
 
 
-def run_settings(opts: RunOptions, specs: list[TaskSpec], tokenizer: Tokenizer, weights_sha256: str) -> dict[str, Any]:
-    """The settings that shape results: a restart must match them (threads and paths of outputs not)."""
-    finetune = None
-    if opts.finetune:
-        finetune = {
-            "steps": opts.steps, "eval_every": opts.eval_every, "batch_tokens": opts.batch_tokens,
-            "grad_accum": opts.grad_accum, "max_input_len": opts.max_input_len, "lr": 1e-3,
-            "dropout": 0.1, "mixture": opts.mixture, **opts.packing_settings(),
-        } | ({"transfer": opts.transfer} if opts.transfer != "all" else {}) | (
-            {"mixing": opts.mixing} if opts.mixing != "proportional" else {})  # fmt: skip
+def run_settings(plan: RunPlan, specs: list[TaskSpec], tokenizer: Tokenizer | PairTokenizer, weights_sha256: str) -> dict[str, Any]:
+    """The settings that shape results: a restart must match them (threads and paths of outputs not).
+    `finetune` comes from the plan's config objects (`TrainConfig`, `HeadHyperparameters`)."""
+    opts = plan.opts
     return {
         "tasks": [s.name for s in specs], "model": opts.model, "init": opts.init,
         "weights_sha256": weights_sha256,
-        "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
+        "seed": opts.seed, "finetune": plan.finetune_settings(), "protocol": opts.protocol, "limit": opts.limit,
         "split": opts.split, "vocab_sha256": tokenizer.sha256, "data_dir": opts.resolved_data_dir(),
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},

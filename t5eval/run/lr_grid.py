@@ -19,15 +19,14 @@ from typing import Any, Protocol
 
 from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
 from t5eval.run.context import Log
-from t5eval.run.options import RunOptions
 from t5eval.tasks import TaskSpec
-from t5eval.train.heads import HeadRecipe
+from t5eval.train.head_step import HeadHyperparameters
 
 
 class RunCell(Protocol):
-    """Fine-tune and score one task with `opts` (one lr), writing its files into `task_dir`; its entry."""
+    """Fine-tune and score one task with `hp` (one lr), writing its files into `task_dir`; its entry."""
 
-    def __call__(self, opts: RunOptions, task_dir: Path) -> dict[str, Any]: ...
+    def __call__(self, hp: HeadHyperparameters, task_dir: Path) -> dict[str, Any]: ...
 
 
 def cell_name(lr: float) -> str:
@@ -47,16 +46,15 @@ def choose(cells: list[tuple[float, dict[str, Any]]]) -> int:
     return scores.index(max(scores))
 
 
-def run_lr_grid(opts: RunOptions, spec: TaskSpec, run_dir: Path, log: Log, run_cell: RunCell) -> dict[str, Any]:
-    """Fine-tune `spec` once per lr of the recipe's grid; write and return the chosen cell's entry."""
-    recipe = opts.recipe or HeadRecipe()
-    assert recipe.lr_grid, "run_lr_grid needs a recipe with lr_grid"
+def run_lr_grid(hp: HeadHyperparameters, spec: TaskSpec, run_dir: Path, log: Log, run_cell: RunCell) -> dict[str, Any]:
+    """Fine-tune `spec` once per lr of `hp.lr_grid`; write and return the chosen cell's entry."""
+    assert hp.lr_grid, "run_lr_grid needs hyper-parameters with lr_grid"
     task_dir = run_dir / spec.name
     cells: list[tuple[float, dict[str, Any]]] = []
-    for lr in recipe.lr_grid:
+    for lr in hp.lr_grid:
         cell_dir = task_dir / cell_name(lr)
         done = cell_dir / "result.json"
-        entry = read_json(done) if done.exists() else run_cell(replace(opts, recipe=replace(recipe, lr=lr)), task_dir=cell_dir)
+        entry = read_json(done) if done.exists() else run_cell(replace(hp, lr=lr), task_dir=cell_dir)
         cells.append((lr, entry))
     best = choose(cells)
     chosen_lr, chosen = cells[best]

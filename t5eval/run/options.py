@@ -1,6 +1,6 @@
-"""Run options, run directories (new / resume / refuse), progress bars and the run.json record.
+"""`RunOptions` (what `t5eval run` was asked) and the checks of single options: device, dtype, splits, eval data.
 
-Split out of `t5eval.run.orchestrate` so that the runner only composes the flow.
+Which options apply to which model family is the plan step's job (`t5eval.run.plan`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.tasks import TaskSpec
-from t5eval.train.heads import HeadRecipe
+from t5eval.train.head_step import HeadHyperparameters
 
 PAPER_STEPS = 2**18  # fine-tuning steps of the paper's baseline (spec §8)
 
@@ -27,6 +27,18 @@ DEVICE_KINDS = ("cpu", "cuda", "mps")
 
 
 DTYPES = ("float32", "bfloat16")
+
+
+INITS = ("pretrained", "random")
+
+
+PROTOCOLS = ("current", "paper")
+
+
+SCORINGS = ("generate", "rank")
+
+
+MAX_THREADS = 256  # torch.set_num_threads with absurd values crashes the process
 
 
 @dataclass(frozen=True)
@@ -59,10 +71,10 @@ class RunOptions:
     dtype: str = "float32"
     fsdp: bool = False  # shard training with FSDP2 under torchrun (≥ 2 ranks); results as with DDP
     skip_missing: bool = False  # leave out tasks whose eval data is not found (run.json lists them)
-    scoring: str = "generate"  # "rank": classification by label log-likelihood (eval.recipe)
+    scoring: str = "generate"  # "rank": classification by label log-likelihood (eval.predictor)
     command: tuple[str, ...] = ()
-    recipe: HeadRecipe | None = None  # task-head fine-tuning (BERT, --head classify); None: BERT's defaults
-    head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.heads)
+    head_hyperparameters: HeadHyperparameters | None = None  # task heads (BERT, --head classify); None: BERT's
+    head: str | None = None  # "classify": task heads on T5's encoder instead of text-to-text (t5eval.run.head_flow)
     transfer: str = "all"  # --transfer: what fine-tuning trains (t5eval.train.transfer), text-to-text and task heads
     mixing: str = "proportional"  # --mixing: the mixture's rates (t5eval.train.mixing), with --mixture
     ensemble: tuple[str, ...] = ()  # --ensemble: further members decoded with --model (t5eval.model.ensemble)
@@ -174,6 +186,7 @@ def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | N
         T5evalError: names the tasks without eval data and suggests the runnable comma list.
     """
     from t5eval.tasks import has_split
+    from t5eval.tasks.data import missing_split_hint
 
     require_data_source(specs, data_dir)
     missing = [s.name for s in specs if not has_split(s, eval_split(s, split), data_dir)]
@@ -183,5 +196,42 @@ def check_eval_data(specs: list[TaskSpec], data_dir: Path | None, split: str | N
     where = data_dir or os.environ.get("T5EVAL_DATA_DIR") or "the hub"
     names = ",".join(s.name for s in ready)
     hint = (f"run the others with: t5eval run {names} ... (or add --skip-missing)" if ready
-            else "pass --data-dir with the files")
-    raise T5evalError(f"no eval data for {', '.join(missing)} in {where}; {hint}")
+            else "pass --data-dir with the files" if where == "the hub" else "")
+    looked = [f"{s.name}: {h}" for s in specs if s.name in missing
+              and (h := missing_split_hint(s, eval_split(s, split), data_dir))]
+    detail = f" ({'; '.join(looked)})" if looked else ""
+    raise T5evalError(f"no eval data for {', '.join(missing)} in {where}{detail}" + (f"; {hint}" if hint else ""))
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """One line naming `name`, the choices and the nearest one when `value` is not among `choices`."""
+    if value not in choices:
+        raise T5evalError(f"{name} {value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
+
+
+def check_positive(**values: int | None) -> None:
+    """One line naming the first `--flag` whose value is below 1."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise T5evalError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def check_options(opts: RunOptions) -> None:
+    """The checks of single options, whatever the model family (the plan step checks which options apply).
+
+    Raises:
+        T5evalError: an unknown choice, a count below 1, too many threads, --split while fine-tuning.
+    """
+    check_choice("--init", opts.init, INITS)
+    check_choice("--protocol", opts.protocol, PROTOCOLS)
+    check_choice("--scoring", opts.scoring, SCORINGS)
+    check_dtype(opts.dtype)
+    if opts.threads is not None and opts.threads > MAX_THREADS:
+        raise T5evalError(f"--threads {opts.threads} is too many; use at most {MAX_THREADS} (this machine has "
+                          f"{os.cpu_count()} CPUs)")
+    if opts.split is not None and opts.finetune:
+        raise T5evalError(f"--split {opts.split} evaluates a checkpoint as is: add --no-finetune (fine-tuning "
+                          "selects its checkpoint on each task's validation split)")
+    check_positive(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
+                   grad_accum=opts.grad_accum, limit=opts.limit, threads=opts.threads,
+                   max_input_len=opts.max_input_len, pack_length=opts.pack_length)

@@ -1,12 +1,13 @@
-"""`t5eval run`: fine-tune (optional) and evaluate T5 on tasks, recording results anyone can recompute.
+"""`t5eval run`: fine-tune (optional) and evaluate on tasks, recording results anyone can recompute.
 
-The flow reads like docs/ARCHITECTURE.md: resolve tasks → load model + tokenizer → per task (or one
-T5 proportional mixture): fine-tune with validation every N steps, keep the best step per task
-(`metric_group_max`) → decode the eval split with the best weights → postprocess → metrics → results.
-Every piece of finished work is on disk (checkpoints, decode cache, per-task result files), so a
-restarted run skips it. Helpers for run dirs and records live in `t5eval.run.options`.
+One pipeline for every family: options → `run.plan.plan_run` (a validated plan: text-to-text, or task
+heads) → tasks, tokenizer, model → the run folder (`run.folder`: new / resume / reuse / refuse) → per task
+(`run.flow` for text-to-text, per task or one T5 mixture; `run.head_flow` for task heads): fine-tune with
+`train.loop.finetune` (checkpoints, resume, Ctrl-C, validation, best step), evaluate the best weights with
+the family's predictor → `run.record.build_run_record` → run.json. Every piece of finished work is on
+disk (checkpoints, decode cache, per-task result files), so a restarted run skips it. In-process entry
+point: `run(RunOptions(...))`.
 """
-
 from __future__ import annotations
 
 import time
@@ -19,17 +20,18 @@ import torch
 from t5eval.distributed.context import DistContext, barrier, init_distributed, run_on_main
 from t5eval.distributed.parallel import plan_batches
 from t5eval.errors import T5evalError
-from t5eval.eval.recipe import recipe_for
+from t5eval.eval.predictor import predictor_for
 from t5eval.model import T5
 from t5eval.model.cost import cost_line
 from t5eval.results import code_change_note, pin_git_commit, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
-from t5eval.run.flow import run_tasks
+from t5eval.run.flow import finished_tasks, run_tasks
 from t5eval.run.folder import prepare_run_dir, run_settings
 from t5eval.run.options import RunOptions, check_device, check_dtype, check_eval_data
+from t5eval.run.plan import HeadPlan, RunPlan, TextToTextPlan, is_bert, plan_run, with_device
 from t5eval.run.progress import RunProgress
-from t5eval.run.record import build_run_record
-from t5eval.train.loop import TrainConfig
+from t5eval.run.record import build_run_record, model_record
+from t5eval.tasks import TaskSpec
 from t5eval.train.transfer import check_text_transfer
 
 
@@ -60,56 +62,13 @@ def run(opts: RunOptions, progress: RunProgress | None = None, log: Log = print)
 
 
 def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float) -> dict[str, Any]:
-    from t5eval.model.load import source_family
-    from t5eval.run.heads import run_heads, uses_heads
-    from t5eval.tasks import TaskRegistry
-    from t5eval.tokenizer import find_tokenizer
-
     check_device(opts.device)
     check_dtype(opts.dtype)
-    if uses_heads(opts):  # encoder-only (BERT): task heads, BERT's recipe (t5eval.run.heads)
-        return run_heads(opts, progress, log, start)
-    if opts.recipe is not None:
-        raise T5evalError("--lr/--lr-grid/--epochs/--batch-size/--max-len/--warmup/--dropout/--bert-recipe set the task-head recipe of "
-                          "encoder-only models (BERT); T5 text-to-text runs use --steps and --batch-tokens")
-    dist = init_distributed(device=opts.device)  # under torchrun, --device cuda means cuda:LOCAL_RANK  # without torchrun's variables: one process, no group
-    if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files
-        progress, log = None, _silent
-    _check_fsdp(opts, dist)
-    if dist.is_distributed and opts.finetune:
-        plan_batches(opts.grad_accum, dist.world_size)  # --grad-accum must split evenly over the ranks
-    registry = TaskRegistry.default()
-    asked_specs = registry.resolve(opts.target)
-    specs = check_eval_data(asked_specs, opts.data_dir, opts.split, opts.skip_missing)
-    skipped = [s.name for s in asked_specs if s not in specs]
-    if skipped:
-        log(f"--skip-missing: no eval data for {', '.join(skipped)}; left out (benchmark averages say so)")
-    model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
-    tokenizer = find_tokenizer(source_family(opts.model), model_dir, opts.vocab)
-    asked, opts = opts, _on_device(opts, dist)
-    first = fresh_model(opts)  # before any file is written: a bad model source fails cleanly
-    encoder_decoder = isinstance(first.model, T5)  # packed rows by default (T5 fine-tuned on them)
-    asked, opts = asked.with_packing(encoder_decoder), opts.with_packing(encoder_decoder)
-    tokenizer.check_fits(first.config.vocab_size)
-    for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
-        recipe_for(spec, tokenizer, first.model, opts.scoring)
-    check_text_transfer(first.model, opts.transfer, opts.steps, opts.finetune, dist.is_distributed)
-    settings = run_settings(asked, specs, tokenizer, first.weights_sha256)  # --device as asked (`cuda`)
-    run_dir, previous = run_on_main(lambda: prepare_run_dir(opts, settings, log), dist)
-    if previous is not None:
-        log(f"{run_dir} already holds this finished run (same settings){code_change_note(previous)}; "
-            "pass --overwrite to redo it")
-        return previous
-    train_cfg = TrainConfig(opts.steps, opts.eval_every, opts.batch_tokens, opts.grad_accum, seed=opts.seed,
-                            dtype=opts.dtype, fsdp=opts.fsdp, pack_length=opts.pack_length if opts.pack else None,
-                            transfer=opts.transfer)
-    ctx = RunContext(opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, train_cfg,
-                     model_info={"loaded": first}, spare=first, dist=dist)
+    plan = plan_run(opts)  # options -> a validated plan of one family, before anything loads
     try:
-        with ctx.progress:
-            records = run_tasks(ctx, specs)
-    except KeyboardInterrupt:
-        raise RunInterrupted(run_dir) from None
+        if isinstance(plan, HeadPlan):
+            return _run_heads(plan, progress or RunProgress(None), log, start)
+        return _run_text_to_text(plan, progress, log, start)
     except (torch.OutOfMemoryError, RuntimeError) as err:
         if isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err) or (
             "out of memory" in str(err)
@@ -119,8 +78,66 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
                 "(and raise --grad-accum to keep the batch), then rerun the same command to resume"
             ) from None
         raise
-    record = build_run_record(ctx.opts, ctx.run_dir, ctx.model_info, tokenizer, records, registry, start)
-    record["skipped_tasks"] = skipped  # --skip-missing: asked for, but no eval data found
+
+
+def _tasks(opts: RunOptions, log: Log) -> tuple[Any, list[TaskSpec], list[str]]:
+    """(registry, the tasks to run, the tasks --skip-missing left out)."""
+    from t5eval.tasks import TaskRegistry
+
+    registry = TaskRegistry.default()
+    asked_specs = registry.resolve(opts.target)
+    specs = check_eval_data(asked_specs, opts.data_dir, opts.split, opts.skip_missing)
+    skipped = [s.name for s in asked_specs if s not in specs]
+    if skipped:
+        log(f"--skip-missing: no eval data for {', '.join(skipped)}; left out (benchmark averages say so)")
+    return registry, specs, skipped
+
+
+def _open_folder(plan: RunPlan, settings: dict[str, Any], log: Log,
+                 dist: DistContext) -> tuple[Path, dict[str, Any] | None]:
+    """The run folder (new / resume / reuse / refuse, rank 0), and the finished record when it is reused."""
+    run_dir, previous = run_on_main(lambda: prepare_run_dir(plan.opts, settings, log), dist)
+    if previous is not None:
+        log(f"{run_dir} already holds this finished run (same settings){code_change_note(previous)}; "
+            "pass --overwrite to redo it")
+    return run_dir, previous
+
+
+def _run_text_to_text(plan: TextToTextPlan, progress: RunProgress | None, log: Log, start: float) -> dict[str, Any]:
+    from t5eval.model.load import source_family
+    from t5eval.tokenizer import find_tokenizer
+
+    opts = plan.opts
+    dist = init_distributed(device=opts.device)  # under torchrun, --device cuda means cuda:LOCAL_RANK
+    if not dist.is_main:  # only rank 0 prints, draws progress bars and writes files
+        progress, log = None, _silent
+    _check_fsdp(opts, dist)
+    if dist.is_distributed and opts.finetune:
+        plan_batches(opts.grad_accum, dist.world_size)  # --grad-accum must split evenly over the ranks
+    registry, specs, skipped = _tasks(opts, log)
+    model_dir = Path(opts.model) if Path(opts.model).is_dir() else None
+    tokenizer = find_tokenizer(source_family(opts.model), model_dir, opts.vocab)
+    first = fresh_model(_on_device(opts, dist))  # before any file is written: a bad model source fails cleanly
+    encoder_decoder = isinstance(first.model, T5)  # packed rows by default (T5 fine-tuned on them)
+    asked = plan_run(opts.with_packing(encoder_decoder))  # --device as asked (`cuda`) in the fingerprint
+    assert isinstance(asked, TextToTextPlan)
+    plan = with_device(asked, _on_device(opts, dist).device)  # type: ignore[assignment]
+    tokenizer.check_fits(first.config.vocab_size)
+    for spec in specs:  # a task the model family cannot run (e.g. no prompt for GPT-2) is refused up front
+        predictor_for(spec, tokenizer, first.model, opts.scoring)
+    check_text_transfer(first.model, opts.transfer, opts.steps, opts.finetune, dist.is_distributed)
+    run_dir, previous = _open_folder(plan, run_settings(asked, specs, tokenizer, first.weights_sha256), log, dist)
+    if previous is not None:
+        return previous
+    ctx = RunContext(plan.opts, run_dir, tokenizer, registry, progress or RunProgress(None), log, plan.train,
+                     model_info={"loaded": first}, spare=first, dist=dist, plan=plan)
+    try:
+        with ctx.progress:
+            records = run_tasks(ctx, specs)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir) from None
+    record = build_run_record(plan, run_dir, model_record(first, opts.init), tokenizer, records, registry, start,
+                              skipped, ctx.model_info.get("mixture"))
     if dist.is_distributed:
         record["env"]["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
         if opts.fsdp:
@@ -131,6 +148,60 @@ def _run(opts: RunOptions, progress: RunProgress | None, log: Log, start: float)
             log(cost_line(record["model"]["cost"]))  # Table 2's P and M (run.json: model.cost)
     barrier(dist)
     return record
+
+
+def _run_heads(plan: HeadPlan, progress: RunProgress, log: Log, start: float) -> dict[str, Any]:
+    """Task heads: the same plan, folder, task reuse and record as text-to-text; per task `run.head_flow`."""
+    from t5eval.run.head_flow import HeadRun, body_blocks, head_tokenizer, load_body
+    from t5eval.run.plan import head_steps
+    from t5eval.tasks.head_specs import HeadRegistry
+
+    opts, dist = plan.opts, init_distributed(device=plan.opts.device)
+    if dist.is_distributed:
+        raise T5evalError("task heads fine-tune in one process; run without torchrun")
+    registry, specs, skipped = _tasks(opts, log)
+    heads = HeadRegistry.default()
+    task_heads = {s.name: heads.get(s) for s in specs}  # every task needs a head, before anything is written
+    tokenizer = head_tokenizer(plan)
+    loaded = load_body(plan, tokenizer)
+    if plan.steps is not None and opts.finetune:
+        head_steps(plan, 1, body_blocks(loaded))  # gradual unfreezing needs a step per block
+    run_dir, previous = _open_folder(plan, run_settings(plan, specs, tokenizer, loaded.weights_sha256), log, dist)
+    if previous is not None:
+        return previous
+    hr = HeadRun(plan, registry, tokenizer, loaded, run_dir, progress, log)
+    records = finished_tasks(run_dir, specs, log)
+    try:
+        with progress:
+            for spec in specs:
+                if spec.name not in records:
+                    records[spec.name] = _head_task(hr, spec, task_heads[spec.name])
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir) from None
+    architecture = None if is_bert(opts.model) else "T5 encoder (mean-pooled) + task head"
+    record = build_run_record(plan, run_dir, model_record(loaded, opts.init, architecture), tokenizer,
+                              {s.name: records[s.name] for s in specs}, registry, start, skipped)
+    write_run(run_dir, record)
+    return record
+
+
+def _head_task(hr: Any, spec: TaskSpec, head: Any) -> dict[str, Any]:
+    """One task of a head run: BERT's SQuAD span head (`run.span`) or a pooled head (`run.head_flow`), once,
+    or once per learning rate of --lr-grid (`run.lr_grid`)."""
+    from dataclasses import replace as with_field
+
+    from t5eval.run.head_flow import run_head_task
+    from t5eval.run.lr_grid import run_lr_grid
+    from t5eval.run.span import run_span_task
+
+    run_task = run_span_task if head.kind == "span" else run_head_task
+
+    def cell(hp: Any, task_dir: Path) -> dict[str, Any]:
+        return run_task(with_field(hr, plan=with_field(hr.plan, hp=hp)), spec, head, task_dir)
+
+    if hr.plan.hp.lr_grid:
+        return run_lr_grid(hr.plan.hp, spec, hr.run_dir, hr.log, cell)
+    return cell(hr.plan.hp, hr.run_dir / spec.name)
 
 
 def _check_fsdp(opts: RunOptions, dist: DistContext) -> None:

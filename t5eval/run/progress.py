@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from t5eval.errors import T5evalError
+from t5eval.train.throughput import format_duration
 
 PROGRESS_EVERY_ENV = "T5EVAL_PROGRESS_EVERY_S"
 DEFAULT_PROGRESS_EVERY_S = 30.0
@@ -51,19 +52,6 @@ def progress_every_s(environ: dict[str, str] | None = None) -> float:
     return value
 
 
-def format_duration(seconds: float) -> str:
-    """A human duration: '45 s', '3 min 7 s', '5 h 12 min', '9 d 18 h'."""
-    total = round(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
-
-
 def eta_hint(eta_s: float, device: str, seconds_per_step: float, tokens_per_step: int) -> str | None:
     """What to change when training would take more than a day on CPU; None otherwise."""
     if eta_s <= DAY_S or not device.startswith("cpu"):
@@ -74,7 +62,7 @@ def eta_hint(eta_s: float, device: str, seconds_per_step: float, tokens_per_step
 
 
 class TrainingState(Protocol):
-    """What the display reads after each step: `train.loop.TrainState` and `train.heads.HeadProgress` have it."""
+    """What the display reads after each step: `train.loop.TrainState` has it (every family trains through `train.loop.finetune`)."""
 
     @property
     def step(self) -> int: ...

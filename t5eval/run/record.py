@@ -1,12 +1,15 @@
-"""run.json (schema in docs/ARCHITECTURE.md): the model, task, benchmark, settings and env blocks."""
+"""run.json (schema in docs/ARCHITECTURE.md), one builder for every family: the model, vocab, task, benchmark,
+settings and env blocks, built from the plan's config objects (`TrainConfig`, `HeadHyperparameters`)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from t5eval.errors import T5evalError
+from t5eval.eval.head_predictor import HeadTask
 from t5eval.eval.task import EvalTask, Evaluation
 from t5eval.io import read_json
 from t5eval.model import LoadedModel
@@ -17,9 +20,9 @@ from t5eval.results import (
     with_undefined,
 )
 from t5eval.run.options import RunOptions
+from t5eval.run.plan import HeadPlan, RunPlan, TextToTextPlan
 from t5eval.tasks import TaskRegistry, TaskSpec
-from t5eval.tokenizer import Tokenizer
-from t5eval.train.loop import TrainState
+from t5eval.train.loop import TrainState, optimizer_record
 
 CHECKPOINT_ORIGIN = "t5eval_checkpoint.json"  # written beside the weights of a run's <task>/best/
 
@@ -42,22 +45,28 @@ def checkpoint_origin(source: str) -> dict[str, Any] | None:
             "step": task.get("best_step"), "base_model": model.get("source"), "base_init": model.get("init")}
 
 
-def model_record(loaded: LoadedModel, init: str) -> dict[str, Any]:
+def model_record(loaded: LoadedModel, init: str, architecture: str | None = None) -> dict[str, Any]:
     """The `model` block: source, init, size/variant (from the config's shape), weights hash, config.
 
     A checkpoint fine-tuned by `t5eval run` (its `<task>/best/`) is labelled init `finetuned`, with
-    `finetuned_from` saying which run, task and step it is.
+    `finetuned_from` saying which run, task and step it is. `architecture` overrides the family's (task heads).
     """
     from t5eval.model import PRESETS
     from t5eval.model.cost import model_cost
 
     cfg = loaded.config
     family = cfg.to_hf().get("model_type", "t5")
-    architecture = {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(cfg, "architecture", None)
+    architecture = architecture or {"t5": "encoder-decoder", "gpt2": "decoder-only"}.get(family) or getattr(
+        cfg, "architecture", None)
     if getattr(cfg, "shared_encoder_decoder", False):
         architecture = "encoder-decoder, shared"
     members = getattr(loaded.model, "members", None)  # an --ensemble (t5eval.model.ensemble)
-    if family != "t5":  # decoder-only families: the preset of the same config names the size
+    if family == "bert":  # the preset of the same shape (a random init resizes the vocabulary)
+        variant, architecture = None, architecture or "encoder + task head"
+        shape_of = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+        size = next((n for n, p in loaded_presets(family).items()
+                     if all(getattr(p, k) == getattr(cfg, k) for k in shape_of)), None)
+    elif family != "t5":  # decoder-only families: the preset of the same config names the size
         variant = None
         size = next((n for n, p in loaded_presets(family).items() if p == cfg), None)
     else:
@@ -83,9 +92,9 @@ def loaded_presets(family: str) -> dict[str, Any]:
     return dict(FAMILIES[family].presets)
 
 
-def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, opts: RunOptions,
-                optimizer: dict[str, Any] | None) -> dict[str, Any]:
-    """A task's entry in run.json (schema in docs/ARCHITECTURE.md)."""
+def task_record(task: EvalTask | HeadTask, result: Evaluation, state: TrainState | None, protocol: str,
+                train: dict[str, Any] | None) -> dict[str, Any]:
+    """A task's entry in run.json (schema in docs/ARCHITECTURE.md); `train` is the family's train block."""
     spec = task.spec
     history = state.history.get(task.name, []) if state else []
     best = state.best.get(task.name) if state else None
@@ -96,9 +105,9 @@ def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, op
         "task_def": {"name": spec.name, "t5_name": spec.t5_name, "version": spec.version,
                      "sha256": spec.sha256, "path": spec.path},
         "data_files": task.files, "data_source": task.source,
-        "decode": task.recipe.decode_record(),
-        "metric_settings": metric_settings(spec, opts.protocol),
-        "train": train_block(state, spec, opts, optimizer),
+        "decode": task.predictor.decode_record(),
+        "metric_settings": metric_settings(spec, protocol),
+        "train": train,
         "history": history,
         "throughput": {
             "train_tokens_per_s": round(state.tokens_per_s, 1) if state else 0.0,
@@ -108,19 +117,37 @@ def task_record(task: EvalTask, result: Evaluation, state: TrainState | None, op
     }, result.metrics)  # fmt: skip
 
 
-def train_block(state: TrainState | None, spec: TaskSpec, opts: RunOptions, optimizer: dict[str, Any] | None) -> dict[str, Any] | None:
-    if state is None:
-        return None
+def _common_train(state: TrainState) -> dict[str, Any]:
+    """The train-block fields every family records."""
     return {
         "steps": state.step, "train_tokens": state.train_tokens, "train_seconds": round(state.train_seconds, 2),
-        "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
-        "batch_tokens": opts.batch_tokens, "grad_accum": opts.grad_accum, "eval_every": opts.eval_every,
-        "mixture": opts.mixture, "mixing": opts.mixing if opts.mixture else None, "optimizer": optimizer, "dropout": 0.1, "seed": opts.seed, **opts.packing_settings(),
-        "resumed_from_steps": list(state.resumed_from), "transfer": opts.transfer, "transfer_detail": state.transfer,
+        "resumed_from_steps": list(state.resumed_from), "transfer_detail": state.transfer,
         "trainable_parameters": state.trainable_parameters,
         "trainable_parameters_last": state.trainable_parameters_last,
         "selection": "metric_group_max (mean of the task's metrics; ties keep the earlier step)",
+    }
+
+
+def text_train_block(state: TrainState | None, spec: TaskSpec, plan: TextToTextPlan) -> dict[str, Any] | None:
+    """A text-to-text task's `train` block, from the `TrainConfig` the run trained with."""
+    if state is None:
+        return None
+    cfg, opts = plan.train, plan.opts
+    return _common_train(state) | {
+        "train_lengths": dict(spec.train_lengths), "max_input_len": opts.max_input_len,
+        "batch_tokens": cfg.batch_tokens, "grad_accum": cfg.grad_accum, "eval_every": cfg.eval_every,
+        "mixture": opts.mixture, "mixing": opts.mixing if opts.mixture else None, "optimizer": optimizer_record(cfg),
+        "dropout": cfg.dropout, "seed": cfg.seed,
+        **opts.packing_settings(), "transfer": cfg.transfer,
     }  # fmt: skip
+
+
+def head_train_block(state: TrainState | None, plan: HeadPlan, eval_every: int) -> dict[str, Any] | None:
+    """A task-head task's `train` block, from the `HeadHyperparameters` the run trained with."""
+    if state is None:
+        return None
+    return _common_train(state) | {"hyperparameters": plan.hp.record(), "eval_every": eval_every,
+                                   "seed": plan.opts.seed, "transfer": plan.transfer}
 
 
 def metric_settings(spec: TaskSpec, protocol: str) -> dict[str, Any]:
@@ -147,24 +174,25 @@ def benchmarks_record(registry: TaskRegistry, records: dict[str, dict[str, Any]]
     return out
 
 
-def build_run_record(
-    opts: RunOptions, run_dir: Path, model_info: dict[str, Any], tokenizer: Tokenizer,
-    records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
-) -> dict[str, Any]:  # fmt: skip
-    """Assemble run.json (schema 1)."""
-    loaded = model_info.get("loaded")
-    model = model_record(loaded, opts.init) if loaded else {"source": opts.model, "init": opts.init}
+def vocab_record(tokenizer: Any) -> dict[str, Any]:
+    """The `vocab` block: path and sha256, and what the tokenizer says of itself (kind, size, casing)."""
+    settings = tokenizer.settings() if hasattr(tokenizer, "settings") else {}
+    return {"path": str(tokenizer.path), "sha256": tokenizer.sha256, **settings}
+
+
+def build_run_record(plan: RunPlan, run_dir: Path, model: dict[str, Any], tokenizer: Any,
+                     records: dict[str, dict[str, Any]], registry: TaskRegistry, start: float,
+                     skipped: list[str], mixture: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble run.json (schema 1), for every family."""
+    opts = plan.opts
     return {
         "schema": SCHEMA_VERSION, "run_id": run_dir.name, "status": "complete",
         "command": list(opts.command), "created": now_iso(),
         "wall_time_s": round(time.perf_counter() - start, 2),
-        "model": model,
-        "vocab": {"path": str(tokenizer.path), "sha256": tokenizer.sha256},
-        "settings": settings_block(opts),
-        "env": env_block(opts),
-        "tasks": records,
-        "benchmarks": benchmarks_record(registry, records),
-        **({"mixture": model_info["mixture"]} if "mixture" in model_info else {}),
+        "model": model, "vocab": vocab_record(tokenizer), "settings": settings_block(plan),
+        "env": env_block(opts), "tasks": records, "benchmarks": benchmarks_record(registry, records),
+        "skipped_tasks": skipped,  # --skip-missing: asked for, but no eval data found
+        **({"mixture": mixture} if mixture is not None else {}),  # --mixing's rates (t5eval.run.mixing)
     }  # fmt: skip
 
 
@@ -177,16 +205,20 @@ def env_block(opts: RunOptions) -> dict[str, Any]:
     return env
 
 
-def settings_block(opts: RunOptions) -> dict[str, Any]:
+def settings_block(plan: RunPlan) -> dict[str, Any]:
+    """`settings`: the options that shaped the run, `finetune` from the plan's config objects."""
+    opts = plan.opts
     finetune: dict[str, Any] = {"enabled": opts.finetune}
-    if opts.finetune:
-        finetune.update(steps=opts.steps, eval_every=opts.eval_every, batch_tokens=opts.batch_tokens,
-                        grad_accum=opts.grad_accum, max_input_len=opts.max_input_len, lr=1e-3,
-                        schedule="constant", dropout=0.1, optimizer="torch.optim.Adafactor",
-                        mixture=opts.mixture, mixing=opts.mixing if opts.mixture else None, transfer=opts.transfer,
-                        **opts.packing_settings())
+    if opts.finetune and isinstance(plan, TextToTextPlan):
+        finetune |= asdict(plan.train) | {
+            "max_input_len": opts.max_input_len, "schedule": "constant", "optimizer": optimizer_record(plan.train)["name"],
+            "mixture": opts.mixture, "mixing": opts.mixing if opts.mixture else None, **opts.packing_settings()}
+    elif opts.finetune:
+        finetune |= plan.finetune_settings() or {}
+    head = isinstance(plan, HeadPlan)
     return {
         "seed": opts.seed, "finetune": finetune, "protocol": opts.protocol, "limit": opts.limit,
-        "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype, "threads": opts.threads,
-        "decode_batch_tokens": opts.batch_tokens, "data_dir": opts.resolved_data_dir(), "scoring": opts.scoring,
+        "split": opts.split or "each task's eval split", "device": opts.device, "dtype": opts.dtype,
+        "threads": opts.threads, "decode_batch_tokens": None if head else opts.batch_tokens,
+        "data_dir": opts.resolved_data_dir(), "scoring": "head" if head else opts.scoring,
     }  # fmt: skip

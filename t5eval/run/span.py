@@ -10,29 +10,31 @@ metric (max EM/F1 over all answers), written as any task's predictions.jsonl.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from t5eval.errors import T5evalError
-from t5eval.eval.heads import HeadTask
+from t5eval.eval.head_predictor import HeadPredictor, HeadTask
 from t5eval.eval.squad_span import SpanSettings, Window, answer_text, first_answer, span_loss, windows_of
-from t5eval.eval.task import Evaluation
-from t5eval.io import atomic_dir, atomic_torch_save, atomic_write_json
-from t5eval.model import Bert, LoadedModel
+from t5eval.eval.task import Evaluation, score_texts
+from t5eval.io import atomic_write_json
+from t5eval.model import Bert
 from t5eval.model.heads import SpanHeadModel
-from t5eval.results import prediction_row, write_metrics, write_predictions
-from t5eval.run.context import Log
-from t5eval.run.heads_record import head_task_record
-from t5eval.run.options import RunOptions, eval_split, train_split
-from t5eval.run.progress import RunProgress, TrainPlan
-from t5eval.tasks import TaskRegistry, TaskSpec, compute_metrics, postprocess
+from t5eval.results import write_metrics, write_predictions
+from t5eval.run.head_flow import HeadRun, copy_model, load_best, save_best
+from t5eval.run.options import eval_split, train_split
+from t5eval.run.plan import head_steps
+from t5eval.run.progress import TrainPlan
+from t5eval.run.record import head_train_block, task_record
+from t5eval.tasks import TaskSpec, postprocess
 from t5eval.tasks.data import load_examples_with_rows
-from t5eval.tasks.heads import HeadSpec
-from t5eval.train.heads import HeadRecipe, HeadTraining, copy_model, finetune_head
-from t5eval.train.loop import set_dropout
+from t5eval.tasks.head_specs import HeadSpec
+from t5eval.train.checkpoint import drop_checkpoints
+from t5eval.train.head_step import HeadBatches, HeadHyperparameters, HeadStep
+from t5eval.train.loop import TrainState, finetune, set_dropout
 
 SETTINGS = SpanSettings()
 
@@ -63,11 +65,7 @@ def evaluate_span(spec: TaskSpec, rows: list[dict[str, Any]], examples: list[Any
     texts = [answer_text(str(row["context"]), [windows[i] for i in idx], [logits[i] for i in idx], SETTINGS)
              for row, idx in zip(rows, per_example, strict=True)]
     targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
-    values = [postprocess(spec, t, ex, is_target=False) for t, ex in zip(texts, examples, strict=True)]
-    metrics = compute_metrics(spec, targets, values, protocol=protocol)
-    out = [prediction_row(ex.index, ex.inputs, ex.targets, text, tv, pv)
-           for ex, text, tv, pv in zip(examples, texts, targets, values, strict=True)]
-    return Evaluation({k: float(v) for k, v in metrics.items()}, out, sha)
+    return score_texts(spec, examples, targets, texts, protocol, sha)
 
 
 def span_windows(rows: list[dict[str, Any]], tokenizer: Any, train: bool) -> list[Window]:
@@ -77,94 +75,88 @@ def span_windows(rows: list[dict[str, Any]], tokenizer: Any, train: bool) -> lis
                                 first_answer(row) if train else None)]
 
 
-def span_model(opts: RunOptions, loaded: LoadedModel[Any], log: Log) -> SpanHeadModel:
+def span_model(hr: HeadRun) -> SpanHeadModel:
     """A copy of the BERT body with a span head: the checkpoint's `qa_outputs` when it has them."""
     from t5eval.model.bert.weights import read_qa_outputs
 
+    opts, loaded = hr.plan.opts, hr.loaded
     if not isinstance(loaded.model, Bert):
         raise T5evalError("the SQuAD span head is BERT's (WordPiece offsets, segment ids); run squad with a BERT "
                           "model, or T5 text-to-text (without --head)")
     if loaded.config.max_position_embeddings < SETTINGS.max_seq_len:
         raise T5evalError(f"the SQuAD span head feeds {SETTINGS.max_seq_len}-token windows (run_squad.py); the model's "
                           f"position table has {loaded.config.max_position_embeddings}")
-    recipe = opts.recipe or HeadRecipe()
     model = SpanHeadModel(copy_model(loaded.model), loaded.config.hidden_size, opts.seed, loaded.config.initializer_range)
     qa = read_qa_outputs(Path(opts.model)) if Path(opts.model).is_dir() and opts.init == "pretrained" else None
     if qa is not None:
         model.load_qa_outputs(qa)
-        log(f"span head: qa_outputs loaded from {opts.model}")
-    set_dropout(model, recipe.dropout)
+        hr.log(f"span head: qa_outputs loaded from {opts.model}")
+    set_dropout(model, hr.plan.hp.dropout)
     return model.to(opts.device)
 
 
-def train_span(opts: RunOptions, spec: TaskSpec, model: SpanHeadModel, windows: list[Window],
-               validate: Any, bars: RunProgress, log: Log) -> HeadTraining:
-    """The task-head recipe on the training windows; loss: mean of the start and end cross-entropies."""
-    recipe = opts.recipe or HeadRecipe()
+def train_span(hr: HeadRun, spec: TaskSpec, model: SpanHeadModel, windows: list[Window], validate: Any,
+               task_dir: Path) -> tuple[TrainState, int]:
+    """`finetune` with the head's step on the training windows (loss: mean of the start and end
+    cross-entropies); checkpoint, resume and the kept step as every head run. -> (state, eval_every)"""
+    opts, hp = hr.plan.opts, hr.plan.hp
 
-    def batch_loss(m: torch.nn.Module, picked: list[int], train: bool) -> tuple[torch.Tensor, int]:
+    def batch_loss(m: torch.nn.Module, picked: list[int]) -> tuple[torch.Tensor, int]:
         batch = [windows[i] for i in picked]
         loss = span_loss(span_logits(m, batch, opts.device), [w.start for w in batch], [w.end for w in batch])
         return loss, sum(w.length for w in batch)
 
-    steps = -(-len(windows) // recipe.batch_size) * recipe.epochs
+    blocks: Any = model.body.layers
+    steps, eval_every = head_steps(hr.plan, len(windows), len(blocks))
+    progress = hr.progress.training(TrainPlan(spec.name, steps, hp.batch_size * SETTINGS.max_seq_len, opts.device))
     start = time.perf_counter()
-    plan = TrainPlan(spec.name, steps, recipe.batch_size * SETTINGS.max_seq_len, opts.device)
-    training = finetune_head(model, len(windows), batch_loss, recipe, opts.seed, validate, bars.training(plan))
-    bars.done_training()
-    log(f"{spec.name}: {training.steps} steps over {len(windows)} windows in {time.perf_counter() - start:.0f}s")
-    return training
+    state = finetune(model, HeadBatches(len(windows), hp.batch_size, opts.seed),
+                     HeadStep(hp, steps, eval_every, opts.seed, opts.transfer, batch_loss), task_dir / "checkpoint.pt",
+                     validate, lambda name, step: save_best(hr, model, task_dir, step), progress=progress)
+    hr.progress.done_training()
+    hr.log(f"{spec.name}: {state.step} steps over {len(windows)} windows in {time.perf_counter() - start:.0f}s")
+    return state, eval_every
 
 
-def save_span_best(model: SpanHeadModel, out: Path) -> None:
-    """The BERT body in HF layout (its pooler zero when the checkpoint had none) + `head.pt` (span head, adapters),
-    as `run.heads.save_best` writes a classification run's."""
-    from t5eval.model import save_model
-
-    with atomic_dir(out) as tmp:  # best.tmp/, fsync'd, then swapped in as one unit
-        save_model(model.body, tmp)
-        atomic_torch_save(tmp / "head.pt",
-                          {k: v for k, v in model.state_dict().items() if k.startswith("out.") or ".adapter." in k})
-
-
-def run_span_task(opts: RunOptions, registry: TaskRegistry, spec: TaskSpec, head: HeadSpec, tokenizer: Any,
-                  loaded: LoadedModel[Any], run_dir: Path, bars: RunProgress, log: Log,
-                  task_dir: Path | None = None) -> dict[str, Any]:
+def run_span_task(hr: HeadRun, spec: TaskSpec, head: HeadSpec, task_dir: Path) -> dict[str, Any]:
     """Fine-tune (when the train split is there) and score BERT's span head on SQuAD; write the task's files."""
     from t5eval.model import state_dict_sha256
 
-    recipe = opts.recipe or HeadRecipe()
-    if recipe.max_len != HeadRecipe().max_len:
-        raise T5evalError(f"--max-len {recipe.max_len}: the SQuAD span head uses run_squad.py's windows "
+    opts, hp = hr.plan.opts, hr.plan.hp
+    if hp.max_len != HeadHyperparameters().max_len:
+        raise T5evalError(f"--max-len {hp.max_len}: the SQuAD span head uses run_squad.py's windows "
                           f"({SETTINGS.max_seq_len} tokens, stride {SETTINGS.doc_stride}); drop --max-len")
     split = eval_split(spec, opts.split)
     example_set, rows = load_examples_with_rows(spec, split, opts.data_dir, opts.limit, opts.protocol)
     examples = list(example_set.examples)
-    windows = span_windows(rows, tokenizer, train=False)
-    model = span_model(opts, loaded, log)
-    training = None
+    windows = span_windows(rows, hr.tokenizer, train=False)
+    model = span_model(hr)
+    state, eval_every = None, 0
     train = train_split(spec, opts.data_dir) if opts.finetune else None
     if train is not None:
-        _, train_rows = load_examples_with_rows(spec, train, opts.data_dir, recipe.train_limit, opts.protocol)
+        _, train_rows = load_examples_with_rows(spec, train, opts.data_dir, hp.train_limit, opts.protocol)
 
-        def validate(step: int) -> dict[str, float]:
+        def validate(step: int) -> dict[str, dict[str, float]]:
             metrics = evaluate_span(spec, rows, examples, windows, model, opts.protocol, "", opts.device).metrics
-            log(f"{spec.name} step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
-            return metrics
+            hr.log(f"{spec.name} step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+            return {spec.name: metrics}
 
-        training = train_span(opts, spec, model, span_windows(train_rows, tokenizer, train=True), validate, bars, log)
-        assert training.best_state is not None
-        model.load_state_dict(training.best_state)
+        state, eval_every = train_span(hr, spec, model, span_windows(train_rows, hr.tokenizer, train=True), validate,
+                                       task_dir)
+        load_best(model, task_dir / "best")
     elif opts.finetune:
-        log(f"no train split for {spec.name}: evaluating with the head as loaded")
+        hr.log(f"no train split for {spec.name}: evaluating with the head as loaded")
     result = evaluate_span(spec, rows, examples, windows, model, opts.protocol, state_dict_sha256(model), opts.device)
-    task_dir = task_dir or run_dir / spec.name
-    save_span_best(model, task_dir / "best")
-    task = HeadTask(spec, head, split, examples, dict(example_set.files), str(example_set.source), [], [], rows)
-    entry = head_task_record(task, result, training, replace(opts, recipe=replace(recipe, max_len=SETTINGS.max_seq_len)))
+    if state is None:
+        save_best(hr, model, task_dir, None)
+    task = HeadTask(spec, head, split, examples, dict(example_set.files), str(example_set.source), [], [], rows,
+                    HeadPredictor(head, SETTINGS.max_seq_len))
+    task.stats.decoded = len(examples)
+    entry = task_record(task, result, state, opts.protocol, head_train_block(state, hr.plan, eval_every))
     entry["decode"]["span"] = asdict(SETTINGS) | {"windows": len(windows), "source": "google-research/bert run_squad.py"}
     write_predictions(task_dir / "predictions.jsonl", result.rows)
     write_metrics(task_dir / "metrics.json", spec.name, split, len(examples), result.metrics)
     atomic_write_json(task_dir / "result.json", entry)
-    log(f"{spec.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.metrics.items()) + f" (n={len(examples)}, {split})")
+    drop_checkpoints(task_dir / "checkpoint.pt")
+    hr.log(f"{spec.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.metrics.items()) + f" (n={len(examples)}, {split})")
     return entry

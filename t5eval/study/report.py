@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_text, read_json
-from t5eval.report.bootstrap import Run, load_run, stored_values, task_metric_fn
+from t5eval.report.loading import Run, load_run, stored_values, task_metric_fn
 from t5eval.study.execute import STUDY_FILE, cell_done, read_study_record
 from t5eval.study.models import loss_curves, models_table
 from t5eval.study.plan import result_cell_name

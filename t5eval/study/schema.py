@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.study.derive import expression_names, is_expression, placeholders
+from t5eval.tasks.defs import builtin_task_defs, task_def_dirs
 
-STUDIES_DIR = Path(__file__).resolve().parents[2] / "task_defs" / "studies"
+STUDIES_DIR = builtin_task_defs() / "studies"  # the repository's task_defs/, or the wheel's copy
 SCALES_FILE = STUDIES_DIR / "scales.yaml"
 NON_STUDY_FILES = ("scales.yaml", "throughput.yaml")
 COMMANDS = ("pretrain", "run")
@@ -244,15 +245,17 @@ def load_study(path: Path, known: KnownOptions, scales: dict[str, Scale], task_n
     return study
 
 
-def builtin_study_files(folder: Path = STUDIES_DIR) -> dict[str, Path]:
-    """name (file stem) -> path of each built-in study file."""
-    def natural(path: Path) -> list[str | int]:  # table2 before table10
+def builtin_study_files(folder: Path | None = None) -> dict[str, Path]:
+    """name (file stem) -> path of each study file in `folder`, by default `studies/` of the built-in task
+    definitions and of every `--include-path` folder (`t5eval.tasks.defs`); table2 before table10."""
+    def natural(path: Path) -> list[str | int]:
         return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
 
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"), key=natural) if p.name not in NON_STUDY_FILES}
+    folders = [folder] if folder is not None else [d / "studies" for d in task_def_dirs()]
+    return {p.stem: p for f in folders for p in sorted(f.glob("*.yaml"), key=natural) if p.name not in NON_STUDY_FILES}
 
 
-def find_study_file(name_or_file: str, folder: Path = STUDIES_DIR) -> Path:
+def find_study_file(name_or_file: str, folder: Path | None = None) -> Path:
     """A built-in study name (`table4`) or a path to a study YAML file."""
     builtins = builtin_study_files(folder)
     if name_or_file in builtins:

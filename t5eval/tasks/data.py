@@ -82,6 +82,21 @@ def has_split(spec: TaskSpec, split: str, data_dir: str | Path | None = None) ->
     return spec.hf is not None and split in spec.hf.splits
 
 
+def missing_split_hint(spec: TaskSpec, split: str, data_dir: str | Path | None = None) -> str:
+    """For an error about `split` missing from the data folder: the files looked for, and `--split test` when
+    the folder holds the task's test split instead ("" without a local data folder)."""
+    root = resolve_data_dir(data_dir)
+    if root is None:
+        return ""
+    hint = f"expected {_expected(spec, split, root)}"
+    test = spec.splits.get("test")
+    found = find_candidate(spec, test, root) if test and test != split else None
+    if found is not None:
+        files = " + ".join(str(root / f) for f in found.files)
+        hint += f"; the folder has the {test} split ({files}): add --split {test} --no-finetune to score a checkpoint on it"
+    return hint
+
+
 def _expected(spec: TaskSpec, split: str, root: Path) -> str:
     options = [" + ".join(str(root / f) for f in c.files) for c in spec.local.get(split, ())]
     return " or ".join(options) if options else "(no local layout for this split)"

@@ -76,19 +76,37 @@ def score_task(spec: TaskSpec, split: str, predictions_path: Path, data_dir: str
     return result if limit is None else {**result, "limit": limit}
 
 
+def predictions_in(folder: Path, task: str) -> Path | None:
+    """A task's predictions in a folder: `<task>.jsonl`, or a run folder's `<task>/predictions.jsonl`."""
+    return next((p for p in (folder / f"{task}.jsonl", folder / task / "predictions.jsonl") if p.is_file()), None)
+
+
+def task_predictions(predictions: Path, task: str) -> Path:
+    """`score --predictions`: a JSONL file, or a folder (a run folder) holding the task's predictions."""
+    if not predictions.is_dir():
+        return predictions
+    found = predictions_in(predictions, task)
+    if found is None:
+        raise T5evalError(f"--predictions {predictions} is a folder without {task}/predictions.jsonl or "
+                          f"{task}.jsonl; pass a run folder that evaluated {task}, or the JSONL file")
+    return found
+
+
 def score_benchmark(reg: TaskRegistry, bench_name: str, predictions_dir: Path, data_dir: str | Path | None,
                     protocol: str = "current", split: str | None = None, limit: int | None = None) -> dict[str, Any]:
-    """Score every member with DIR/<task>.jsonl present, then T5's benchmark average."""
+    """Score every member with DIR/<task>.jsonl (or a run folder's DIR/<task>/predictions.jsonl), then T5's
+    benchmark average."""
     bench = reg.benchmark(bench_name)
     if not predictions_dir.is_dir():
         raise T5evalError(f"predictions dir {predictions_dir} not found")
     results = {}
     for name in bench.members:
-        path = predictions_dir / f"{name}.jsonl"
-        if path.is_file():
+        path = predictions_in(predictions_dir, name)
+        if path is not None:
             results[name] = score_task(reg.get(name), split or bench.split, path, data_dir, protocol, limit)
     if not results:
         expected = ", ".join(f"{m}.jsonl" for m in bench.members)
-        raise T5evalError(f"no predictions found in {predictions_dir}; expected files named {expected}")
+        raise T5evalError(f"no predictions found in {predictions_dir}; expected files named {expected} "
+                          "(or a run folder's <task>/predictions.jsonl)")
     avg = benchmark_average(bench, {t: r["metrics"] for t, r in results.items()})
     return {"benchmark": bench.name, "split": split or bench.split, "protocol": protocol, "tasks": results, **avg}

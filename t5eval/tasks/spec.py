@@ -188,13 +188,22 @@ def _check_sub(where: str, data: dict[str, Any]) -> None:
         _strings(where, proto.get("metrics", []), f"protocols.{name}.metrics")
 
 
+def load_yaml_text(where: str, text: str) -> Any:
+    """`yaml.safe_load`, with a syntax error as one line naming the file, line and column (1-based)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise T5evalError(f"{where}{at}: not valid YAML ({problem}); fix the file or move it out of the "
+                          "task definitions folder") from None
+
+
 def parse_task(path: Path, text: str) -> TaskSpec:
     """Parse and strictly validate one task YAML (`text` is the file's content)."""
     where = str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise T5evalError(f"{where}: not valid YAML ({str(err).splitlines()[0]})") from None
+    data = load_yaml_text(where, text)
     if not isinstance(data, dict):
         raise T5evalError(f"{where}: a task file must be a YAML mapping")
     _check_keys(where, data, _TOP_KEYS, _REQUIRED)
@@ -237,7 +246,7 @@ def load_task_file(path: Path) -> TaskSpec:
 def parse_benchmarks(path: Path) -> dict[str, BenchmarkSpec]:
     """Parse `task_defs/benchmarks.yaml`: {name: {description, split, members?, groups?, mixture_extra?}}."""
     where = str(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml_text(where, path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise T5evalError(f"{where}: must be a mapping of benchmark name -> definition")
     out = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ from t5eval.errors import T5evalError
 from t5eval.tokenizer.pairs import Encoded
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+BERT_UNCASED = Path("vocab") / "bert-base-uncased" / "vocab.txt"  # under the shared folder (see its README)
+
+
+def default_vocab() -> Path:
+    """BERT's uncased vocabulary (30,522 entries) for a preset without `--vocab`: `$T5EVAL_SHARED/vocab/
+    bert-base-uncased/vocab.txt`, else the `shared/` folder beside the repository."""
+    shared = os.environ.get("T5EVAL_SHARED")
+    root = Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
+    return root / BERT_UNCASED
 
 
 def _json_or_empty(path: Path) -> dict[str, Any]:
@@ -58,14 +68,21 @@ class WordPieceTokenizer:
 
     @classmethod
     def find(cls, model_dir: Path | None, vocab: Path | None) -> WordPieceTokenizer:
-        """`--vocab` wins, else `model_dir/vocab.txt`; casing from the model folder's configs."""
+        """`--vocab` wins, else `model_dir/vocab.txt`, else (a preset) `default_vocab()`; casing from the model
+        folder's configs."""
         lower, accents = casing_of(model_dir)
         if vocab is not None:
             return cls(vocab, lower, accents)
         if model_dir is not None and (model_dir / "vocab.txt").is_file():
             return cls(model_dir / "vocab.txt", lower, accents)
-        where = f"{model_dir}/vocab.txt not found" if model_dir is not None else "no model directory given"
-        raise T5evalError(f"no WordPiece vocabulary: {where}; pass --vocab PATH/vocab.txt")
+        if model_dir is None:  # a preset: BERT's own uncased vocabulary from the shared folder
+            default = default_vocab()
+            if default.is_file():
+                return cls(default, lower, accents)
+            raise T5evalError(f"no WordPiece vocabulary: the default {default} (BERT's uncased vocab.txt) is not "
+                              "there; pass --vocab PATH/vocab.txt or set T5EVAL_SHARED to the folder holding "
+                              f"{BERT_UNCASED}")
+        raise T5evalError(f"no WordPiece vocabulary: {model_dir}/vocab.txt not found; pass --vocab PATH/vocab.txt")
 
     def settings(self) -> dict[str, Any]:
         """What run.json records about the vocabulary."""

@@ -88,7 +88,7 @@ def resume_kind(path: Path) -> str | None:
     return SHARDED if sharded > _one_file_step(path) else ONE_FILE
 
 
-def describe(path: Path) -> str | None:
+def resume_source(path: Path) -> str | None:
     """Where a resume reads from, for the log line; None when there is nothing to resume."""
     kind = resume_kind(path)
     return None if kind is None else str(sharded_root(path) if kind == SHARDED else path)

@@ -1,12 +1,16 @@
-"""Fine-tuning as in the T5 paper (spec §8): Adafactor at a constant 1e-3, dropout 0.1, teacher forcing.
+"""The one fine-tuning skeleton (`finetune`), and T5's text-to-text step (spec §8: Adafactor at a constant
+1e-3, dropout 0.1, teacher forcing).
 
-`finetune` runs optimizer steps over a `TrainStream`, validates every `eval_every` steps and keeps,
-per task, the step with the best mean over the task's metric group (T5's `metric_group_max`, NaN worse
-than any number: `t5eval.train.best`). After each validation it saves a checkpoint (model + optimizer +
-stream + RNG + step + history) atomically, then hands a new best step to `on_best` (which swaps the
-task's best/ folder in), so a run killed at any point resumes from the last checkpoint with the same
-batches and RNG (one file, or sharded under FSDP: `t5eval.train.checkpoint`), and a kill between the
-checkpoint and best/ is repaired on resume by writing that best/ again from the restored weights.
+`finetune` runs a family's `TrainingStep` (`TextToTextStep` here, `train.head_step.HeadStep` for task
+heads): it selects the trained parameters (--transfer), builds the optimizer and trainer, validates
+every `eval_every` steps and keeps, per task, the step with the best mean over the task's metric group
+(T5's `metric_group_max`, NaN worse than any number: `t5eval.train.best`; BERT's official recipe keeps
+the last step instead). After each validation it saves a checkpoint (model + optimizer + stream + RNG +
+step + history) atomically, then hands a new best step to `on_best` (which swaps the task's best/ folder
+in), so a run killed at any point resumes from the last checkpoint with the same batches and RNG (one
+file, or sharded under FSDP: `t5eval.train.checkpoint`), and a kill between the checkpoint and best/ is
+repaired on resume by writing that best/ again from the restored weights. Ctrl-C finishes the step and
+checkpoints first.
 
 Optimizer note (PITFALLS #9): `torch.optim.Adafactor(lr=1e-3)` matches Mesh TF's Adafactor except that
 torch factors every ≥2-D tensor, clamps at eps² instead of adding 1e-30, and starts with fresh state
@@ -19,10 +23,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -33,6 +37,7 @@ from t5eval.train.best import group_score, select_best
 from t5eval.train.checkpoint import (
     ONE_FILE,
     SHARDED,
+    Resumable,
     load_one_file,
     load_sharded,
     resume_kind,
@@ -155,7 +160,7 @@ class PrecisionLoss(torch.nn.Module):
 
 
 @contextmanager
-def _defer_sigint() -> Iterator[list[bool]]:
+def defer_sigint() -> Iterator[list[bool]]:
     """Hold Ctrl-C until the block ends (so an optimizer step is never cut in half); yields a flag."""
     caught: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
@@ -168,16 +173,19 @@ def _defer_sigint() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _validate(state: TrainState, evaluate: EvaluateFn) -> list[str]:
+def _validate(state: TrainState, evaluate: EvaluateFn, final_step: int | None = None) -> list[str]:
     """Validate at `state.step`, record history, and keep each task's best step (`select_best`: metric_group_max,
-    NaN worse than any number, ties keep the earlier step). Returns the tasks whose best is now this step."""
+    NaN worse than any number, ties keep the earlier step; with `final_step`, BERT's official recipe, that step
+    whatever its score). Returns the tasks whose kept step is now this step."""
     results = evaluate(state.step)
     improved = []
     for task, metrics in results.items():
         entry = {"step": state.step, "metrics": metrics, "train_loss": state.last_loss}
         history = state.history.setdefault(task, [])
         history.append(entry)
-        chosen = history[cast(int, select_best(history))]
+        chosen: dict[str, Any] = entry if final_step is not None else history[cast(int, select_best(history))]
+        if final_step is not None and state.step != final_step:
+            continue
         if chosen["step"] == state.step and (state.best.get(task) or {}).get("step") != state.step:
             state.best[task] = {"step": chosen["step"], "score": group_score(chosen["metrics"]),
                                 "metrics": chosen["metrics"]}
@@ -185,10 +193,89 @@ def _validate(state: TrainState, evaluate: EvaluateFn) -> list[str]:
     return improved
 
 
+class Trainer(Protocol):
+    """What `finetune` steps and checkpoints (`ParallelTrainer` for text-to-text, `HeadTrainer` for heads)."""
+
+    model: torch.nn.Module  # the caller's model (sharded in place under FSDP)
+    optimizer: torch.optim.Optimizer
+
+    @property
+    def wrapped(self) -> torch.nn.Module: ...
+
+    def step(self, step: int) -> tuple[float, int]: ...
+
+    def save(self, path: Path, state: dict[str, Any], dist: DistContext) -> None: ...
+
+    def whole_weights(self, snapshot: Snapshot | None) -> AbstractContextManager[None]: ...
+
+
+class TrainingStep(Protocol):
+    """The per-family step `finetune` runs: its length, what trains, the optimizer and the trainer."""
+
+    @property
+    def steps(self) -> int: ...
+
+    @property
+    def eval_every(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def dropout(self) -> float: ...
+
+    @property
+    def keeps_final(self) -> bool: ...  # True: the last step's weights are kept, not the best validated ones
+
+    def select_parameters(self, model: Any) -> tuple[Callable[[int, int], None] | None, dict[str, Any]]: ...
+
+    def optimizer(self, model: torch.nn.Module, every: bool) -> torch.optim.Optimizer: ...
+
+    def trainer(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: Any,
+                dist: DistContext) -> Trainer: ...
+
+
+@dataclass(frozen=True)
+class TextToTextStep:
+    """T5's text-to-text step: Adafactor at a constant lr over a `TrainStream`, one process, DDP or FSDP."""
+
+    cfg: TrainConfig
+
+    @property
+    def steps(self) -> int:
+        return self.cfg.steps
+
+    @property
+    def eval_every(self) -> int:
+        return self.cfg.eval_every
+
+    @property
+    def seed(self) -> int:
+        return self.cfg.seed
+
+    @property
+    def dropout(self) -> float:
+        return self.cfg.dropout
+
+    @property
+    def keeps_final(self) -> bool:
+        return False
+
+    def select_parameters(self, model: Any) -> tuple[Callable[[int, int], None] | None, dict[str, Any]]:
+        return apply_text_transfer(model, Transfer.parse(self.cfg.transfer), self.cfg.seed, self.cfg.steps)
+
+    def optimizer(self, model: torch.nn.Module, every: bool) -> torch.optim.Optimizer:
+        return make_optimizer(model, self.cfg.lr)
+
+    def trainer(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: Any,
+                dist: DistContext) -> Trainer:
+        return parallel_trainer(model, optimizer, stream, self.cfg, dist)
+
+
 def finetune(
     model: torch.nn.Module,
-    stream: TrainStream,
-    cfg: TrainConfig,
+    stream: Resumable,
+    plan: TrainingStep | TrainConfig,
     checkpoint_path: Path,
     evaluate: EvaluateFn,
     on_best: OnBestFn,
@@ -196,30 +283,24 @@ def finetune(
     dist: DistContext | None = None,
     snapshot: Snapshot | None = None,
 ) -> TrainState:
-    """Fine-tune `model` for `cfg.steps` steps, resuming from `checkpoint_path` when it exists.
+    """Fine-tune `model` for `plan.steps` steps, resuming from `checkpoint_path` when it exists.
 
-    Validates (and checkpoints) every `cfg.eval_every` steps and at the last step. Ctrl-C during a
-    step finishes that step, saves a checkpoint, then raises `KeyboardInterrupt` (resuming runs that
-    step's validation first if it was due). Under torchrun (`dist`) the model trains with DDP on the
-    same global batch (docs/distributed.md) and rank 0 writes the one-file checkpoint; with
-    `cfg.fsdp`, FSDP2 shards `model` in place, each validation sees the whole weights through
-    `snapshot`, and checkpoints are sharded (`t5eval.train.checkpoint`; either kind resumes the other).
-    Dropout masks come from a seed per micro-batch in one process too, so a plain run and a
-    torchrun run of the same command fine-tune identically.
+    `plan` is the family's step (`TextToTextStep`, which a `TrainConfig` stands for, or
+    `train.head_step.HeadStep`). Validates (and checkpoints) every `plan.eval_every` steps and at the
+    last step. Ctrl-C during a step finishes that step, saves a checkpoint, then raises
+    `KeyboardInterrupt` (resuming runs that step's validation first if it was due). Under torchrun
+    (`dist`) a text-to-text model trains with DDP on the same global batch (docs/distributed.md) and
+    rank 0 writes the one-file checkpoint; with `cfg.fsdp`, FSDP2 shards `model` in place, each
+    validation sees the whole weights through `snapshot`, and checkpoints are sharded
+    (`t5eval.train.checkpoint`; either kind resumes the other). Dropout masks come from a seed per
+    micro-batch in one process too, so a plain run and a torchrun run of the same command agree.
     """
+    step_plan: TrainingStep = TextToTextStep(plan) if isinstance(plan, TrainConfig) else plan
     dist = dist or DistContext()
     # --transfer before the optimizer and any resume (adapters, an untied head are parameters of the checkpoint)
-    unfreeze, transfer = apply_text_transfer(model, Transfer.parse(cfg.transfer), cfg.seed, cfg.steps)
-    set_dropout(model, cfg.dropout)
-    optimizer = make_optimizer(model, cfg.lr)
-    kind = resume_kind(checkpoint_path)
-    saved = load_one_file(checkpoint_path, model, optimizer, stream) if kind == ONE_FILE else None
-    if kind is None:
-        torch.manual_seed(cfg.seed)
-    trainer = _parallel(model, optimizer, stream, cfg, dist)
-    del optimizer  # under FSDP it still references the whole parameters, which the model gave up
-    if kind == SHARDED:  # DCP reshards onto FSDP, DDP or one process
-        saved = load_sharded(checkpoint_path, trainer.wrapped, trainer.optimizer, stream, dist)
+    unfreeze, transfer = step_plan.select_parameters(model)
+    set_dropout(model, step_plan.dropout)
+    trainer, saved = _start(model, stream, step_plan, checkpoint_path, dist, every=unfreeze is not None)
     state = TrainState(**saved) if saved is not None else TrainState()
     if saved is not None:
         state.resumed_from.append(state.step)
@@ -230,8 +311,8 @@ def finetune(
 
     def validate_and_save() -> None:
         with trainer.whole_weights(snapshot):  # FSDP: unsharded while validating; else nothing
-            improved = _validate(state, evaluate)  # Ctrl-C here: decodes so far are cached
-        trainer.save(checkpoint_path, state)  # records the best step before best/ is written
+            improved = _validate(state, evaluate, step_plan.steps if step_plan.keeps_final else None)
+        trainer.save(checkpoint_path, asdict(state), dist)  # records the best step before best/ is written
         _save_best(improved)
 
     def _save_best(tasks: list[str]) -> None:
@@ -242,32 +323,53 @@ def finetune(
 
     if saved is not None:  # a kill between a checkpoint and its best/ swap: write that best/ again
         _save_best([task for task, best in state.best.items() if best["step"] == state.step])
-    if saved is not None and _validation_due(state.step, cfg) and not _validated(state):
+    if saved is not None and _validation_due(state.step, step_plan) and not _validated(state):
         validate_and_save()  # Ctrl-C came during a validation step's update, before its validation
-    while state.step < cfg.steps:
-        with _defer_sigint() as interrupted:
-            if unfreeze is not None:  # gradual unfreezing: this step's episode (a function of the step alone)
-                unfreeze(state.step, cfg.steps)
-            start = time.perf_counter()
-            loss, tokens = trainer.step(state.step + 1)
-            state.train_seconds += time.perf_counter() - start
-            state.train_tokens += tokens
-            state.step += 1
-            state.last_loss = loss
-            state.trainable_parameters_last = trainable_count(model)
-        if interrupted:  # Ctrl-C during the step: keep it, save, then stop
-            trainer.save(checkpoint_path, state)
-            raise KeyboardInterrupt
+    while state.step < step_plan.steps:
+        _one_step(state, trainer, unfreeze, step_plan.steps, checkpoint_path, dist)
         if progress:
             progress(state)
-        if _validation_due(state.step, cfg):
+        if _validation_due(state.step, step_plan):
             validate_and_save()
     return state
 
 
-def _validation_due(step: int, cfg: TrainConfig) -> bool:
+def _start(model: torch.nn.Module, stream: Resumable, plan: TrainingStep, checkpoint_path: Path, dist: DistContext,
+           every: bool) -> tuple[Trainer, dict[str, Any] | None]:
+    """The trainer, and the run state of the checkpoint it resumed from (None: a fresh start)."""
+    optimizer = plan.optimizer(model, every)
+    kind = resume_kind(checkpoint_path)
+    saved = load_one_file(checkpoint_path, model, optimizer, stream) if kind == ONE_FILE else None
+    if kind is None:
+        torch.manual_seed(plan.seed)
+    trainer = plan.trainer(model, optimizer, stream, dist)
+    del optimizer  # under FSDP it still references the whole parameters, which the model gave up
+    if kind == SHARDED:  # DCP reshards onto FSDP, DDP or one process
+        saved = load_sharded(checkpoint_path, trainer.wrapped, trainer.optimizer, stream, dist)
+    return trainer, saved
+
+
+def _one_step(state: TrainState, trainer: Trainer, unfreeze: Callable[[int, int], None] | None, steps: int,
+              checkpoint_path: Path, dist: DistContext) -> None:
+    """One optimizer step with Ctrl-C held until it ends; on Ctrl-C: checkpoint, then `KeyboardInterrupt`."""
+    with defer_sigint() as interrupted:
+        if unfreeze is not None:  # gradual unfreezing: this step's episode (a function of the step alone)
+            unfreeze(state.step, steps)
+        start = time.perf_counter()
+        loss, tokens = trainer.step(state.step + 1)
+        state.train_seconds += time.perf_counter() - start
+        state.train_tokens += tokens
+        state.step += 1
+        state.last_loss = loss
+        state.trainable_parameters_last = trainable_count(trainer.model)
+    if interrupted:  # Ctrl-C during the step: keep it, save, then stop
+        trainer.save(checkpoint_path, asdict(state), dist)
+        raise KeyboardInterrupt
+
+
+def _validation_due(step: int, plan: TrainingStep) -> bool:
     """Validation (and checkpoint) steps: every `eval_every` steps and the last one."""
-    return step % cfg.eval_every == 0 or step == cfg.steps
+    return step % plan.eval_every == 0 or step == plan.steps
 
 
 def _validated(state: TrainState) -> bool:
@@ -276,8 +378,8 @@ def _validated(state: TrainState) -> bool:
 
 
 @dataclass
-class _Parallel:
-    """How `finetune` trains: one code path for one process, DDP and FSDP (from `_parallel`)."""
+class ParallelTrainer:
+    """How `finetune` trains a text-to-text model: one code path for one process, DDP and FSDP."""
 
     model: torch.nn.Module  # the caller's model; sharded in place under FSDP
     wrapped: torch.nn.Module  # `wrap_model`'s loss module (DDP/FSDP root)
@@ -292,10 +394,10 @@ class _Parallel:
         """Optimizer step `step` (1-based) of the global batch -> (mean loss, tokens)."""
         return train_step(self.wrapped, self.optimizer, self.stream, self.plan, self.dist, (self.cfg.seed, step))
 
-    def save(self, path: Path, state: TrainState) -> None:
+    def save(self, path: Path, state: dict[str, Any], dist: DistContext) -> None:
         """Checkpoint (all ranks call): sharded under FSDP, else rank 0's one file."""
         save = save_sharded if self.fsdp else save_one_file
-        save(path, self.wrapped if self.fsdp else self.model, self.optimizer, self.stream, asdict(state), self.dist)
+        save(path, self.wrapped if self.fsdp else self.model, self.optimizer, self.stream, state, dist)
 
     @contextmanager
     def whole_weights(self, snapshot: Snapshot | None) -> Iterator[None]:
@@ -313,10 +415,10 @@ class _Parallel:
                 snap.sha256, snap.plain = None, None
 
 
-def _parallel(
+def parallel_trainer(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, stream: TrainStream, cfg: TrainConfig,
     dist: DistContext,
-) -> _Parallel:
+) -> ParallelTrainer:
     """Wrap `model` for this run: as is in one process, DDP, or FSDP2 sharded in place (`cfg.fsdp`).
 
     Each micro-batch draws its dropout masks from `micro_batch_seed(seed, step, m)` (dist_train), so
@@ -331,4 +433,4 @@ def _parallel(
     plan = plan_batches(cfg.grad_accum, dist.world_size)
     wrapped = wrap_model(net, dist, fsdp=fsdp)
     stepper = optimizer_for(optimizer, wrapped, fsdp)  # FSDP: Adafactor on gathered whole tensors
-    return _Parallel(model, wrapped, stepper, stream, plan, cfg, dist, fsdp)
+    return ParallelTrainer(model, wrapped, stepper, stream, plan, cfg, dist, fsdp)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+BERT_UNCASED_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"  # shared/vocab/README.md
 TINY_BERT = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                  max_position_embeddings=64, type_vocab_size=2)
 
@@ -66,14 +67,15 @@ def eval_text_rows() -> dict[str, list[list[str]]]:
 
 
 @pytest.fixture(scope="session")
-def wordpiece_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A WordPiece vocab.txt (8,000 entries, uncased) trained with `tokenizers` on shared train texts."""
-    from tokenizers.implementations import BertWordPieceTokenizer
+def wordpiece_vocab() -> Path:
+    """BERT's uncased WordPiece vocab.txt (30,522 entries) from the shared folder, checked against the sha256
+    its README gives."""
+    import hashlib
 
-    texts = [t for task in ("rte", "cb", "stsb", "copa", "wic", "mrpc")
-             for row in task_text_rows(task, "train") for t in row]
-    trainer = BertWordPieceTokenizer(lowercase=True)
-    trainer.train_from_iterator(texts, vocab_size=8000, min_frequency=2)
-    out = tmp_path_factory.mktemp("wordpiece")
-    trainer.save_model(str(out))
-    return out / "vocab.txt"
+    from tests.conftest import SHARED
+
+    path = SHARED / "vocab" / "bert-base-uncased" / "vocab.txt"
+    if not path.is_file():
+        pytest.fail(f"BERT vocabulary not found at {path}; set T5EVAL_SHARED to the shared/ folder")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == BERT_UNCASED_SHA256
+    return path

@@ -16,7 +16,7 @@ from .conftest import save_hf_bert
 
 def test_parity_cli_on_a_random_tiny_bert_is_within_1e4_relative(wordpiece_vocab: Path, data_dir: Path,
                                                                 tmp_path: Path) -> None:
-    model_dir = save_hf_bert(tmp_path / "bert", vocab_size=8000, max_position_embeddings=512, seed=7)
+    model_dir = save_hf_bert(tmp_path / "bert", vocab_size=30522, max_position_embeddings=512, seed=7)
     shutil.copy(wordpiece_vocab, model_dir / "vocab.txt")
     out = tmp_path / "parity.json"
     result = CliRunner().invoke(app, ["parity", "--model", str(model_dir), "--data-dir", str(data_dir), "--n", "16",
@@ -40,4 +40,4 @@ def test_parity_refuses_a_vocab_that_does_not_fit_the_embedding(wordpiece_vocab:
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1
-    assert "has 8000 entries but the model has 9000 embedding rows" in err
+    assert "has 30522 entries but the model has 9000 embedding rows" in err

@@ -5,6 +5,8 @@ epoch, and the classifier's truncated-normal init. Expected values are worked by
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -20,7 +22,8 @@ from t5eval.train.bert_optim import (
     torch_lr_factor,
     warmup_steps_of,
 )
-from t5eval.train.heads import HeadRecipe, finetune_head
+from t5eval.train.head_step import HeadBatches, HeadHyperparameters, HeadStep
+from t5eval.train.loop import finetune
 
 torch.set_num_threads(1)
 
@@ -94,6 +97,19 @@ class _Toy(nn.Module):
         self.out = nn.Identity()
 
 
+def _train_toy(toy: nn.Module, hp: HeadHyperparameters, path: Path, scores: Any) -> tuple[Any, list[tuple[int, float]]]:
+    """The skeleton with the head step: 4 items in batches of 2 over 2 epochs = 4 steps, validated every 2."""
+    kept: list[tuple[int, float]] = []
+
+    def batch_loss(m: nn.Module, picked: list[int]) -> tuple[torch.Tensor, int]:
+        return 3 * m.body.weight.sum() + 4 * m.body.bias.sum(), 0
+
+    state = finetune(toy, HeadBatches(4, 2, 0), HeadStep(hp, 4, 2, 0, "all", batch_loss), path,
+                     lambda step: {"toy": {"accuracy": next(scores)}},
+                     lambda task, step: kept.append((step, toy.body.weight.item())))
+    return state, kept
+
+
 def _official_reference(lrs: list[float]) -> tuple[float, float]:
     """optimization.py by hand: clipped gradient (0.6, 0.8), Adam moments without bias correction, decay 0.01
     on the weight only."""
@@ -107,16 +123,12 @@ def _official_reference(lrs: list[float]) -> tuple[float, float]:
     return params[0], params[1]
 
 
-def test_the_default_head_recipe_trains_as_berts_official_code_and_keeps_the_final_epoch() -> None:
+def test_the_default_head_recipe_trains_as_berts_official_code_and_keeps_the_final_epoch(tmp_path: Path) -> None:
     toy = _Toy()
     scores = iter([0.9, 0.1])  # epoch 1 validates best; BERT still keeps the model after epoch 2
-
-    def batch_loss(m: nn.Module, picked: list[int], train: bool) -> tuple[torch.Tensor, int]:
-        return 3 * m.body.weight.sum() + 4 * m.body.bias.sum(), 0
-
     # 4 items, batch 2, 2 epochs = 4 steps; warm-up int(4 * 0.5) = 2 steps
-    recipe = HeadRecipe(lr=0.1, epochs=2, batch_size=2, warmup=0.5)
-    training = finetune_head(toy, 4, batch_loss, recipe, 0, lambda step: {"accuracy": next(scores)})  # type: ignore[arg-type]
+    recipe = HeadHyperparameters(lr=0.1, epochs=2, batch_size=2, warmup=0.5)
+    training, kept = _train_toy(toy, recipe, tmp_path / "c.pt", scores)
     # lr per step: 0.1 * (0/2, 1/2) in the warm-up, then 0.1 * (1 - 2/4), 0.1 * (1 - 3/4)
     weight, bias = _official_reference([0.0, 0.05, 0.05, 0.025])
     assert toy.body.weight.item() == pytest.approx(weight, abs=1e-12)
@@ -124,20 +136,16 @@ def test_the_default_head_recipe_trains_as_berts_official_code_and_keeps_the_fin
     # by hand: m/sqrt(v) without bias correction is (1 - 0.9^t) / sqrt(1 - 0.999^t) = 1, 4.2496, 4.9502, 5.4416;
     # steps 0, 0.05 * 4.2596, 0.05 * (4.9502 + 0.0079), 0.025 * (5.4416 + 0.0054) = 0, 0.2130, 0.2479, 0.1362
     assert weight == pytest.approx(0.4030, abs=1e-4)
-    assert training.best is not None and training.best["epoch"] == 2 and training.steps == 4
-    assert training.best_state is not None and float(training.best_state["body.weight"]) == toy.body.weight.item()
-    assert HeadRecipe().record()["clip_global_norm"] == 1.0 and HeadRecipe().bert_recipe == "official"
+    assert training.best["toy"]["step"] == 4 and training.step == 4  # the final step, not the better step 2
+    assert kept == [(4, toy.body.weight.item())]
+    assert HeadHyperparameters().record()["clip_global_norm"] == 1.0 and HeadHyperparameters().bert_recipe == "official"
 
 
-def test_the_torch_recipe_is_adamw_with_decay_after_warm_up_and_the_best_epoch() -> None:
+def test_the_torch_recipe_is_adamw_with_decay_after_warm_up_and_the_best_epoch(tmp_path: Path) -> None:
     toy, ref = _Toy(), _Toy()
     scores = iter([0.9, 0.1])
-
-    def batch_loss(m: nn.Module, picked: list[int], train: bool) -> tuple[torch.Tensor, int]:
-        return 3 * m.body.weight.sum() + 4 * m.body.bias.sum(), 0
-
-    recipe = HeadRecipe(lr=0.1, epochs=2, batch_size=2, warmup=0.5, bert_recipe="torch")
-    training = finetune_head(toy, 4, batch_loss, recipe, 0, lambda step: {"accuracy": next(scores)})  # type: ignore[arg-type]
+    recipe = HeadHyperparameters(lr=0.1, epochs=2, batch_size=2, warmup=0.5, bert_recipe="torch")
+    training, _ = _train_toy(toy, recipe, tmp_path / "c.pt", scores)
     optimizer = torch.optim.AdamW([{"params": [ref.body.weight], "weight_decay": 0.01},
                                    {"params": [ref.body.bias], "weight_decay": 0.0}], lr=0.1, eps=1e-6)
     for factor in (0.0, 0.5, 1.0, 0.5):  # (4 - s) / (4 - 2) after the 2 warm-up steps; no clipping
@@ -146,9 +154,9 @@ def test_the_torch_recipe_is_adamw_with_decay_after_warm_up_and_the_best_epoch()
         optimizer.step()
     assert toy.body.weight.item() == pytest.approx(ref.body.weight.item(), abs=1e-12)
     assert toy.body.bias.item() == pytest.approx(ref.body.bias.item(), abs=1e-12)
-    assert training.best is not None and training.best["epoch"] == 1  # the best validation score
+    assert training.best["toy"]["step"] == 2  # the best validation score (the end of epoch 1)
     with pytest.raises(T5evalError, match=r"--bert-recipe 'offical' is not one of official, torch.*did you mean"):
-        HeadRecipe(bert_recipe="offical")
+        HeadHyperparameters(bert_recipe="offical")
 
 
 def test_the_classifier_starts_from_berts_truncated_normal() -> None:

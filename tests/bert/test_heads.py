@@ -12,9 +12,9 @@ from t5eval.cli import main
 from t5eval.errors import T5evalError
 from t5eval.tasks import TaskRegistry, compute_metrics, postprocess
 from t5eval.tasks.data import load_examples_with_rows
-from t5eval.tasks.heads import HeadRegistry
+from t5eval.tasks.head_specs import HeadRegistry
 from t5eval.train.bert_optim import torch_lr_factor
-from t5eval.train.heads import HeadRecipe
+from t5eval.train.head_step import HeadHyperparameters
 
 REG = TaskRegistry.default()
 
@@ -56,13 +56,13 @@ def test_bad_head_entries_are_one_line_errors(tmp_path: Path, entry: dict, messa
 
 
 def test_recipe_defaults_are_berts_and_the_schedule_warms_up_then_decays() -> None:
-    recipe = HeadRecipe()
+    recipe = HeadHyperparameters()
     assert (recipe.lr, recipe.epochs, recipe.batch_size, recipe.max_len, recipe.dropout, recipe.warmup) == (
         2e-5, 3, 32, 128, 0.1, 0.1)
     # --bert-recipe torch: 10 warm-up steps, then 90 decaying to 0 (official: tests/bert/test_bert_recipe.py)
     assert [torch_lr_factor(s, 100, 10) for s in (0, 5, 10, 55, 100, 120)] == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     with pytest.raises(T5evalError, match="--lr must be > 0"):
-        HeadRecipe(lr=0)
+        HeadHyperparameters(lr=0)
 
 
 def _run(args: list[str]) -> None:
@@ -77,7 +77,7 @@ def _check_run(out: Path, expected: dict[str, list[str]], epochs: int, steps_per
     for name, metrics in expected.items():
         task = record["tasks"][name]
         assert list(task["metrics"]) == metrics and task["finetuned"]
-        assert [h["epoch"] for h in task["history"]] == list(range(1, epochs + 1))
+        assert [h["step"] for h in task["history"]] == [e * steps_per_epoch for e in range(1, epochs + 1)]
         assert task["train"]["steps"] == epochs * steps_per_epoch
         rows = [json.loads(line) for line in (out / name / "predictions.jsonl").read_text().splitlines()]
         spec = REG.get(name)
@@ -100,12 +100,12 @@ def test_bert_run_fine_tunes_and_scores_and_predictions_rescore_exactly(
           "--epochs", "1", "--batch-size", "16", "--train-limit", "32"])
     record = _check_run(out, {"glue_rte_v002": ["accuracy"], "super_glue_cb_v102": ["mean_3class_f1", "accuracy"]},
                         1, 2, data_dir, capsys)
-    assert record["model"]["family"] == "bert" and record["model"]["config"]["vocab_size"] == 8000
+    assert record["model"]["family"] == "bert" and record["model"]["config"]["vocab_size"] == 30522
     assert record["settings"]["finetune"]["lr"] == 1e-3 and record["settings"]["finetune"]["warmup"] == 0.1
     assert record["settings"]["finetune"]["batch_size"] == 16 and record["settings"]["finetune"]["max_len"] == 128
     finetune = record["settings"]["finetune"]  # BERT's official recipe by default (tests/bert/test_bert_recipe.py)
     assert (finetune["bert_recipe"], finetune["clip_global_norm"]) == ("official", 1.0)
-    assert record["tasks"]["glue_rte_v002"]["train"]["best_epoch"] == 1  # the final epoch (of 1)
+    assert record["tasks"]["glue_rte_v002"]["best_step"] == 2  # the final step (2 steps of one epoch)
     assert record["vocab"]["kind"] == "wordpiece" and record["vocab"]["lowercase"] is True
     assert (out / "glue_rte_v002" / "best" / "config.json").is_file()
 

@@ -11,7 +11,7 @@ import pytest
 
 from t5eval.tasks import TaskRegistry, postprocess
 from t5eval.tasks.data import load_examples_with_rows
-from t5eval.tasks.heads import HeadRegistry
+from t5eval.tasks.head_specs import HeadRegistry
 from tests.bert.test_heads import _check_run, _run
 
 REG = TaskRegistry.default()
@@ -122,7 +122,7 @@ def test_tasks_without_a_head_are_named_with_those_that_have_one() -> None:
 def test_choice_scores_pad_a_varying_number_of_candidates_with_minus_inf() -> None:
     import torch
 
-    from t5eval.eval.heads import head_outputs
+    from t5eval.eval.head_predictor import head_outputs
     from t5eval.tokenizer.pairs import Encoded
 
     class FirstId(torch.nn.Module):  # scores each input by its first id

@@ -39,7 +39,7 @@ def test_lr_grid_runs_one_cell_per_lr_and_reports_the_best_on_validation(
     record = json.loads((out / "run.json").read_text())
     assert record["settings"]["finetune"]["lr_grid"] == [1e-3, 3e-2]
     cells = {lr: json.loads((out / RTE / cell_name(lr) / "result.json").read_text()) for lr in (1e-3, 3e-2)}
-    assert {lr: c["train"]["recipe"]["lr"] for lr, c in cells.items()} == {1e-3: 1e-3, 3e-2: 3e-2}
+    assert {lr: c["train"]["hyperparameters"]["lr"] for lr, c in cells.items()} == {1e-3: 1e-3, 3e-2: 3e-2}
     assert all((out / RTE / cell_name(lr) / "best" / "config.json").is_file() for lr in cells)
     scores = {lr: c["metrics"]["accuracy"] for lr, c in cells.items()}  # RTE: one metric, the score itself
     chosen = 1e-3 if scores[1e-3] >= scores[3e-2] else 3e-2

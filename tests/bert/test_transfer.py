@@ -12,7 +12,8 @@ from t5eval.model import BertConfig
 from t5eval.model.bert.network import Bert
 from t5eval.model.bert.weights import init_weights_
 from t5eval.model.heads import HeadModel
-from t5eval.train.heads import HeadRecipe, finetune_head
+from t5eval.train.head_step import HeadBatches, HeadHyperparameters, HeadStep
+from t5eval.train.loop import finetune
 from t5eval.train.transfer import Transfer, apply_transfer
 
 torch.set_num_threads(1)
@@ -67,27 +68,30 @@ def test_each_transfer_sends_gradients_only_where_it_should(text: str, expected:
         assert adapters == 2 * (64 * 8 + 8 + 8 * 64 + 64)
 
 
-def test_gradual_unfreezing_opens_one_more_block_per_episode_and_frozen_weights_stay_put() -> None:
+def test_gradual_unfreezing_opens_one_more_block_per_episode_and_frozen_weights_stay_put(tmp_path) -> None:
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     ids, mask, types, gold = _batch()
     seen: list[set[str]] = []
 
-    def batch_loss(m: torch.nn.Module, picked: list[int], train: bool) -> tuple[torch.Tensor, int]:
+    def batch_loss(m: torch.nn.Module, picked: list[int]) -> tuple[torch.Tensor, int]:
         seen.append({_group(n) for n, p in m.named_parameters() if p.requires_grad})
         out = m(ids[picked], mask[picked], types[picked])
         return torch.nn.functional.cross_entropy(out, gold[picked]), 0
 
-    recipe = HeadRecipe(lr=1e-2, epochs=2, batch_size=2, warmup=0.0, transfer="gradual-unfreezing")
-    training = finetune_head(model, 4, batch_loss, recipe, 0, lambda step: {"accuracy": 0.0})
+    def train(model: HeadModel, transfer: str, ckpt: str) -> object:
+        hp = HeadHyperparameters(lr=1e-2, epochs=2, batch_size=2, warmup=0.0)
+        return finetune(model, HeadBatches(4, 2, 0), HeadStep(hp, 4, 2, 0, transfer, batch_loss), tmp_path / ckpt,
+                        lambda step: {"t": {"accuracy": 0.0}}, lambda task, step: None)
+
+    training = train(model, "gradual-unfreezing", "g.pt")
     top = {"layers.1", "layers.1.norms", "pooler", "out"}
     every = top | {"layers.0", "layers.0.norms", "embeddings", "embeddings.norms"}
     assert seen == [top, top, every, every]  # 4 steps, 2 episodes of 2 steps
     assert training.trainable_parameters < training.trainable_parameters_last == sum(p.numel() for p in model.parameters())
 
     frozen = _model()
-    recipe = replace(recipe, transfer="frozen")
-    finetune_head(frozen, 4, batch_loss, recipe, 0, lambda step: {"accuracy": 0.0})
+    train(frozen, "frozen", "f.pt")
     after = frozen.state_dict()
     assert all(torch.equal(after[k], before[k]) for k in before if k.startswith("body."))
     assert not torch.equal(after["out.weight"], before["out.weight"])
@@ -99,7 +103,7 @@ def test_bad_transfer_values_are_one_line_errors() -> None:
     with pytest.raises(T5evalError, match="did you mean"):
         Transfer.parse("frozn")
     with pytest.raises(T5evalError, match="adapter size"):
-        HeadRecipe(transfer="adapters:x")
+        Transfer.parse("adapters:x")
 
 
 def test_adapters_and_unfreezing_on_t5s_encoder_body() -> None:

@@ -70,9 +70,9 @@ def test_casing_and_accent_options_follow_the_checkpoint(wordpiece_vocab: Path, 
 
 def test_vocab_that_does_not_match_the_embedding_rows_is_a_one_line_error(wordpiece_vocab: Path) -> None:
     tok = WordPieceTokenizer(wordpiece_vocab)
-    tok.check_fits(8000)
-    with pytest.raises(T5evalError, match=r"has 8000 entries but the model has 30522 embedding rows") as err:
-        tok.check_fits(30522)
+    tok.check_fits(30522)  # BERT's uncased vocabulary: 30,522 lines (shared/vocab/README.md)
+    with pytest.raises(T5evalError, match=r"has 30522 entries but the model has 8000 embedding rows") as err:
+        tok.check_fits(8000)
     assert "\n" not in str(err.value)
 
 
@@ -82,3 +82,14 @@ def test_missing_or_non_bert_vocab_is_refused(tmp_path: Path) -> None:
     (tmp_path / "vocab.txt").write_text("a\nb\n")
     with pytest.raises(T5evalError, match=r"not a BERT vocab.txt \(no \[PAD\], \[UNK\], \[CLS\], \[SEP\]\)"):
         WordPieceTokenizer(tmp_path / "vocab.txt")
+
+
+def test_a_preset_defaults_to_the_shared_bert_vocabulary_and_says_when_it_is_absent(wordpiece_vocab: Path,
+                                                                                    tmp_path: Path,
+                                                                                    monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("T5EVAL_SHARED", str(wordpiece_vocab.parents[2]))
+    tok = WordPieceTokenizer.find(None, None)
+    assert tok.path == wordpiece_vocab and tok.vocab_size == 30522 and tok.tok.token_to_id("[CLS]") == 101
+    monkeypatch.setenv("T5EVAL_SHARED", str(tmp_path))
+    with pytest.raises(T5evalError, match=r"the default .*bert-base-uncased/vocab\.txt .* is not there; pass --vocab"):
+        WordPieceTokenizer.find(None, None)

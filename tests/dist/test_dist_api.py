@@ -15,7 +15,6 @@ from t5eval.distributed.context import (
     DistContext,
     gather_by_index,
     init_distributed,
-    main_process_only,
     shard_batches,
     shard_indices,
 )
@@ -89,16 +88,6 @@ def test_micro_batch_seed_depends_on_seed_step_and_index_only() -> None:
     assert all(0 <= x < 2**63 for x in seeds)  # a valid torch.manual_seed
 
 
-def test_main_process_only_runs_on_rank_zero() -> None:
-    calls: list[int] = []
-
-    def write(x: int) -> int:
-        calls.append(x)
-        return x
-
-    assert main_process_only(_ctx(0, 2))(write)(7) == 7
-    assert main_process_only(_ctx(1, 2))(write)(8) is None
-    assert calls == [7]
 
 
 class _Toy(nn.Module):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from t5eval.errors import T5evalError
-from t5eval.eval.recipe import PromptRecipe, recipe_for
+from t5eval.eval.predictor import PromptPredictor, predictor_for
 from t5eval.model import load_model
 from t5eval.tasks import TaskRegistry, load_examples
 from t5eval.tasks.prompts import extract, parse_prompt
@@ -98,24 +98,24 @@ def test_long_prompts_are_cut_on_the_declared_side(data_dir: Path) -> None:
     model.config = type(model.config)(**{**model.config.__dict__, "n_positions": 180})
     with pytest.warns(UserWarning):
         spec, examples = _examples("gpt2_cnn_dailymail_tldr", data_dir, limit=2)
-    recipe = recipe_for(spec, tok, model)
-    assert isinstance(recipe, PromptRecipe)
-    ids = recipe.encode(examples[0])
+    predictor = predictor_for(spec, tok, model)
+    assert isinstance(predictor, PromptPredictor)
+    ids = predictor.encode(examples[0])
     assert len(ids) == 80 and tok.decode(ids).endswith("\nTL;DR:")
-    assert recipe.truncated == [0] and recipe.decode_record()["truncated_inputs"] == 1
+    assert predictor.truncated == [0] and predictor.decode_record()["truncated_inputs"] == 1
     wsc, rows = _examples("gpt2_wsc_lm", data_dir, limit=1)
     model.config = type(model.config)(**{**model.config.__dict__, "n_positions": 20})
     with pytest.raises(T5evalError, match=r"declares prompt\.truncate: none"):
-        recipe_for(wsc, tok, model).encode(rows[0])
+        predictor_for(wsc, tok, model).encode(rows[0])
 
 
 def test_family_task_mismatches_are_refused(vocab_path: Path) -> None:
     reg = TaskRegistry.default()
     gpt2 = load_model("tiny-gpt2", init="random").model
     with pytest.raises(T5evalError, match="no prompt template for a decoder-only model"):
-        recipe_for(reg.get("rte"), GPT2Tokenizer(GPT2_VOCAB), gpt2)
+        predictor_for(reg.get("rte"), GPT2Tokenizer(GPT2_VOCAB), gpt2)
     with pytest.raises(T5evalError, match="needs GPT-2's vocabulary"):
-        recipe_for(reg.get("gpt2_squad_rc"), T5Tokenizer(vocab_path), gpt2)
+        predictor_for(reg.get("gpt2_squad_rc"), T5Tokenizer(vocab_path), gpt2)
     t5 = load_model("tiny", init="random").model
     with pytest.raises(T5evalError, match="run it with a decoder-only model"):
-        recipe_for(reg.get("gpt2_wsc_lm"), T5Tokenizer(vocab_path), t5)
+        predictor_for(reg.get("gpt2_wsc_lm"), T5Tokenizer(vocab_path), t5)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t5eval.report.bootstrap import Interval, canonical_task
+from t5eval.report.bootstrap import Interval
 from t5eval.report.cells import Cell, average_cell
+from t5eval.report.loading import canonical_task
 from t5eval.report.paper import GLUE_GROUPS, SUPERGLUE_GROUPS, average_groups
 from t5eval.report.render import _delta_cell
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from t5eval.cli import main
-from t5eval.report.bootstrap import load_run
 from t5eval.report.cells import md_cell
 from t5eval.report.diff import diff_task, render_diff
+from t5eval.report.loading import load_run
 from tests.conftest import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "report" / "fixtures" / "results"
@@ -48,7 +48,7 @@ def runs(tmp_path: Path) -> tuple[Path, Path]:
 def test_broken_run_json_in_report(content, runs, tmp_path, capsys):
     a, _ = runs
     (a / "run.json").write_text(content)
-    assert run_cli(["report", a, "--out", tmp_path / "r.md", "--bootstrap", "0", "--no-plots"]) == 2
+    assert run_cli(["report", a, "--out", tmp_path / "r.md", "--bootstrap", "1", "--no-plots"]) == 2
     one_error(capsys, "run.json", "delete it and rerun")
 
 
@@ -94,7 +94,7 @@ def test_run_json_task_keys_must_be_task_names(key, runs, tmp_path, capsys):
     record = json.loads((a / "run.json").read_text())
     record["tasks"][key] = record["tasks"].pop(SST2)
     (a / "run.json").write_text(json.dumps(record))
-    assert run_cli(["report", a, "--out", tmp_path / "r.md", "--bootstrap", "0", "--no-plots"]) == 2
+    assert run_cli(["report", a, "--out", tmp_path / "r.md", "--bootstrap", "1", "--no-plots"]) == 2
     one_error(capsys, "run.json", "task key", "not a task name")
 
 
@@ -128,7 +128,7 @@ def test_report_escapes_run_data_in_every_table(runs, tmp_path):
         record["model"]["source"] = "evil|src`<img src=x onerror=alert(1)>"
         (run / "run.json").write_text(json.dumps(record))
     out = tmp_path / "r.md"
-    assert run_cli(["report", a, b, "--out", out, "--bootstrap", "0", "--no-plots"]) == 0
+    assert run_cli(["report", a, b, "--out", out, "--bootstrap", "1", "--no-plots"]) == 0
     text = out.read_text()
     assert "<script>" not in _outside_code_spans(text) and "<img" not in _outside_code_spans(text)
     for block in text.split("\n\n"):

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from t5eval.cli import app
 from t5eval.errors import T5evalError
-from t5eval.report.bootstrap import load_run
 from t5eval.report.check import Tolerance, compare, failed, read_baseline, update_baseline
 from t5eval.report.diff import diff_task
+from t5eval.report.loading import load_run
 from tests.conftest import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "report" / "fixtures" / "results"

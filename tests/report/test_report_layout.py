@@ -95,7 +95,7 @@ def test_footnotes_carry_each_runs_settings(report_text):
 
 def test_intervals_plots_and_approx_marker(tmp_path, monkeypatch):
     from t5eval.metrics import accuracy
-    from t5eval.report import bootstrap
+    from t5eval.report import loading as bootstrap
 
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setattr(bootstrap, "task_metric_fn", lambda name, protocol: accuracy)

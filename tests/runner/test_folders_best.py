@@ -15,7 +15,7 @@ import torch
 import t5eval.run.flow as flow
 from t5eval.model import load_model, save_model
 from t5eval.train.best import is_better, select_best
-from t5eval.train.heads import HeadRecipe, finetune_head
+from t5eval.train.head_step import HeadBatches, HeadHyperparameters, HeadStep
 from t5eval.train.loop import TrainConfig, finetune
 
 from .conftest import CB, FT_ARGS
@@ -119,18 +119,19 @@ def test_nan_validations_do_not_freeze_the_best_step_of_finetune(tmp_path, vocab
     assert saved == [1, 3]  # the first (NaN) step is kept until a number comes
 
 
-def test_nan_epochs_do_not_freeze_the_best_epoch_of_a_task_head():
+def test_nan_epochs_do_not_freeze_the_best_epoch_of_a_task_head(tmp_path):
     torch.manual_seed(0)
-    model = torch.nn.Module()  # what finetune_head touches of a HeadModel: `body` and `out`
+    model = torch.nn.Module()  # what the head step touches of a HeadModel: `body` and `out`
     model.body, model.out = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
     scores = iter([math.nan, math.nan, 9.85])
 
-    def batch_loss(m, picked, train):  # type: ignore[no-untyped-def]
+    def batch_loss(m, picked):  # type: ignore[no-untyped-def]
         return m.out(m.body(torch.ones(len(picked), 2))).pow(2).mean(), len(picked)
 
-    out = finetune_head(model, 4, batch_loss, HeadRecipe(epochs=3, batch_size=2), 0,  # type: ignore[arg-type]
-                        lambda step: {"pearson_corrcoef": next(scores)})
-    assert out.best is not None and out.best["epoch"] == 3 and out.best["score"] == 9.85
+    hp = HeadHyperparameters(epochs=3, batch_size=2, bert_recipe="torch")  # the best epoch, not the final one
+    out = finetune(model, HeadBatches(4, 2, 0), HeadStep(hp, 6, 2, 0, "all", batch_loss), tmp_path / "c.pt",
+                   lambda step: {"t": {"pearson_corrcoef": next(scores)}}, lambda task, step: None)
+    assert out.best["t"]["step"] == 6 and out.best["t"]["score"] == 9.85  # epoch 3 (2 steps an epoch)
 
 
 # --- best/ as one unit, temp files, checkpoints dropped with the result --------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import t5eval.results as results
+import t5eval.results.environment as results
 
 
 def test_the_commit_is_read_once_at_the_start_and_kept(monkeypatch):

@@ -120,14 +120,14 @@ def test_a_finished_run_from_another_commit_is_reused_with_a_warning(finetuned, 
     import json
     import shutil
 
-    import t5eval.results
+    import t5eval.results.environment
 
     out = tmp_path / "copy"
     shutil.copytree(finetuned, out)
     record = json.loads((out / "run.json").read_text())
     record["env"]["git_commit"] = "0" * 40
     (out / "run.json").write_text(json.dumps(record))
-    monkeypatch.setattr(t5eval.results, "git_commit", lambda: "f" * 40)
+    monkeypatch.setattr(t5eval.results.environment, "git_commit", lambda: "f" * 40)
     assert cli(["run", *FT_ARGS, *base_args(vocab_path, data_dir), "--out", out]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "made by commit 000000000000 (this checkout: ffffffffffff)" in err and "--overwrite" in err
@@ -143,7 +143,7 @@ def test_a_finished_run_from_another_commit_is_reused_with_a_warning(finetuned, 
         (["run", "cb", "--model", "tiny"], "add --init random"),  # a preset has no pretrained weights
         (["run", "cb", "--model", "tiny-lm", "--init", "random", "--pack"], "drop --pack"),  # decoder-only
         (["run", "cb", "--model", "tiny", "--init", "random", "--no-finetune", "--pack"], "drop --pack"),
-        (["run", "cb", "--model", "tiny-bert", "--init", "random", "--pack"], "--pack are text-to-text"),
+        (["run", "cb", "--model", "tiny-bert", "--init", "random", "--pack"], "--pack is a text-to-text"),
     ],
 )
 def test_bad_input_is_one_line(args, message, vocab_path, data_dir, tmp_path, capsys, monkeypatch):

@@ -2,5 +2,5 @@
 
 Contract: like `t5/`, builds only on `t5eval.model.checkpoint` (files, hashes, hub) and torch; never
 `transformers`. The network returns hidden states and the pooled [CLS] vector; task heads live above
-(`t5eval.train.heads`).
+(`t5eval.train.head_step`).
 """

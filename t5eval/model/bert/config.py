@@ -78,7 +78,7 @@ class BertConfig:
 BERT_PRESETS: dict[str, BertConfig] = {
     "bert-base": BertConfig(),
     "bert-large": BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
-    # tests and CPU demos: 2 layers of width 64; vocab sized for a WordPiece vocab built from the data
-    "tiny-bert": BertConfig(vocab_size=8000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+    # tests and CPU demos: 2 layers of width 64, BERT's uncased vocabulary (30,522 entries, the default vocab.txt)
+    "tiny-bert": BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                             intermediate_size=128, max_position_embeddings=512),
 }

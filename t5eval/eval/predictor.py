@@ -1,10 +1,10 @@
-"""How a model family meets a task: the seam between `evaluate` and the model (`Recipe`).
+"""How a model family meets a task: the seam between `evaluate` and the model (`Predictor`).
 
-`recipe_for(spec, tokenizer, model)` picks one: `Seq2SeqRecipe` (T5: the task's inputs to the encoder,
-beam/greedy decoding) or `PromptRecipe` (a decoder-only model, `model.decoder_only`: the task's prompt,
+`predictor_for(spec, tokenizer, model)` picks one: `Seq2SeqPredictor` (T5: the task's inputs to the encoder,
+beam/greedy decoding) or `PromptPredictor` (a decoder-only model, `model.decoder_only`: the task's prompt,
 cut to the window by its declared rule, continued greedily or by seeded top-k sampling, the prediction
 extracted by stop strings / sentences; or candidates ranked by LM log-probability). The evaluator asks
-a recipe for input ids, the decode settings, the prediction text of generated ids, and its record.
+a predictor for input ids, the decode settings, the prediction text of generated ids, and its record.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from t5eval.tasks.prompts import PromptSpec, extract
 from t5eval.tokenizer import GPT2Tokenizer, Tokenizer
 
 
-class Recipe(Protocol):
+class Predictor(Protocol):
     """What `evaluate` needs of a model family for one task."""
 
     decode_config: Any  # DecodeConfig | LMDecodeConfig: part of the decode cache key
@@ -46,13 +46,12 @@ def label_choices(spec: TaskSpec, example: Example, separator: str) -> list[dict
 
 
 @dataclass
-class Seq2SeqRecipe:
+class Seq2SeqPredictor:
     """T5: the example's inputs (EOS appended, never cut) to the encoder; the task's decode block.
     With `scores_choices` (--scoring rank) each label is scored as a target (EOS included) instead."""
 
     tokenizer: Tokenizer
     decode_config: DecodeConfig | LMDecodeConfig  # LMDecodeConfig: a decoder-only T5 (lm / prefix-lm)
-    prompt: PromptSpec | None = None  # a prompt task run on T5: its extraction rules still apply
     scores_choices: bool = False
     spec: TaskSpec | None = None
 
@@ -70,8 +69,7 @@ class Seq2SeqRecipe:
         return self.tokenizer.encode(example.inputs)
 
     def text(self, ids: list[int]) -> str:
-        text = self.tokenizer.decode(ids)
-        return text if self.prompt is None else extract(self.prompt, text)
+        return self.tokenizer.decode(ids)
 
     def decode_record(self) -> dict[str, Any]:
         cfg = self.decode_config
@@ -84,7 +82,7 @@ class Seq2SeqRecipe:
 
 
 @dataclass
-class PromptRecipe:
+class PromptPredictor:
     """A decoder-only model on a prompt task (see the module docstring)."""
 
     spec: TaskSpec
@@ -135,44 +133,45 @@ class PromptRecipe:
                 "truncated_inputs": len(self.truncated), "prompt": self.prompt.record()}
 
 
-def recipe_for(spec: TaskSpec, tokenizer: Tokenizer, model: Any, scoring: str = "generate") -> Recipe:
-    """The recipe of `model`'s family for `spec`; a pairing that cannot work is a one-line error.
+def predictor_for(spec: TaskSpec, tokenizer: Tokenizer, model: Any, scoring: str = "generate") -> Predictor:
+    """The predictor of `model`'s family for `spec`; a pairing that cannot work is a one-line error.
 
     `scoring="rank"` (--scoring rank): classification by label log-likelihood, for either family; the task's
     own inputs are the prompt unless its YAML declares one."""
     if scoring not in SCORINGS:
         raise T5evalError(f"--scoring {scoring!r} is not one of {', '.join(SCORINGS)}")
+    if spec.prompt is not None and not getattr(model, "decoder_only", False):
+        raise T5evalError(f"task {spec.name} is a GPT-2 (decoder-only) prompt task ({spec.path}): its inputs are a "
+                          f"GPT-2 prompt, which a {type(model).__name__} model would read as T5 inputs; run it with "
+                          "a decoder-only model (GPT-2), or run the T5 task it is based on")
     if scoring == "rank":
-        return _rank_recipe(spec, tokenizer, model)
+        return _rank_predictor(spec, tokenizer, model)
     if not getattr(model, "decoder_only", False):
-        if spec.prompt is not None and spec.prompt.scoring != "generate":
-            raise T5evalError(f"task {spec.name} ranks candidates by LM probability ({spec.prompt.scoring}); "
-                              "run it with a decoder-only model (e.g. a GPT-2 directory)")
-        return Seq2SeqRecipe(tokenizer, DecodeConfig(**spec.decode), spec.prompt)
+        return Seq2SeqPredictor(tokenizer, DecodeConfig(**spec.decode))
     if spec.prompt is None and getattr(model, "text_to_text", False):  # T5's LM / prefix LM: T5's casting
-        return Seq2SeqRecipe(tokenizer, LMDecodeConfig(max_new_tokens=spec.decode["max_decode_len"]))
+        return Seq2SeqPredictor(tokenizer, LMDecodeConfig(max_new_tokens=spec.decode["max_decode_len"]))
     if spec.prompt is None:
         raise T5evalError(f"task {spec.name} has no prompt template for a decoder-only model; run a gpt2_* task "
                           f"(`t5eval tasks` lists them) or add a prompt: section to {spec.path}")
-    return _prompt_recipe(spec, spec.prompt, tokenizer, model)
+    return _prompt_predictor(spec, spec.prompt, tokenizer, model)
 
 
-def _rank_recipe(spec: TaskSpec, tokenizer: Tokenizer, model: Any) -> Recipe:
+def _rank_predictor(spec: TaskSpec, tokenizer: Tokenizer, model: Any) -> Predictor:
     if not spec.labels:
         raise T5evalError(f"--scoring rank ranks label words; task {spec.name} has no labels (a classification "
                           "task such as rte or sst2 has)")
     if not getattr(model, "decoder_only", False):
-        return Seq2SeqRecipe(tokenizer, DecodeConfig(**spec.decode), None, True, spec)
+        return Seq2SeqPredictor(tokenizer, DecodeConfig(**spec.decode), True, spec)
     prompt = spec.prompt or PromptSpec("{inputs}", "left", 0, notes="T5's inputs as the prompt")
-    recipe = _prompt_recipe(spec, prompt, tokenizer, model)
-    recipe.scores_choices = True
-    return recipe
+    predictor = _prompt_predictor(spec, prompt, tokenizer, model)
+    predictor.scores_choices = True
+    return predictor
 
 
-def _prompt_recipe(spec: TaskSpec, prompt: PromptSpec, tokenizer: Tokenizer, model: Any) -> PromptRecipe:
+def _prompt_predictor(spec: TaskSpec, prompt: PromptSpec, tokenizer: Tokenizer, model: Any) -> PromptPredictor:
     if not isinstance(tokenizer, GPT2Tokenizer):
         raise T5evalError("a decoder-only GPT-2 model needs GPT-2's vocabulary; pass --vocab DIR with vocab.json "
                           "and merges.txt")
     stop_ids = tuple(sorted({i for s in prompt.stop for i in tokenizer.ids_containing(s)}))
     decode = LMDecodeConfig(prompt.max_new_tokens, prompt.top_k, prompt.seed, stop_ids)
-    return PromptRecipe(spec, prompt, tokenizer, model.config.max_len, decode, prompt.scoring != "generate")
+    return PromptPredictor(spec, prompt, tokenizer, model.config.max_len, decode, prompt.scoring != "generate")

@@ -1,22 +1,40 @@
-"""Score a task-head model on a task's eval split: outputs -> T5 label words -> T5 postprocess and metrics.
+"""The task-head predictor: a head's outputs (logits) -> T5 label texts, instead of decoding.
 
-Predictions are written as the text T5 would have produced (a label word, or an STS-B number), so
-`score`, `report`, `diff` and `check` read them unchanged.
+Predictions are written as the text T5 would have produced (a label word, or an STS-B number), then
+scored by `eval.task.score_texts` as every other prediction (T5 postprocess, metrics, rows), so `score`,
+`report`, `diff` and `check` read them unchanged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from t5eval.eval.task import Evaluation
+from t5eval.eval.cache import DecodeStats
+from t5eval.eval.task import Evaluation, score_texts
 from t5eval.model.heads import pad_rows
-from t5eval.results import prediction_row
 from t5eval.tasks import Example, ExampleSet, TaskSpec
-from t5eval.tasks.heads import HeadSpec
+from t5eval.tasks.head_specs import HeadSpec
 from t5eval.tokenizer.pairs import Encoded, PairTokenizer
+
+
+@dataclass(frozen=True)
+class HeadPredictor:
+    """How a task head meets a task: its declared head (task_defs/heads.yaml) and the input length."""
+
+    head: HeadSpec
+    max_len: int
+
+    def decode_record(self) -> dict[str, Any]:
+        """run.json's `decode` block of a head task: the head instead of decoding settings."""
+        head = self.head
+        return {"head": {"kind": head.kind, "a": list(head.a), "b": list(head.b), "choices": list(head.choices),
+                         "outputs": head.num_outputs, "candidates": head.candidates, "referent": head.referent,
+                         "train_preprocessor_args": dict(head.train_preprocessor_args)},
+                "max_len": self.max_len, "eval_inputs_truncated": True}
 
 
 @dataclass
@@ -32,6 +50,8 @@ class HeadTask:
     inputs: list[list[Encoded]]
     target_values: list[Any]
     rows: list[dict[str, Any]]  # the raw row of each example (candidate / referent texts of its prediction)
+    predictor: HeadPredictor
+    stats: DecodeStats = field(default_factory=DecodeStats)  # examples predicted (a head decodes nothing)
 
     @property
     def name(self) -> str:
@@ -58,7 +78,7 @@ def prepare_head_task(spec: TaskSpec, head: HeadSpec, split: str, example_set: E
     examples = list(example_set.examples)
     targets = [postprocess(spec, ex.targets, ex, is_target=True) for ex in examples]
     return HeadTask(spec, head, split, examples, dict(example_set.files), str(example_set.source),
-                    encode_items(head, rows, tokenizer, max_len), targets, list(rows))
+                    encode_items(head, rows, tokenizer, max_len), targets, list(rows), HeadPredictor(head, max_len))
 
 
 def head_outputs(model: torch.nn.Module, items: list[list[Encoded]], pad_id: int,
@@ -91,14 +111,12 @@ def predict(task: HeadTask, model: torch.nn.Module, pad_id: int, batch_size: int
 
 
 def evaluate_head(task: HeadTask, model: torch.nn.Module, pad_id: int, protocol: str, weights_sha256: str,
-                  batch_size: int = 64, device: str = "cpu") -> Evaluation:
-    """Predict, write as T5 text, postprocess and score with the T5 metrics; prediction rows as `evaluate`."""
-    from t5eval.tasks import compute_metrics, postprocess
-
+                  batch_size: int = 64, device: str = "cpu", advance: Callable[[int], None] | None = None,
+                  ) -> Evaluation:
+    """Predict label texts from the head's outputs, then score them as any predictor's (`score_texts`)."""
     outputs = predict(task, model, pad_id, batch_size, device)
+    if advance is not None:
+        advance(len(outputs))
+    task.stats.decoded += len(outputs)
     texts = [task.head.prediction_text(o, row) for o, row in zip(outputs, task.rows, strict=True)]
-    values = [postprocess(task.spec, t, ex, is_target=False) for t, ex in zip(texts, task.examples, strict=True)]
-    metrics = compute_metrics(task.spec, task.target_values, values, protocol=protocol)
-    rows = [prediction_row(ex.index, ex.inputs, ex.targets, text, tv, pv)
-            for ex, text, tv, pv in zip(task.examples, texts, task.target_values, values, strict=True)]
-    return Evaluation({k: float(v) for k, v in metrics.items()}, rows, weights_sha256)
+    return score_texts(task.spec, task.examples, task.target_values, texts, protocol, weights_sha256)
