@@ -94,14 +94,15 @@ def prepare_corpus(plan: StudyPlan, data_dir: Path | None, log: Log) -> None:
 
 
 @contextlib.contextmanager
-def cell_lock(out: Path, cell: Cell) -> Iterator[bool]:
+def cell_lock(out: Path, cell: Cell | str, wait: bool = False) -> Iterator[bool]:
     """Hold the cell's lock file while it runs (POSIX record lock, released by the OS if the process dies,
-    kill -9 included); yields False when another process holds it."""
+    kill -9 included); yields False when another process holds it (`wait`: block until it lets go)."""
     folder = out / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / (cell.name.replace("/", "__") + ".lock")).open("a+") as handle:
+    name = cell if isinstance(cell, str) else cell.name
+    with (folder / (name.replace("/", "__") + ".lock")).open("a+") as handle:
         try:
-            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             yield False
             return
@@ -150,8 +151,8 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
     if len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already finished: skipped")
     waiting = _run_pass(plan, cells, todo, execute, progress)
-    if waiting:
-        waiting = _run_pass(plan, cells, [c for c, _ in waiting], execute, progress)
+    if waiting:  # second pass: wait for what other processes are running now, then run what became ready
+        waiting = _run_pass(plan, cells, [c for c, _ in waiting], execute, progress, wait=True)
     waiting = [(c, why) for c, why in waiting if not cell_done(plan.out, c)]
     if waiting:
         cell, why = waiting[0]
@@ -160,15 +161,23 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
                           f"{'they have' if more else 'it has'} finished")
 
 
-def _run_pass(plan: StudyPlan, cells: list[Cell], todo: list[Cell], execute: Executor,
-              progress: Progress) -> list[tuple[Cell, str]]:
-    """Run each cell of `todo` that is ready and not held by another process; returns those left waiting."""
+def _run_pass(plan: StudyPlan, cells: list[Cell], todo: list[Cell], execute: Executor, progress: Progress,
+              wait: bool = False) -> list[tuple[Cell, str]]:
+    """Run each cell of `todo` that is ready and not held by another process; returns those left waiting.
+    With `wait`, a cell or pre-requisite another process is running is waited for (its lock), never one that
+    nobody runs; no lock is held while waiting, so two processes never wait for each other."""
     waiting: list[tuple[Cell, str]] = []
     for cell in todo:
         unfinished = [n for n in cell.needs if not cell_done(plan.out, n)]
+        if unfinished and wait:
+            for need in unfinished:
+                _wait_while_running(plan.out, need, progress.log)
+            unfinished = [n for n in cell.needs if not cell_done(plan.out, n)]
         if unfinished:
             waiting.append((cell, f"waits for {', '.join(unfinished)}, not finished"))
             continue
+        if wait:
+            _wait_while_running(plan.out, cell.name, progress.log)
         with cell_lock(plan.out, cell) as held:
             if not held:
                 waiting.append((cell, "is running in another process (its lock is held)"))
@@ -187,3 +196,13 @@ def _run_pass(plan: StudyPlan, cells: list[Cell], todo: list[Cell], execute: Exe
                                   f"{plan.out / cell.name}: rerun the same study command to resume it")
             progress.finish(cell, time.monotonic() - started)
     return waiting
+
+
+def _wait_while_running(out: Path, name: str, log: Log) -> None:
+    """Return at once when no process holds the cell's lock; else say so and block until it lets go."""
+    with cell_lock(out, name) as free:
+        if free:
+            return
+    log(f"waiting for cell {name}: another process is running it")
+    with cell_lock(out, name, wait=True):
+        pass

@@ -83,3 +83,40 @@ def test_a_cell_still_waiting_at_the_end_is_one_error_line(tmp_path: Path) -> No
         run_cells(_plan(tmp_path, [run]), [run], _runner(tmp_path, []), _estimate(tmp_path), lambda _: None)
     assert str(err.value) == ("cell runs/a_s0 waits for pretrain/other_s0, not finished: rerun this command once "
                               "it has finished")
+
+
+HOLDER = """
+import fcntl, pathlib, sys, time
+out, name = pathlib.Path(sys.argv[1]), sys.argv[2]
+(out / ".locks").mkdir(parents=True, exist_ok=True)
+handle = open(out / ".locks" / (name.replace("/", "__") + ".lock"), "a+")
+fcntl.lockf(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(1.5)
+(out / name).mkdir(parents=True, exist_ok=True)
+(out / name / "pretrain.json").write_text("{}")
+"""
+
+
+def _hold(out: Path, name: str):
+    """Another process running cell `name`: holds its lock 1.5 s, then finishes it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), name], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_cell_another_process_is_running_is_waited_for_not_reported(tmp_path: Path) -> None:
+    """Found by hand: two `study run` of one study at once; the first ended with `error: cell runs/bert_s0 is
+    running in another process` (exit 2) while the other was finishing it."""
+    pre = _cell(tmp_path, "pretrain", "pretrain/default_s0")
+    run = _cell(tmp_path, "run", "runs/a_s0", needs=("pretrain/default_s0",))
+    holder = _hold(tmp_path, "pretrain/default_s0")
+    ran: list[str] = []
+    logged: list[str] = []
+    run_cells(_plan(tmp_path, [pre, run]), [pre, run], _runner(tmp_path, ran), _estimate(tmp_path), logged.append)
+    assert holder.wait(timeout=10) == 0
+    assert ran == ["runs/a_s0"]  # the pre-training was the other process's; its fine-tune then ran here
+    assert "waiting for cell pretrain/default_s0: another process is running it" in logged
