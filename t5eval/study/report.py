@@ -241,6 +241,17 @@ def _first_records(res: StudyResults) -> dict[str, dict[str, Any]]:
     return records
 
 
+def _no_separation(res: StudyResults) -> list[str]:
+    """A line when every level scored exactly the same on every column (e.g. 0 at `micro`, where two steps
+    teach the model nothing): all bold and all tied then say nothing about the factor."""
+    values = {round(v, 9) for lv in res.levels for column in res.scores[lv].values() for v in column}
+    if len(values) != 1 or len(res.scores) < 2:
+        return []
+    return [f"**Every level scored {_fmt(values.pop())} on every task and seed: nothing separates at this scale** "
+            "(bold, Δ and ordering below are all ties; `micro` is a smoke test of the machinery, use `tiny` or "
+            "larger for results).", ""]
+
+
 def _partial_warning(res: StudyResults) -> list[str]:
     """Above the tables: which result cells are not finished (their seeds are left out of every number)."""
     if not res.missing:
@@ -259,7 +270,7 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
              f"tasks {', '.join(res.tasks)}; folder `{folder}`.", "",
              *_partial_warning(res),
              "## Scores (validation, mean ± std over seeds)", "",
-             *_scores_table(res), "",
+             *_scores_table(res), "", *_no_separation(res),
              "Task score: the mean of its metrics (T5's averaging group); average: the mean of the task scores. "
              "Bold: the paper's rule, within two standard deviations of the best score in the column, with the "
              "standard deviation of our baseline's seeds (one seed: the best only).", "",

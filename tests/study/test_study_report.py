@@ -211,3 +211,23 @@ def test_with_one_task_the_forest_plot_has_no_duplicate_average_rows(tmp_path: P
     monkeypatch.setattr(plots, "plot_deltas", lambda d, s, columns, p: drawn.append(columns) or real(d, s, columns, p))
     assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
     assert drawn == [["glue_rte_v002"]]
+
+
+def test_a_study_where_nothing_separates_says_so(tmp_path: Path) -> None:
+    """Found by hand: at `micro` every run scores 0 on CB; the report bolded every row and counted 6 ties
+    without saying that nothing was measured."""
+    definition = {"schema": 1, "name": "flat", "title": "Flat", "factor": "f", "baseline": "base",
+                  "tasks": ["rte"], "levels": {"base": {"label": "Base"}, "alt": {"label": "Alt"}}}
+    record = {"schema": 1, "study": "flat", "scale": "micro", "seeds": [0], "tasks": ["rte"],
+              "definition": definition, "scale_definition": {"description": "hand-written"}}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    for level in ("base", "alt"):
+        _write_run(tmp_path / "runs" / f"{level}_s0", {"glue_rte_v002": False})  # both 0% on RTE
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
+    assert "Every level scored 0.00 on every task and seed: nothing separates at this scale" in (
+        tmp_path / "r.md").read_text()
+
+
+def test_a_study_that_separates_has_no_such_line(study_dir: Path, tmp_path: Path) -> None:
+    assert cli(["study", "report", study_dir, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
+    assert "nothing separates" not in (tmp_path / "r.md").read_text()
