@@ -69,6 +69,18 @@ def _load(name_or_file: str) -> tuple[Any, Path, dict[str, Any], Any]:
     return study, path, scales, known
 
 
+def _plan(study: Any, path: Path, scale_name: str, scale: Any, seeds: int, out: Path, known: Any,
+          **paths: Path | None) -> Any:
+    """The study's cells at `scale`; a level that cannot be planned (a bad objective value, a model mapping
+    without the scale's model, ...) is one line naming the study file."""
+    from t5eval.study.plan import plan_study
+
+    try:
+        return plan_study(study, scale_name, scale, list(range(seeds)), out, known, **paths)
+    except T5evalError as err:
+        raise T5evalError(f"{path}: {err}") from None
+
+
 @study_app.command("list")
 def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell counts and times")) -> None:
     """Every built-in study: table, factor, levels, tasks, cells and estimated wall time per scale."""
@@ -76,7 +88,7 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
     from rich.table import Table
 
     from t5eval.study.estimate import estimate_plan, human_time, load_throughput
-    from t5eval.study.plan import plan_study, study_tasks
+    from t5eval.study.plan import study_tasks
     from t5eval.study.schema import builtin_study_files
 
     throughput = load_throughput()
@@ -86,14 +98,14 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
     sources: dict[str, str] = {}
     problems: list[str] = []
     for name in builtin_study_files():
-        try:
-            study, _, scales, known = _load(name)
-        except T5evalError as err:  # a broken file is one line; the other studies still list
+        try:  # a broken file is one line; the other studies still list
+            study, path, scales, known = _load(name)
+            plans = {s: _plan(study, path, s, scales[s], seeds, Path("STUDY_DIR"), known) for s in ("micro", "tiny", "paper")}
+        except T5evalError as err:
             problems.append(str(err))
             continue
         times, counts = [], ""
-        for scale_name in ("micro", "tiny", "paper"):
-            plan = plan_study(study, scale_name, scales[scale_name], list(range(seeds)), Path("STUDY_DIR"), known)
+        for scale_name, plan in plans.items():
             estimate = estimate_plan(plan, throughput)
             sources[scale_name] = estimate.source
             pretrain = sum(c.kind == "pretrain" for c in plan.cells)
@@ -127,7 +139,7 @@ def run_cmd(
     """Run a study's cells (skipping finished ones, resuming a killed one), or --plan them."""
     from t5eval.study.estimate import estimate_plan, human_time
     from t5eval.study.execute import prepare_corpus, run_cells, write_study_record
-    from t5eval.study.plan import parse_slice, plan_study, slice_cells
+    from t5eval.study.plan import parse_slice, slice_cells
 
     if seeds < 1:
         raise T5evalError(f"--seeds must be at least 1, got {seeds}")
@@ -136,7 +148,7 @@ def run_cmd(
         from t5eval.errors import did_you_mean
 
         raise T5evalError(f"--scale {scale!r} is not one of {', '.join(scales)}{did_you_mean(scale, scales)}")
-    the_plan = plan_study(study, scale, scales[scale], list(range(seeds)), out, known, data_dir=data_dir, vocab=vocab)
+    the_plan = _plan(study, path, scale, scales[scale], seeds, out, known, data_dir=data_dir, vocab=vocab)
     index, count = parse_slice(cell) if cell else (1, 1)
     cells = slice_cells(the_plan.cells, index, count)
     estimate = estimate_plan(the_plan)
@@ -152,13 +164,19 @@ def run_cmd(
     log = lambda msg: print(msg, file=err, flush=True)  # noqa: E731
     write_study_record(the_plan, path)
     prepare_corpus(the_plan, data_dir, log)
+    if not cells:
+        typer.echo(f"study {study.name} ({scale}): slice {index}/{count} holds no cell (the study has "
+                   f"{len(the_plan.cells)} cells, so slices past {len(the_plan.cells)} are empty); nothing to do")
+        return
     run_cells(the_plan, cells, execute_in_process, estimate, log)
-    typer.echo(f"study {study.name} ({scale}, {seeds} seeds, slice {index}/{count}): all cells finished in {out}; "
+    what = "all cells" if count == 1 else f"the {len(cells)} cells of slice {index}/{count}"
+    typer.echo(f"study {study.name} ({scale}, {seeds} seed{'s' if seeds > 1 else ''}): {what} finished in {out}; "
                f"report: t5eval study report {out} --out REPORT.md")
 
 
 def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int], human_time: Any) -> None:
     from t5eval.study.execute import cell_done
+    from t5eval.study.plan import SHARED_CORPUS
 
     shared = [c for c in cells if c.kind == "pretrain" and len(c.levels) > 1]
     typer.echo(f"# study {plan.study.name}: {plan.study.title}")
@@ -166,6 +184,12 @@ def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int
     typer.echo(f"# seeds {plan.seeds}; tasks {', '.join(plan.tasks)}; slice {part[0]}/{part[1]}: {len(cells)} of "
                f"{len(plan.cells)} cells; {len(shared)} pre-trainings shared between levels")
     typer.echo(f"# estimated from {estimate.source}")
+    if plan.scale.corpus == SHARED_CORPUS:
+        documents = f"the first {plan.scale.corpus_documents:,}" if plan.scale.corpus_documents else "all the"
+        typer.echo(f"# corpus: {plan.corpus}: {documents} documents of the shared unlabeled text (GLUE/SuperGLUE "
+                   "train splits, no labels), written by `t5eval study run` (this line without --plan) before its "
+                   "first cell; to paste a pre-training command by hand, start the study once (Ctrl-C after its "
+                   "`corpus:` line)")
     done = [c for c in cells if cell_done(plan.out, c)]
     left = [c.name for c in cells if c not in done]
     typer.echo(f"# {len(done)} finished, {len(left)} left; estimated time left: {human_time(estimate.total(left))} "

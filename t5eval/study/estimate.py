@@ -33,7 +33,7 @@ class PresetThroughput(BaseModel):
     finetune_tokens_per_s: float
     eval_examples_per_s: float
     startup_s: float  # per command run in-process: model set-up
-    task_load_s: float  # per fine-tuned task: reading and tokenizing its data
+    task_load_s: float  # reading and tokenizing SST-2's data (67,349 training examples); other tasks by size
     corpus_documents_per_s: float  # reading and tokenizing a local pre-training corpus
     measured: str  # how, when and where the figures were measured
 
@@ -43,6 +43,7 @@ class ThroughputFile(BaseModel):
     objective_cost: dict[str, float]  # pre-training time relative to span corruption at equal steps
     objective_cost_source: str
     eval_examples: dict[str, int]  # validation examples per task
+    train_examples: dict[str, int] = Field(default_factory=dict)  # training examples per task (task load time)
     shared_corpus_documents: int  # documents of the full shared unlabeled corpus
     presets: dict[str, PresetThroughput]
     # a level's own preset (Tables 2, 13): its compute per token relative to the scale's model (M ratios)
@@ -88,7 +89,19 @@ def _pretrain_seconds(cell: Cell, figures: PresetThroughput, costs: dict[str, fl
     return figures.startup_s + reading + steps * batch_tokens * cost / figures.pretrain_input_tokens_per_s
 
 
-def _run_seconds(cell: Cell, figures: PresetThroughput, sizes: dict[str, int]) -> float:
+LOAD_REFERENCE = "sst2"  # the task whose loading `task_load_s` measured
+
+
+def _task_load_seconds(task: str, figures: PresetThroughput, train_sizes: dict[str, int]) -> float:
+    """`task_load_s` scaled by the task's training-set size relative to SST-2's (the full figure when unknown):
+    CB's 250 examples load in a fraction of SST-2's 18 s, which made micro estimates 3-7x too long."""
+    if task not in train_sizes or LOAD_REFERENCE not in train_sizes:
+        return figures.task_load_s
+    return figures.task_load_s * train_sizes[task] / train_sizes[LOAD_REFERENCE]
+
+
+def _run_seconds(cell: Cell, figures: PresetThroughput, sizes: dict[str, int],
+                 train_sizes: dict[str, int] | None = None) -> float:
     """A fine-tune; with --no-finetune one evaluation (an ensemble: once per member)."""
     evaluate_only = "--no-finetune" in cell.argv
     steps = 0 if evaluate_only else int(_option(cell.argv, "--steps", 2**18))
@@ -101,7 +114,7 @@ def _run_seconds(cell: Cell, figures: PresetThroughput, sizes: dict[str, int]) -
         n_eval = sizes.get(task, DEFAULT_EVAL_EXAMPLES)
         n_eval = min(n_eval, int(limit)) if limit is not None else n_eval
         validations = -(-steps // every) if steps else 1  # the last step validates; the final eval hits the cache
-        seconds += figures.task_load_s + steps * batch_tokens / figures.finetune_tokens_per_s
+        seconds += _task_load_seconds(task, figures, train_sizes or {}) + steps * batch_tokens / figures.finetune_tokens_per_s
         seconds += validations * members * n_eval / figures.eval_examples_per_s
     return seconds
 
@@ -124,7 +137,7 @@ def estimate_plan(plan: StudyPlan, throughput: ThroughputFile | None = None) -> 
             seconds[cell.name] = _pretrain_seconds(cell, figures, throughput.objective_cost, documents)
             preset = presets[cell.name]
         else:
-            seconds[cell.name] = _run_seconds(cell, figures, throughput.eval_examples)
+            seconds[cell.name] = _run_seconds(cell, figures, throughput.eval_examples, throughput.train_examples)
             preset = presets.get(cell.needs[0], "") if cell.needs else str(_option(cell.argv, "--model", ""))
         seconds[cell.name] = (seconds[cell.name] or 0.0) * throughput.relative_cost.get(preset, 1.0)
     source = (f"{plan.scale.model} on {figures.device}: {figures.pretrain_input_tokens_per_s:,.0f} pre-training "

@@ -41,11 +41,32 @@ def cell_done(out: Path, cell: Cell | str) -> bool:
     return False
 
 
+RECORD_KEYS = ("study", "scale", "seeds", "definition", "scale_definition")
+
+
+def read_study_record(path: Path) -> dict[str, Any]:
+    """A study folder's study.json; unreadable or incomplete is one line naming the file."""
+    try:
+        record = read_json(path)
+    except FileNotFoundError:
+        raise T5evalError(f"{path} not found: pass a folder written by `t5eval study run`") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise T5evalError(f"{path}: not readable JSON ({err}); this file is written by `t5eval study run`: "
+                          "restore it, or rerun the study into a fresh --out") from None
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise T5evalError(f"{path}: not a study record (no {', '.join(missing)}); this file is written by "
+                          "`t5eval study run`: restore it, or rerun the study into a fresh --out")
+    return dict(record)
+
+
 def write_study_record(plan: StudyPlan, source: Path) -> dict[str, Any]:
     """study.json: the study's definition, scale and seeds, for `study report`; another study or scale in the
     same folder is refused (one line)."""
+    if plan.out.exists() and not plan.out.is_dir():
+        raise T5evalError(f"--out {plan.out} is a file, not a folder; pass a new or study folder")
     path = plan.out / STUDY_FILE
-    old: dict[str, Any] = read_json(path) if path.exists() else {}
+    old: dict[str, Any] = read_study_record(path) if path.exists() else {}
     if old and (old.get("study") != plan.study.name or old.get("scale") != plan.scale_name):
         raise T5evalError(f"{path}: this folder holds study {old.get('study')!r} at scale {old.get('scale')!r}, not "
                           f"{plan.study.name!r} at {plan.scale_name!r}; use another --out")
@@ -73,14 +94,15 @@ def prepare_corpus(plan: StudyPlan, data_dir: Path | None, log: Log) -> None:
 
 
 @contextlib.contextmanager
-def cell_lock(out: Path, cell: Cell) -> Iterator[bool]:
+def cell_lock(out: Path, cell: Cell | str, wait: bool = False) -> Iterator[bool]:
     """Hold the cell's lock file while it runs (POSIX record lock, released by the OS if the process dies,
-    kill -9 included); yields False when another process holds it."""
+    kill -9 included); yields False when another process holds it (`wait`: block until it lets go)."""
     folder = out / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / (cell.name.replace("/", "__") + ".lock")).open("a+") as handle:
+    name = cell if isinstance(cell, str) else cell.name
+    with (folder / (name.replace("/", "__") + ".lock")).open("a+") as handle:
         try:
-            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             yield False
             return
@@ -122,25 +144,48 @@ class Progress:
 
 def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: Estimate, log: Log) -> None:
     """Run `cells` in order: skip finished ones, resume started ones; a fine-tune whose pre-training is not
-    finished (another slice runs it) is left for later, and reported in one line at the end."""
+    finished (another slice runs it) or a cell another process holds is left for later, tried once more at the
+    end (other slices may have finished it meanwhile), and reported in one line if still unfinished."""
     progress = Progress(plan, cells, estimate, log)
-    waiting: list[tuple[Cell, str]] = []
     todo = [c for c in cells if not cell_done(plan.out, c)]
     if len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already finished: skipped")
-    for position, cell in enumerate(cells, 1):
-        if cell not in todo:
-            continue
+    waiting = _run_pass(plan, cells, todo, execute, progress)
+    if waiting:  # second pass: wait for what other processes are running now, then run what became ready
+        waiting = _run_pass(plan, cells, [c for c, _ in waiting], execute, progress, wait=True)
+    waiting = [(c, why) for c, why in waiting if not cell_done(plan.out, c)]
+    if waiting:
+        cell, why = waiting[0]
+        more = f" (and {len(waiting) - 1} more cells)" if len(waiting) > 1 else ""
+        raise T5evalError(f"cell {cell.name} {why}{more}: rerun this command once "
+                          f"{'they have' if more else 'it has'} finished")
+
+
+def _run_pass(plan: StudyPlan, cells: list[Cell], todo: list[Cell], execute: Executor, progress: Progress,
+              wait: bool = False) -> list[tuple[Cell, str]]:
+    """Run each cell of `todo` that is ready and not held by another process; returns those left waiting.
+    With `wait`, a cell or pre-requisite another process is running is waited for (its lock), never one that
+    nobody runs; no lock is held while waiting, so two processes never wait for each other."""
+    waiting: list[tuple[Cell, str]] = []
+    for cell in todo:
         unfinished = [n for n in cell.needs if not cell_done(plan.out, n)]
+        if unfinished and wait:
+            for need in unfinished:
+                _wait_while_running(plan.out, need, progress.log)
+            unfinished = [n for n in cell.needs if not cell_done(plan.out, n)]
         if unfinished:
             waiting.append((cell, f"waits for {', '.join(unfinished)}, not finished"))
             continue
+        if wait:
+            _wait_while_running(plan.out, cell.name, progress.log)
         with cell_lock(plan.out, cell) as held:
             if not held:
                 waiting.append((cell, "is running in another process (its lock is held)"))
                 continue
-            left = [c for c in todo if not cell_done(plan.out, c)]
-            progress.start(cell, position, len(cells) - len(left), left)
+            if cell_done(plan.out, cell):  # another process finished it since this one listed its cells
+                continue
+            left = [c for c in cells if not cell_done(plan.out, c)]
+            progress.start(cell, cells.index(cell) + 1, len(cells) - len(left), left)
             started = time.monotonic()
             try:
                 status = execute(list(cell.argv))
@@ -150,8 +195,14 @@ def run_cells(plan: StudyPlan, cells: list[Cell], execute: Executor, estimate: E
                 raise T5evalError(f"cell {cell.name} stopped (exit {status}); finished work is kept in "
                                   f"{plan.out / cell.name}: rerun the same study command to resume it")
             progress.finish(cell, time.monotonic() - started)
-    if waiting:
-        cell, why = waiting[0]
-        more = f" (and {len(waiting) - 1} more cells)" if len(waiting) > 1 else ""
-        raise T5evalError(f"cell {cell.name} {why}{more}: rerun this command once it is")
+    return waiting
 
+
+def _wait_while_running(out: Path, name: str, log: Log) -> None:
+    """Return at once when no process holds the cell's lock; else say so and block until it lets go."""
+    with cell_lock(out, name) as free:
+        if free:
+            return
+    log(f"waiting for cell {name}: another process is running it")
+    with cell_lock(out, name, wait=True):
+        pass

@@ -32,7 +32,7 @@ def _pretraining(record: dict[str, Any] | None, init: str) -> list[str]:
     loss = f"{history[-1]['loss']:.3f}" if history else "—"
     truncation = record.get("corpus_tokens") or {}
     repeats = (f"{truncation['tokens']:,} tokens, {truncation['chunks']:,} chunks, {truncation['repeats']:,.1f} "
-               "repeats" if truncation else "full corpus")
+               "repeats" if truncation else "untruncated")
     members = ((record.get("mixture") or {}).get("members")) or {}
     mixture = ", ".join(f"{name} {m.get('probability', 0) * 100:.1f}%" for name, m in members.items()) or "—"
     return [f"{_count(record.get('steps'))} steps, {_count(record.get('tokens_seen'))} tokens", loss, repeats,
@@ -71,6 +71,6 @@ def loss_curves(levels: list[str], labels: dict[str, str], records: dict[str, di
         if record is None:
             continue
         truncation = record.get("corpus_tokens") or {}
-        label = labels[level] + (f" ({truncation['repeats']:,.0f} repeats)" if truncation else "")
+        label = labels[level] + (f" ({truncation['repeats']:,.0f} repeats reached)" if truncation else "")
         curves[label] = [(float(h["step"]), float(h["loss"])) for h in record.get("loss_history") or []]
     return curves

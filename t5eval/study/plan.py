@@ -158,6 +158,20 @@ def _chunk_tokens(options: Mapping[str, Any]) -> int | None:
     return objective.tokens_per_chunk
 
 
+def check_objective(options: Mapping[str, Any]) -> None:
+    """The pre-training's objective settings as `t5eval pretrain` checks them before reading any file
+    (unknown objective, a density it does not take, ...), so a bad level fails at plan time, not mid-study."""
+    from t5eval.pretrain.objectives import make_objective
+
+    def value(key: str) -> Any:
+        found = options.get(key)
+        return None if isinstance(found, str) and found.startswith("=") else found
+
+    make_objective(str(options.get("objective", "span_corruption")), int(value("inputs_length") or 512),
+                   value("noise_density"), float(value("mean_span_length") or 3.0),
+                   targets_length=value("targets_length"), mlm_keep_prob=float(value("mlm_keep") or 0.0))
+
+
 def _registry_tasks(name: str) -> list[str]:
     """A study task entry (task, alias or benchmark) -> the run.json task names it stands for."""
     from t5eval.tasks import TaskRegistry
@@ -234,6 +248,11 @@ class _Planner:
         if level.pretrain == "none":
             return None
         options = self.resolve(level_name, "pretrain", level.pretrain or {}, task)
+        try:
+            check_objective(options)
+        except T5evalError as err:
+            raise T5evalError(f"study {self.study.name}, scale {self.scale_name}: levels.{level_name}.pretrain: "
+                              f"{err}") from None
         base, model = self.base("pretrain"), self.model(level_name, level)
         changed: Options = {k: v for k, v in options.items() if base.get(k, object()) != v}
         changed |= {k: "none" for k in base if k not in options}

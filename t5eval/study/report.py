@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from t5eval.errors import T5evalError
 from t5eval.io import atomic_write_text, read_json
 from t5eval.report.loading import Run, load_run, stored_values, task_metric_fn
-from t5eval.study.execute import STUDY_FILE, cell_done
+from t5eval.study.execute import STUDY_FILE, cell_done, read_study_record
 from t5eval.study.models import loss_curves, models_table
 from t5eval.study.plan import result_cell_name
 from t5eval.study.schema import Study
@@ -50,10 +51,12 @@ class StudyResults:
 def load_study_results(folder: Path, n_boot: int = 1000) -> StudyResults:
     """Read the study folder's finished run cells and compute scores and paired Δs."""
     path = folder / STUDY_FILE
-    if not path.exists():
-        raise T5evalError(f"{path} not found: pass a folder written by `t5eval study run`")
-    record = read_json(path)
-    study = Study.model_validate(record["definition"])
+    record = read_study_record(path)
+    try:
+        study = Study.model_validate(record["definition"])
+    except ValidationError as err:
+        raise T5evalError(f"{path}: definition: not a study ({err.errors()[0]['msg']}); this file is written by "
+                          "`t5eval study run`: restore it, or rerun the study into a fresh --out") from None
     levels = [study.baseline, *(n for n in study.levels if n != study.baseline)]
     runs, parts, missing = {}, {}, []
     for level in levels:
@@ -170,11 +173,12 @@ def _scores_table(res: StudyResults) -> list[str]:
 
 
 def _delta_table(res: StudyResults) -> list[str]:
-    header = ["level − baseline", *res.tasks, "average"]
+    header = ["level − baseline", "paired seeds", *res.tasks, "average"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for level in res.levels[1:]:
         deltas = res.deltas.get(level, {})
-        cells = [res.study.levels[level].label]
+        paired = deltas[AVERAGE].seeds if AVERAGE in deltas else 0
+        cells = [res.study.levels[level].label, str(paired)]
         for column in [*res.tasks, AVERAGE]:
             d = deltas.get(column)
             cells.append("—" if d is None else f"{d.point:+.2f} [{d.low:+.2f}, {d.high:+.2f}] {d.arrow}".rstrip())
@@ -215,7 +219,7 @@ def _paper_section(res: StudyResults) -> list[str]:
 
 
 def _provenance(res: StudyResults, folder: Path) -> list[str]:
-    lines = ["| cell | wall time | run id | git commit |", "|---|---|---|---|"]
+    lines = ["| cell | wall time | run id (runs) / steps and tokens (pre-training) | git commit |", "|---|---|---|---|"]
     for _, runs in sorted(res.parts.items(), key=lambda kv: (res.levels.index(kv[0][0]), kv[0][1])):
         for run in runs:
             env = run.record.get("env") or {}
@@ -237,6 +241,26 @@ def _first_records(res: StudyResults) -> dict[str, dict[str, Any]]:
     return records
 
 
+def _no_separation(res: StudyResults) -> list[str]:
+    """A line when every level scored exactly the same on every column (e.g. 0 at `micro`, where two steps
+    teach the model nothing): all bold and all tied then say nothing about the factor."""
+    values = {round(v, 9) for lv in res.levels for column in res.scores[lv].values() for v in column}
+    if len(values) != 1 or len(res.scores) < 2:
+        return []
+    return [f"**Every level scored {_fmt(values.pop())} on every task and seed: nothing separates at this scale** "
+            "(bold, Δ and ordering below are all ties; `micro` is a smoke test of the machinery, use `tiny` or "
+            "larger for results).", ""]
+
+
+def _partial_warning(res: StudyResults) -> list[str]:
+    """Above the tables: which result cells are not finished (their seeds are left out of every number)."""
+    if not res.missing:
+        return []
+    total = len(res.missing) + sum(len(runs) for runs in res.parts.values())
+    return [f"**Partial study: {len(res.missing)} of {total} result cells not finished, left out of every number "
+            f"below** ({', '.join(res.missing)}); rerun `t5eval study run` with the same options to finish them.", ""]
+
+
 def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, loss_plot: str | None = None) -> str:
     study, record = res.study, res.record
     seeds = record["seeds"]
@@ -244,8 +268,9 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
              f"Study `{study.name}` at scale `{record['scale']}` ({record['scale_definition']['description']}); "
              f"factor: {study.factor}; baseline: {study.levels[study.baseline].label}; seeds {seeds}; "
              f"tasks {', '.join(res.tasks)}; folder `{folder}`.", "",
+             *_partial_warning(res),
              "## Scores (validation, mean ± std over seeds)", "",
-             *_scores_table(res), "",
+             *_scores_table(res), "", *_no_separation(res),
              "Task score: the mean of its metrics (T5's averaging group); average: the mean of the task scores. "
              "Bold: the paper's rule, within two standard deviations of the best score in the column, with the "
              "standard deviation of our baseline's seeds (one seed: the best only).", "",
@@ -253,7 +278,8 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
              *_delta_table(res), "",
              "Each seed's level and baseline runs are resampled on the same examples (1 draw = the same indices "
              "for both; every metric recomputed on the resample), the seeds' differences averaged draw by draw; "
-             "▲/▼: the interval excludes 0.", ""]
+             "▲/▼: the interval excludes 0. Paired seeds: the seeds where both the level and the baseline "
+             "finished (0: none yet, so no Δ: —).", ""]
     if plot_name:
         lines += [f"![paired differences]({plot_name})", ""]
     lines += ["## The paper's rows", "", *_paper_section(res), ""]
@@ -270,8 +296,6 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
     if limits:
         lines += [f"Subset: every task was scored on its first {', '.join(limits)} validation examples (`--limit`); "
                   "not comparable with full-split scores.", ""]
-    if res.missing:
-        lines += [f"Not finished (left out): {', '.join(res.missing)}.", ""]
     lines += ["## Cells", "", *_provenance(res, folder), ""]
     return "\n".join(lines)
 
@@ -282,7 +306,8 @@ def write_study_report(folder: Path, out: Path, n_boot: int = 1000) -> Path:
 
     res = load_study_results(folder, n_boot)
     plot_path = out.with_name(out.stem + "_forest.png")
-    drawn = plot_deltas(res.deltas, res.study, [*res.tasks, AVERAGE], plot_path)
+    columns = [*res.tasks, AVERAGE] if len(res.tasks) > 1 else res.tasks  # one task: its average is itself
+    drawn = plot_deltas(res.deltas, res.study, columns, plot_path)
     loss_path = out.with_name(out.stem + "_loss.png")
     labels = {lv: res.study.levels[lv].label for lv in res.levels}
     curves = loss_curves(res.levels, labels, _first_records(res))

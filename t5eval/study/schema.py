@@ -9,6 +9,7 @@ options the CLI hands in, so a level that uses an option added to `pretrain` or 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -246,9 +247,12 @@ def load_study(path: Path, known: KnownOptions, scales: dict[str, Scale], task_n
 
 def builtin_study_files(folder: Path | None = None) -> dict[str, Path]:
     """name (file stem) -> path of each study file in `folder`, by default `studies/` of the built-in task
-    definitions and of every `--include-path` folder (`t5eval.tasks.defs`)."""
+    definitions and of every `--include-path` folder (`t5eval.tasks.defs`); table2 before table10."""
+    def natural(path: Path) -> list[str | int]:
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
+
     folders = [folder] if folder is not None else [d / "studies" for d in task_def_dirs()]
-    return {p.stem: p for f in folders for p in sorted(f.glob("*.yaml")) if p.name not in NON_STUDY_FILES}
+    return {p.stem: p for f in folders for p in sorted(f.glob("*.yaml"), key=natural) if p.name not in NON_STUDY_FILES}
 
 
 def find_study_file(name_or_file: str, folder: Path | None = None) -> Path:

@@ -82,5 +82,17 @@ def test_a_slice_whose_fine_tune_waits_for_another_slices_pretraining_refuses_in
     assert cli(["study", "run", study_file, "--scale", "micro", "--seeds", 1, "--out", out, "--data-dir", data_dir,
                 "--vocab", vocab_path, "--cell", "2/2"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert err == ["error: cell runs/all_s0 waits for pretrain/default_s0, not finished: rerun this command once it is"]
+    assert err == ["error: cell runs/all_s0 waits for pretrain/default_s0, not finished: rerun this command once it has finished"]
     assert not (out / "runs").exists()  # nothing ran
+
+
+def test_an_empty_slice_says_so(tmp_path: Path, data_dir: Path, vocab_path: Path, capsys) -> None:
+    """Found by hand: `--cell 20/20` of an 8-cell study printed `all cells finished` and ran nothing."""
+    study_file = tmp_path / "micro_pair.yaml"
+    study_file.write_text(STUDY)
+    out = tmp_path / "study"
+    assert cli(["study", "run", study_file, "--scale", "micro", "--seeds", 1, "--out", out, "--data-dir", data_dir,
+                "--vocab", vocab_path, "--cell", "5/5"]) == 0
+    assert ("slice 5/5 holds no cell (the study has 3 cells, so slices past 3 are empty); nothing to do"
+            in capsys.readouterr().out)
+    assert not (out / "runs").exists() and not (out / "pretrain").exists()

@@ -122,6 +122,11 @@ def test_study_list_shows_every_builtin_study_with_times(capsys: pytest.CaptureF
     ("levels:\n  a: {label: A, run: {steps: many}}\n  b: {label: B}", "levels.a.run.steps: 'many' is not a int"),
     ("baseline: c\nlevels:\n  a: {label: A}\n  b: {label: B}", "baseline: 'c' is not a level"),
     ("levels: [a, b", "not readable YAML"),
+    # found by hand: option values the commands check were only refused when their cell ran, mid-study
+    ("levels:\n  a: {label: A, pretrain: {objective: bert_mlmx}}\n  b: {label: B}",
+     "levels.a.pretrain: unknown objective 'bert_mlmx' (did you mean bert_mlm?)"),
+    ("levels:\n  a: {label: A, pretrain: {objective: deshuffle, noise_density: 0.3}}\n  b: {label: B}",
+     "levels.a.pretrain: --noise-density does not apply to deshuffle"),
 ])
 def test_a_broken_study_file_is_one_error_line(body: str, expected: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,3 +138,33 @@ def test_a_broken_study_file_is_one_error_line(body: str, expected: str, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and expected in err[0], err
     assert cli(["study", "list"]) == 0  # a user's broken file breaks no other command
+
+
+def test_micro_plan_says_where_the_corpus_its_commands_read_comes_from(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    """Found by hand: the pasted pre-training command reads OUT/corpus.jsonl, which nothing in --plan explained."""
+    assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path, "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert f"# corpus: {tmp_path.absolute() / 'corpus.jsonl'}: the first 300 documents of the shared unlabeled" in out
+    assert not (tmp_path / "corpus.jsonl").exists()  # --plan still runs and writes nothing
+
+
+def test_study_list_orders_tables_by_number(capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: table10..table13 were listed before table2."""
+    assert cli(["study", "list"]) == 0
+    names = [line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines()
+             if line.startswith("│") and line.split("│")[1].strip() in BUILTIN]
+    assert names == list(BUILTIN)
+
+
+def test_task_load_time_scales_with_the_tasks_training_set() -> None:
+    """Found by hand: every task was charged SST-2's 18 s of loading, so a micro CB fine-tune (measured 2-6 s)
+    was estimated at 23 s. By hand: 18 s x 250 / 67,349 = 0.0668 s for CB; SST-2 keeps 18 s; unknown: 18 s."""
+    from t5eval.study.estimate import _task_load_seconds, load_throughput
+
+    throughput = load_throughput()
+    figures = throughput.presets["tiny"]
+    assert figures.task_load_s == 18
+    assert _task_load_seconds("cb", figures, throughput.train_examples) == pytest.approx(18 * 250 / 67349)
+    assert _task_load_seconds("sst2", figures, throughput.train_examples) == 18
+    assert _task_load_seconds("unknown_task", figures, throughput.train_examples) == 18

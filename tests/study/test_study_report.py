@@ -75,7 +75,28 @@ def test_report_cells_match_the_hand_computed_values(study_dir: Path, tmp_path: 
     assert scores["Base"] == ["2", "0.00 ± 0.00", "**100.00 ± 0.00**", "**50.00 ± 0.00**"]
     assert scores["Alt"] == ["2", "**50.00 ± 70.71**", "50.00 ± 70.71", "**50.00 ± 0.00**"]
     deltas = _rows(text, "## Paired differences")
-    assert deltas["Alt"] == ["+50.00 [+50.00, +50.00] ▲", "-50.00 [-50.00, -50.00] ▼", "+0.00 [+0.00, +0.00]"]
+    assert deltas["Alt"] == ["2", "+50.00 [+50.00, +50.00] ▲", "-50.00 [-50.00, -50.00] ▼", "+0.00 [+0.00, +0.00]"]
+    assert "Partial study" not in text
+
+
+def test_a_half_finished_study_reports_what_exists_and_names_what_is_missing(study_dir: Path, tmp_path: Path) -> None:
+    """Found by hand: the missing cells were one line at the bottom and the Δ did not say it paired fewer seeds.
+    Without runs/base_s1: Base has seed 0 only (RTE 0, SST-2 100, average 50); Alt keeps both seeds; the Δ pairs
+    seed 0 only: RTE +100 in every resample, SST-2 −100, average 0 (module docstring's seed-0 case)."""
+    import shutil
+
+    shutil.rmtree(study_dir / "runs" / "base_s1")
+    (study_dir / "runs" / "alt_s1" / "run.json").write_text(json.dumps({"status": "running"}))  # killed mid-run
+    out = tmp_path / "report.md"
+    assert cli(["study", "report", study_dir, "--out", out, "--bootstrap", 50]) == 0
+    text = out.read_text()
+    head = text.split("## Scores")[0]
+    assert "Partial study: 2 of 4 result cells not finished" in head and "runs/base_s1, runs/alt_s1" in head
+    scores = _rows(text, "## Scores")
+    assert scores["Base"] == ["1", "0.00", "**100.00**", "**50.00**"]
+    assert scores["Alt"] == ["1", "**100.00**", "0.00", "**50.00**"]
+    deltas = _rows(text, "## Paired differences")
+    assert deltas["Alt"] == ["1", "+100.00 [+100.00, +100.00] ▲", "-100.00 [-100.00, -100.00] ▼", "+0.00 [+0.00, +0.00]"]
     assert (tmp_path / "report_forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -124,3 +145,89 @@ def test_bold_rule_and_concordance_by_hand() -> None:
     # ours a > b > c; paper a > c > b: pairs (a,b) ✓, (a,c) ✓, (b,c) ✗
     result = concordance({"a": 3.0, "b": 2.0, "c": 1.0}, {"a": 9.0, "b": 7.0, "c": 8.0})
     assert (result.concordant, result.discordant, result.tied) == (2, 1, 0)
+
+
+def test_forest_plot_title_and_axis_label_stay_inside_the_figure() -> None:
+    """Found by hand: table4's title and x label ran off the right edge of the PNG (cut mid-word)."""
+    from t5eval.study.plots import forest_figure
+    from t5eval.study.schema import Study
+    from t5eval.study.stats import Delta
+
+    study = Study.model_validate({
+        "schema": 1, "name": "t", "factor": "f", "baseline": "base", "tasks": ["cb"],
+        "title": "Table 4: pre-training objectives (prefix LM, BERT-style, deshuffling) against the paper's baseline objective, at the micro scale, two seeds, eight validation examples of CB",
+        "levels": {"base": {"label": "Baseline: i.i.d. replace corrupted spans, 15% ★"},
+                   "alt": {"label": "Prefix language modeling"}}})
+    deltas = {"alt": {"super_glue_cb_v102": Delta(1.0, -1.0, 3.0, 2), "average": Delta(1.0, -1.0, 3.0, 2)}}
+    fig = forest_figure(deltas, study, ["super_glue_cb_v102", "average"])
+    assert fig is not None and len(fig.texts) == 2
+    fig.canvas.draw()  # the constrained layout is computed when drawn
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for text in fig.texts:  # the title and the Δ axis label
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y0 >= 0 and box.y1 <= fig.bbox.height, text
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("{bad", "study.json: not readable JSON"),
+    ('{"schema": 1}', "study.json: not a study record (no study, scale, seeds, definition, scale_definition)"),
+    ('{"study": "x", "scale": "micro", "seeds": [0], "definition": {"name": "x"}, "scale_definition": {}}',
+     "study.json: definition: not a study"),
+])
+def test_a_damaged_study_record_is_one_error_line(body: str, expected: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: a truncated or hand-edited study.json gave a JSONDecodeError / KeyError traceback."""
+    (tmp_path / "study.json").write_text(body)
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path,
+                "--vocab", tmp_path / "spiece.model"]) == 2  # the same record refuses a run in one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "study.json: " in err[0], err
+
+
+def test_a_study_out_that_is_a_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: `--out corpus.jsonl` gave a FileExistsError traceback."""
+    (tmp_path / "f.jsonl").write_text("{}\n")
+    assert cli(["study", "run", "table4", "--scale", "micro", "--seeds", "1", "--out", tmp_path / "f.jsonl",
+                "--vocab", tmp_path / "spiece.model"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'f.jsonl'} is a file, not a folder; pass a new or study folder"
+
+
+def test_with_one_task_the_forest_plot_has_no_duplicate_average_rows(tmp_path: Path, monkeypatch) -> None:
+    """Found by hand (micro studies score CB only): every level had two identical rows, CB and its average."""
+    import t5eval.study.plots as plots
+
+    definition = {"schema": 1, "name": "one", "title": "One task", "factor": "f", "baseline": "base",
+                  "tasks": ["rte"], "levels": {"base": {"label": "Base"}, "alt": {"label": "Alt"}}}
+    record = {"schema": 1, "study": "one", "scale": "micro", "seeds": [0], "tasks": ["rte"],
+              "definition": definition, "scale_definition": {"description": "hand-written"}}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    for level, right in (("base", False), ("alt", True)):
+        _write_run(tmp_path / "runs" / f"{level}_s0", {"glue_rte_v002": right})
+    drawn: list[list[str]] = []
+    real = plots.plot_deltas
+    monkeypatch.setattr(plots, "plot_deltas", lambda d, s, columns, p: drawn.append(columns) or real(d, s, columns, p))
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
+    assert drawn == [["glue_rte_v002"]]
+
+
+def test_a_study_where_nothing_separates_says_so(tmp_path: Path) -> None:
+    """Found by hand: at `micro` every run scores 0 on CB; the report bolded every row and counted 6 ties
+    without saying that nothing was measured."""
+    definition = {"schema": 1, "name": "flat", "title": "Flat", "factor": "f", "baseline": "base",
+                  "tasks": ["rte"], "levels": {"base": {"label": "Base"}, "alt": {"label": "Alt"}}}
+    record = {"schema": 1, "study": "flat", "scale": "micro", "seeds": [0], "tasks": ["rte"],
+              "definition": definition, "scale_definition": {"description": "hand-written"}}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    for level in ("base", "alt"):
+        _write_run(tmp_path / "runs" / f"{level}_s0", {"glue_rte_v002": False})  # both 0% on RTE
+    assert cli(["study", "report", tmp_path, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
+    assert "Every level scored 0.00 on every task and seed: nothing separates at this scale" in (
+        tmp_path / "r.md").read_text()
+
+
+def test_a_study_that_separates_has_no_such_line(study_dir: Path, tmp_path: Path) -> None:
+    assert cli(["study", "report", study_dir, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
+    assert "nothing separates" not in (tmp_path / "r.md").read_text()
