@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from t5eval.io import atomic_write_bytes, atomic_write_json, read_json
 from t5eval.run.context import Log
 from t5eval.tasks import TaskSpec
+from t5eval.train.best import group_score, select_best
 from t5eval.train.head_step import HeadHyperparameters
 
 
@@ -35,15 +36,18 @@ def cell_name(lr: float) -> str:
 
 
 def dev_score(metrics: dict[str, float]) -> float:
-    """Mean of the task's validation metrics; -inf when there is none or it is not a number."""
-    score = sum(metrics.values()) / len(metrics) if metrics else -math.inf
+    """The recorded score of a cell: `train.best.group_score` (mean of the task's validation metrics), -inf
+    when there is none or it is not a number."""
+    score = group_score(metrics)
     return score if math.isfinite(score) else -math.inf
 
 
 def choose(cells: list[tuple[float, dict[str, Any]]]) -> int:
-    """Index of the cell with the highest dev score (the first of equals)."""
-    scores = [dev_score(entry["metrics"]) for _, entry in cells]
-    return scores.index(max(scores))
+    """Index of the cell with the best dev score: `train.best.select_best`, the rule every training path
+    uses for its best step (NaN loses to any number, the first of equals wins)."""
+    chosen = select_best([entry for _, entry in cells])
+    assert chosen is not None, "choose needs at least one cell"
+    return chosen
 
 
 def run_lr_grid(hp: HeadHyperparameters, spec: TaskSpec, run_dir: Path, log: Log, run_cell: RunCell) -> dict[str, Any]:
