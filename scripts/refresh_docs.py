@@ -18,6 +18,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from t5eval.results import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "docs" / "quickstart.md"]
 TASK = "glue_sst2_v002"
@@ -40,20 +42,7 @@ def quoted_step_accuracies(readme: str) -> dict[int, str]:
     return {int(step): acc for step, acc in STEP_LINE.findall(section)}
 
 
-CPU_LINE = re.compile(r"CPU model `([^`]+)`")
-
-
-def cpu_model() -> str:
-    """This machine's CPU model: /proc/cpuinfo's first `model name` (Linux), else `platform.processor()`."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
+CPU_LINE = re.compile(r"CPU model `([^`]+)`")  # as `cpu_model()` (t5eval.results) writes it
 
 
 def quoted_cpu(readme: str) -> str | None:

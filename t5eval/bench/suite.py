@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import platform
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -38,6 +37,7 @@ from t5eval.bench.table import kernels_line
 from t5eval.bench.timing import load_average
 from t5eval.errors import T5evalError, did_you_mean
 from t5eval.model.throughput import matmul_peak_gflops, mfu
+from t5eval.results import cpu_model
 
 MEASURES = ("encoder", "greedy", "beam", "train", "pretrain", "e2e")
 AGAINST = ("transformers", "ctranslate2")
@@ -138,18 +138,6 @@ def _package_versions() -> dict[str, str]:
     return out
 
 
-def _cpu_name() -> str:
-    """CPU model from /proc/cpuinfo (platform.processor() is empty on many Linux builds)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment(device: str) -> dict[str, Any]:
     """Where the figures come from: versions, thread counts, CPU/GPU name, load average."""
     env: dict[str, Any] = {
@@ -157,7 +145,7 @@ def environment(device: str) -> dict[str, Any]:
         "packages": _package_versions(),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_model(),
         "cpu_count": torch.multiprocessing.cpu_count(),
         "device": device,
         "cuda_available": torch.cuda.is_available(),

@@ -11,6 +11,7 @@ The names below are re-exported so callers import them from `t5eval.results`.
 from t5eval.results.environment import (
     PACKAGES,
     code_change_note,
+    cpu_model,
     device_name,
     env_record,
     git_commit,

@@ -66,6 +66,19 @@ def code_change_note(previous: dict[str, Any]) -> str:
     return ""
 
 
+def cpu_model() -> str:
+    """This machine's CPU model: /proc/cpuinfo's first `model name` (Linux; `platform.processor()` is empty on
+    many Linux builds), else `platform.processor()` or the machine type."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: str) -> str:
     """A human-readable name of the device the run used."""
     if device.startswith("cuda"):
