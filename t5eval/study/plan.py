@@ -323,7 +323,7 @@ def plan_study(study: Study, scale_name: str, scale: Scale, seeds: list[int], ou
     out = out.absolute()
     tasks = study_tasks(study, scale_name, scale)
     corpus = str(out / "corpus.jsonl") if scale.corpus == SHARED_CORPUS else scale.corpus
-    given = {k: v for k, v in (cell_options or {}).items() if v is not None}
+    given: Options = {k: v for k, v in (cell_options or {}).items() if v is not None}
     plan = StudyPlan(study, scale_name, scale, seeds, out, tasks, corpus=corpus, cell_options=given)
     for seed in seeds:
         planner = _Planner(study, scale_name, scale, out, known, tasks, corpus, _placeholder(vocab, "T5EVAL_VOCAB"),

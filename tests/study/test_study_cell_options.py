@@ -50,7 +50,7 @@ def test_plan_for_another_machine_may_name_cuda(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize(("args", "expected"), [
     (["--device", "gpu", "--plan"], "error: --device 'gpu' is not cpu, cuda, cuda:N or mps"),
     (["--device", "cuda:x", "--plan"], "error: --device 'cuda:x' is not cpu, cuda, cuda:N or mps"),
-    (["--threads", "0", "--plan"], "--threads"),
+    (["--threads", "0", "--plan"], "Invalid value for '--threads': Input should be greater than or equal to 1"),
 ])
 def test_a_bad_device_or_thread_count_is_one_error_line(args: list[str], expected: str, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
