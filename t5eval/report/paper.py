@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -101,6 +101,7 @@ class PaperTable:
     confidence: dict[str, str]  # "row.column" -> label; default under "*"
     notes: list[dict[str, str]]
     digits: int | None = None  # decimals as printed (None: the column's for Table 14, else 2)
+    bold: dict[str, frozenset[str]] = field(default_factory=dict)  # column -> the rows the paper prints in bold
 
     def cell_confidence(self, row: str, col: str) -> str:
         return self.confidence.get(f"{row}.{col}", self.confidence["*"])
@@ -126,5 +127,21 @@ def load_paper_scores(path: Path = PAPER_SCORES) -> dict[str, PaperTable]:
                     raise T5evalError(f"{path}: {name}.{row}.{col}: {value!r} is not a number")
         confidence = {"*": t["confidence"], **t.get("cell_confidence", {})}
         rows = {str(r): {c: float(v) for c, v in vals.items()} for r, vals in t["rows"].items()}
-        tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []), t.get("digits"))
+        tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []),
+                                  t.get("digits"), _bold_cells(path, name, t))
     return tables
+
+
+def _bold_cells(path: Path, name: str, table: dict) -> dict[str, frozenset[str]]:
+    """A table's `bold` (column -> rows); a column or row the table lacks is a one-line error naming it."""
+    bold = {}
+    for col, rows in (table.get("bold") or {}).items():
+        if col not in table["columns"]:
+            raise T5evalError(f"{path}: {name}.bold: {col!r} is not a column of the table"
+                              f"{did_you_mean(col, table['columns'])}")
+        for row in rows:
+            if row not in table["rows"]:
+                raise T5evalError(f"{path}: {name}.bold.{col}: {row!r} is not a row of the table"
+                                  f"{did_you_mean(row, table['rows'])}")
+        bold[col] = frozenset(rows)
+    return bold

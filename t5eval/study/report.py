@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -29,6 +29,9 @@ from t5eval.study.stats import (
     same_examples,
     task_score,
 )
+
+if TYPE_CHECKING:
+    from t5eval.report.paper import PaperTable
 
 AVERAGE = "average"
 
@@ -208,14 +211,22 @@ def _paper_section(res: StudyResults) -> list[str]:
         if res.study.paper_column in row:
             paper_values[level] = row[res.study.paper_column]
         marks = {table.cell_confidence(row_name or "", c) for c in columns if c in row}
-        cells = [res.study.levels[level].label, *[_fmt(row.get(c)) for c in columns], "/".join(sorted(marks))]
+        cells = [res.study.levels[level].label, *[_paper_cell(table, row_name or "", c) for c in columns],
+                 "/".join(sorted(marks))]
         lines.append("| " + " | ".join(cells) + " |")
     ours = {lv: mean_std(res.scores[lv][AVERAGE])[0] for lv in res.levels if res.scores[lv][AVERAGE]}
     label = COLUMNS[res.study.paper_column].label if res.study.paper_column in COLUMNS else res.study.paper_column
-    lines += ["", "Confidence: V = confirmed from the paper's text; R = not confirmed against the paper (source in "
+    lines += ["", "Bold as the paper prints it (its rule, over all of the paper's rows, not only those shown). "
+              "Confidence: V = confirmed from the paper's text; R = not confirmed against the paper (source in "
               "`task_defs/paper_scores.yaml`).", "",
               concordance(ours, paper_values).text(f"our average vs the paper's {label}")]
     return lines
+
+
+def _paper_cell(table: PaperTable, row: str, column: str) -> str:
+    """A paper cell as printed: bold where the paper prints it bold; — where the table has no such cell."""
+    text = _fmt(table.rows[row].get(column))
+    return f"**{text}**" if row in table.bold.get(column, ()) else text
 
 
 def _provenance(res: StudyResults, folder: Path) -> list[str]:
