@@ -69,16 +69,20 @@ def task_matches(res: StudyResults, table: PaperTable) -> list[TaskMatch]:
     return matches
 
 
+def _mean_or_none(values: list[float | None]) -> float | None:
+    """The mean of the values; None when there are none or one is missing."""
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present and len(present) == len(values) else None
+
+
 def paper_task_score(table: PaperTable, row: str, columns: Iterable[str]) -> float | None:
     """The paper's score of a task in a row: the mean of its metrics' cells (None when one is missing)."""
-    values = [table.cell(row, c) for c in columns]
-    return None if not values or any(v is None for v in values) else float(np.mean(values))
+    return _mean_or_none([table.cell(row, c) for c in columns])
 
 
 def paper_average(table: PaperTable, row: str, matches: list[TaskMatch]) -> float | None:
     """The mean of the paper's task scores over the matched tasks (None when one is missing)."""
-    scores = [paper_task_score(table, row, m.columns) for m in matches]
-    return None if not scores or any(s is None for s in scores) else float(np.mean(scores))
+    return _mean_or_none([paper_task_score(table, row, m.columns) for m in matches])
 
 
 def _fmt(value: float | None) -> str:
