@@ -114,7 +114,7 @@ class Study(_Strict):
     name: str
     title: str
     paper_table: str | None = None  # table key in paper_scores.yaml; None: not transcribed
-    paper_column: str = "glue_avg"  # the paper column our average is compared with (concordance)
+    paper_column: str = "glue_avg"  # concordance fallback when no task has a paper per-task column (paper_rows)
     factor: str
     baseline: str
     tasks: list[str]
