@@ -51,6 +51,10 @@ class EnsembleCache:
         for cache in self.members:
             cache.reorder(index, filled)
 
+    def widen(self, group: int, filled: int) -> None:
+        for cache in self.members:
+            cache.widen(group, filled)
+
     def keep_rows(self, rows: torch.Tensor) -> None:
         for cache in self.members:
             cache.keep_rows(rows)

@@ -110,11 +110,13 @@ def _penalty(length: int, alpha: float) -> float:
 def _grow(beams: _Beams, log_probs: torch.Tensor, t: int, alpha: float, eos: int) -> torch.Tensor:
     """One beam step in place: top 2K candidates -> top K alive + merged top K finished.
 
-    log_probs: (A, K, V). Returns the source beam (A, K) of each new alive hypothesis.
+    log_probs: (A, K, V), summed in place with the alive log-probs unless it is a broadcast view (step 0).
+    Returns the source beam (A, K) of each new alive hypothesis.
     """
     rows, k, vocab = log_probs.shape
     penalty = _penalty(t + 1, alpha)
-    total = (log_probs + beams.alive_lp[..., None]).view(rows, k * vocab)  # (A, K*V)
+    alive_lp = beams.alive_lp[..., None]  # (A, K, 1)
+    total = (log_probs.add_(alive_lp) if log_probs.is_contiguous() else log_probs + alive_lp).view(rows, k * vocab)
     top_lp, top_idx = total.topk(2 * k, dim=1)  # (A, 2K); one penalty per step, so rank before dividing
     top_scores = top_lp / penalty
     source, token = top_idx // vocab, top_idx % vocab
@@ -145,7 +147,7 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
     """Mesh TF beam search with the GNMT length penalty; rows whose bound is met leave the batch."""
     cfg, batch, k, max_len = model.config, memory.shape[0], decode.beam_size, decode.max_decode_len
     device = memory.device
-    cache = model.start_cache(memory, attention_mask, max_len, group=k)  # cross K/V shared by a row's beams
+    cache = model.start_cache(memory, attention_mask, max_len)  # cross K/V per input row, shared by its beams
     alive_lp = torch.full((batch, k), float("-inf"), device=device)
     alive_lp[:, 0] = 0.0
     seq = torch.zeros(batch, k, max_len, dtype=torch.long, device=device)
@@ -153,12 +155,17 @@ def _beam(model: T5, memory: torch.Tensor, attention_mask: torch.Tensor, decode:
                    torch.full((batch, k), float("-inf"), device=device),
                    torch.zeros(batch, k, dtype=torch.bool, device=device))
     results = torch.zeros(batch, max_len, dtype=torch.long)
-    tokens = torch.full((batch * k,), cfg.decoder_start_token_id, dtype=torch.long, device=device)
+    # Step 0 runs once per input row (B rows): its K beams are still identical, so the cache is widened after.
+    tokens = torch.full((batch,), cfg.decoder_start_token_id, dtype=torch.long, device=device)
     for t in range(max_len):
-        log_probs = _log_probs(model, tokens, t, cache, decode).view(-1, k, cfg.vocab_size)  # (A, K, V)
+        log_probs = _log_probs(model, tokens, t, cache, decode)  # (A*K, V); (B, V) at step 0
+        log_probs = log_probs.view(beams.rows.shape[0], -1, cfg.vocab_size).expand(-1, k, -1)  # (A, K, V)
         source = _grow(beams, log_probs, t, decode.alpha, cfg.eos_token_id)  # (A, K)
-        offsets = torch.arange(source.shape[0], device=device)[:, None] * k
-        cache.reorder((offsets + source).view(-1), t + 1)
+        if t == 0:  # every beam takes its row's step 0, whichever beam is its source
+            cache.widen(k, filled=1)
+        else:
+            offsets = torch.arange(source.shape[0], device=device)[:, None] * k
+            cache.reorder((offsets + source).view(-1), t + 1)
         done = _settled(beams, decode.alpha, max_len)
         if bool(done.any()):
             results[beams.rows[done].cpu()] = beams.best()[done].cpu()

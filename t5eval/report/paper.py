@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -101,8 +101,19 @@ class PaperTable:
     confidence: dict[str, str]  # "row.column" -> label; default under "*"
     notes: list[dict[str, str]]
     digits: int | None = None  # decimals as printed (None: the column's for Table 14, else 2)
+    bold: dict[str, frozenset[str]] = field(default_factory=dict)  # column -> the rows the paper prints in bold
+    per_task: dict[str, dict[str, float]] = field(default_factory=dict)  # row -> column -> the appendix's score
+    per_task_source: str | None = None  # where `per_task` comes from (the paper's appendix Table 16)
+    per_task_confidence: str | None = None  # the confidence label of every `per_task` cell
+
+    def cell(self, row: str, col: str) -> float | None:
+        """A row's value in a column: the table's own cell, else the appendix's per-task score (None: neither)."""
+        value = self.rows.get(row, {}).get(col)
+        return value if value is not None else self.per_task.get(row, {}).get(col)
 
     def cell_confidence(self, row: str, col: str) -> str:
+        if col not in self.rows.get(row, {}) and col in self.per_task.get(row, {}) and self.per_task_confidence:
+            return self.per_task_confidence
         return self.confidence.get(f"{row}.{col}", self.confidence["*"])
 
     def marks(self, row: str, col: str) -> str:
@@ -126,5 +137,50 @@ def load_paper_scores(path: Path = PAPER_SCORES) -> dict[str, PaperTable]:
                     raise T5evalError(f"{path}: {name}.{row}.{col}: {value!r} is not a number")
         confidence = {"*": t["confidence"], **t.get("cell_confidence", {})}
         rows = {str(r): {c: float(v) for c, v in vals.items()} for r, vals in t["rows"].items()}
-        tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []), t.get("digits"))
+        per_task = _per_task_rows(path, name, t, data.get("appendix"))
+        appendix = data["appendix"] if per_task else {}
+        tables[name] = PaperTable(name, t["title"], t["splits"], rows, confidence, t.get("notes", []),
+                                  t.get("digits"), _bold_cells(path, name, t), per_task,
+                                  appendix.get("source"), appendix.get("confidence"))
     return tables
+
+
+def _per_task_rows(path: Path, name: str, table: dict, appendix: dict | None) -> dict[str, dict[str, float]]:
+    """A table's `per_task` rows (lists in `appendix.columns` order) as column -> value; a row the table
+    lacks, a list of the wrong length or a non-number is a one-line error naming it."""
+    if not table.get("per_task"):
+        return {}
+    if appendix is None:
+        raise T5evalError(f"{path}: {name}.per_task: the file has no `appendix:` naming the per-task columns; add it")
+    columns = appendix["columns"]
+    for col in columns:
+        if col not in COLUMNS:
+            raise T5evalError(f"{path}: appendix.columns: unknown column {col!r}{did_you_mean(col, COLUMNS)}")
+    out = {}
+    for row, values in table["per_task"].items():
+        where = f"{path}: {name}.per_task.{row}"
+        if row not in table["rows"]:
+            raise T5evalError(f"{where}: not a row of the table{did_you_mean(str(row), table['rows'])}")
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise T5evalError(f"{where}: {len(values) if isinstance(values, list) else 'no'} values for the "
+                              f"{len(columns)} columns of `appendix.columns`; give one per column, in its order")
+        for col, value in zip(columns, values, strict=True):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise T5evalError(f"{where}: {col}: {value!r} is not a number")
+        out[str(row)] = {col: float(v) for col, v in zip(columns, values, strict=True)}
+    return out
+
+
+def _bold_cells(path: Path, name: str, table: dict) -> dict[str, frozenset[str]]:
+    """A table's `bold` (column -> rows); a column or row the table lacks is a one-line error naming it."""
+    bold = {}
+    for col, rows in (table.get("bold") or {}).items():
+        if col not in table["columns"]:
+            raise T5evalError(f"{path}: {name}.bold: {col!r} is not a column of the table"
+                              f"{did_you_mean(col, table['columns'])}")
+        for row in rows:
+            if row not in table["rows"]:
+                raise T5evalError(f"{path}: {name}.bold.{col}: {row!r} is not a row of the table"
+                                  f"{did_you_mean(row, table['rows'])}")
+        bold[col] = frozenset(rows)
+    return bold

@@ -125,8 +125,9 @@ def render_transfer(data: ReportData) -> list[str]:
             for r in ordered if any(_has_value(data, r, c) for c in task_cols)]
     return ["## Transfer approaches (paper Table 10)", "",
             "Paper rows: T5 Table 10 (the baseline model, T5-Base size, pre-trained 2^19 steps and fine-tuned 2^18; "
-            "validation sets; the d = 2048 row repeats d = 128 as printed). The paper has no feature-based (frozen) "
-            "row. Our runs appear beside them where they have one of these averages or tasks.", "",
+            "validation sets; d = 2048: the paper's appendix Table 16 row, as Table 10 prints d = 128's row again). "
+            "The paper has no feature-based (frozen) row. Our runs appear beside them where they have one of these "
+            "averages or tasks.", "",
             *md_table(["Row", *[COLUMNS[c].label for c in cols]], rows), "",
             "Our runs by transfer approach, on the tasks of the runs with a non-default approach or a task head "
             "(validation, 95% interval):", "",

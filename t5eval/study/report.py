@@ -16,12 +16,12 @@ from t5eval.io import atomic_write_text, read_json
 from t5eval.report.loading import Run, load_run, stored_values, task_metric_fn
 from t5eval.study.execute import STUDY_FILE, cell_done, read_study_record
 from t5eval.study.models import loss_curves, models_table
+from t5eval.study.paper_rows import paper_section, task_metrics
 from t5eval.study.plan import result_cell_name
 from t5eval.study.schema import Study
 from t5eval.study.stats import (
     Delta,
     bold_levels,
-    concordance,
     interval,
     mean_std,
     paired_draws,
@@ -144,9 +144,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def _column_label(res: StudyResults, task: str) -> str:
-    run = next(iter(res.runs.values()))
-    metrics = "/".join(run.tasks[task].metrics) if task in run.tasks else "?"
-    return f"{task} ({metrics})"
+    return f"{task} ({'/'.join(task_metrics(res.runs.values(), task)) or '?'})"
 
 
 def _scores_table(res: StudyResults) -> list[str]:
@@ -183,38 +181,6 @@ def _delta_table(res: StudyResults) -> list[str]:
             d = deltas.get(column)
             cells.append("—" if d is None else f"{d.point:+.2f} [{d.low:+.2f}, {d.high:+.2f}] {d.arrow}".rstrip())
         lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _paper_section(res: StudyResults) -> list[str]:
-    from t5eval.report.paper import COLUMNS, load_paper_scores
-
-    table_name = res.study.paper_table
-    tables = load_paper_scores()
-    if table_name is None or table_name not in tables:
-        return [f"The paper's rows for this table are not transcribed in `task_defs/paper_scores.yaml` "
-                f"({table_name or 'no table named'}): no paper rows and no concordance."]
-    table = tables[table_name]
-    columns = [c for c in COLUMNS if any(c in row for row in table.rows.values())]
-    header = ["level (paper)", *[COLUMNS[c].label for c in columns], "confidence"]
-    lines = [f"{table.title} (validation sets, the paper's T5-Base at 2^19 + 2^18 steps):", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    paper_values: dict[str, float] = {}
-    for level in res.levels:
-        row_name = res.study.levels[level].paper_row
-        row = table.rows.get(row_name or "")
-        if row is None:
-            continue
-        if res.study.paper_column in row:
-            paper_values[level] = row[res.study.paper_column]
-        marks = {table.cell_confidence(row_name or "", c) for c in columns if c in row}
-        cells = [res.study.levels[level].label, *[_fmt(row.get(c)) for c in columns], "/".join(sorted(marks))]
-        lines.append("| " + " | ".join(cells) + " |")
-    ours = {lv: mean_std(res.scores[lv][AVERAGE])[0] for lv in res.levels if res.scores[lv][AVERAGE]}
-    label = COLUMNS[res.study.paper_column].label if res.study.paper_column in COLUMNS else res.study.paper_column
-    lines += ["", "Confidence: V = confirmed from the paper's text; R = not confirmed against the paper (source in "
-              "`task_defs/paper_scores.yaml`).", "",
-              concordance(ours, paper_values).text(f"our average vs the paper's {label}")]
     return lines
 
 
@@ -282,7 +248,7 @@ def render_study_report(res: StudyResults, folder: Path, plot_name: str | None, 
              "finished (0: none yet, so no Δ: —).", ""]
     if plot_name:
         lines += [f"![paired differences]({plot_name})", ""]
-    lines += ["## The paper's rows", "", *_paper_section(res), ""]
+    lines += ["## The paper's rows", "", *paper_section(res), ""]
     labels = {lv: res.study.levels[lv].label for lv in res.levels}
     lines += ["## Models and pre-training (first seed)", "", *models_table(res.levels, labels, _first_records(res)),
               "", "P: parameters, each shared tensor once; M: forward matmul FLOPs per token (docs/model.md; an "

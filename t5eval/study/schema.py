@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from t5eval.errors import T5evalError, did_you_mean
+from t5eval.report.paper import PAPER_SCORES, load_paper_scores
 from t5eval.study.derive import expression_names, is_expression, placeholders
 from t5eval.tasks.defs import builtin_task_defs, task_def_dirs
 
@@ -113,7 +114,7 @@ class Study(_Strict):
     name: str
     title: str
     paper_table: str | None = None  # table key in paper_scores.yaml; None: not transcribed
-    paper_column: str = "glue_avg"  # the paper column our average is compared with (concordance)
+    paper_column: str = "glue_avg"  # concordance fallback when no task has a paper per-task column (paper_rows)
     factor: str
     baseline: str
     tasks: list[str]
@@ -236,6 +237,7 @@ def load_study(path: Path, known: KnownOptions, scales: dict[str, Scale], task_n
         if level.ensemble is not None and level.pretrain == "none" and level.ensemble.pretraining == "shared":
             raise T5evalError(f"{path}: levels.{name}.ensemble.pretraining: 'shared' needs a pre-training; "
                               "remove `pretrain: none` or use 'separate'")
+    check_paper_refs(path, study)
     if task_names is not None:
         lists = [("tasks", study.tasks), *[(f"scales.{s}.tasks", o.tasks or []) for s, o in study.scales.items()]]
         for key, tasks in lists:
@@ -243,6 +245,31 @@ def load_study(path: Path, known: KnownOptions, scales: dict[str, Scale], task_n
                 if task not in task_names:
                     raise T5evalError(f"{path}: {key}: unknown task {task!r}{did_you_mean(task, task_names)}")
     return study
+
+
+def check_paper_refs(path: Path, study: Study) -> None:
+    """`paper_table`, `paper_column` and every level's `paper_row` name what task_defs/paper_scores.yaml holds
+    (a name it lacks would silently show no paper row)."""
+    named = [name for name, level in study.levels.items() if level.paper_row is not None]
+    if study.paper_table is None:
+        if named:
+            raise T5evalError(f"{path}: levels.{named[0]}.paper_row: the study names no paper_table; "
+                              "add `paper_table:` or remove the paper_row")
+        return
+    tables = load_paper_scores()
+    if study.paper_table not in tables:
+        raise T5evalError(f"{path}: paper_table: {study.paper_table!r} is not a table of {PAPER_SCORES.name}"
+                          f"{did_you_mean(study.paper_table, tables)}; name one of its tables or remove the key")
+    table = tables[study.paper_table]
+    for name in named:
+        row = study.levels[name].paper_row or ""
+        if row not in table.rows:
+            raise T5evalError(f"{path}: levels.{name}.paper_row: {row!r} is not a row of {study.paper_table} in "
+                              f"{PAPER_SCORES.name}{did_you_mean(row, table.rows)}")
+    columns = {column for values in table.rows.values() for column in values}
+    if study.paper_column not in columns:
+        raise T5evalError(f"{path}: paper_column: {study.paper_column!r} is not a column of {study.paper_table}"
+                          f"{did_you_mean(study.paper_column, columns)}")
 
 
 def builtin_study_files(folder: Path | None = None) -> dict[str, Path]:

@@ -12,6 +12,7 @@ from t5eval.errors import T5evalError
 from t5eval.model import DecodeConfig, generate, load_model
 from t5eval.model.kernels import LM_HEAD_BLOCK
 from t5eval.model.quant import Int8Linear, quantize_int8
+from t5eval.model.t5.network import DecodeCache
 from t5eval.tokenizer import T5Tokenizer
 
 from .conftest import batch_of, rte_texts
@@ -92,3 +93,44 @@ def test_int8_linear_packs_for_either_engine(engine: str) -> None:
     reference = x @ weight.T
     rel_rms = ((layer(x) - reference).pow(2).mean() / reference.pow(2).mean()).sqrt().item()
     assert 0 < rel_rms < 0.03 and engine in repr(layer)
+
+
+def test_beam_step_zero_runs_once_per_input_row_then_every_beam(tiny_dir: Path, vocab_path: Path) -> None:
+    model = load_model(tiny_dir).model.eval()
+    ids, mask = _rte_batch(vocab_path, 5)
+    rows: list[int] = []
+    plain_step = model.step
+
+    def counting_step(tokens: torch.Tensor, t: int, cache: DecodeCache) -> torch.Tensor:
+        rows.append(tokens.shape[0])
+        return plain_step(tokens, t, cache)
+
+    model.step = counting_step  # type: ignore[method-assign]
+    generate(model, ids, mask, DecodeConfig(beam_size=4, max_decode_len=6, min_decode_len=6))
+    assert rows == [5] + [5 * 4] * 5  # step 0: the 4 beams of a row are one start token; then 4 beams a row
+
+
+def test_widen_gives_each_beam_its_rows_filled_steps() -> None:
+    gen = torch.Generator().manual_seed(0)
+    self_kv = torch.randn(2, 2, 3, 2, 5, 4, generator=gen)  # (L, 2, N=3, H, T_max=5, Dk)
+    cache = DecodeCache(self_kv=self_kv.clone(), cross_kv=torch.zeros(2, 2, 3, 2, 7, 4),
+                        cross_bias=torch.zeros(3, 1, 1, 7), self_bias=torch.zeros(1, 2, 5, 5), qkv=[])
+    cache.widen(4, filled=2)
+    assert cache.group == 4 and cache.self_kv.shape == (2, 2, 12, 2, 5, 4)
+    for row in range(3):
+        for beam in range(4):
+            assert torch.equal(cache.self_kv[:, :, row * 4 + beam, :, :2], self_kv[:, :, row, :, :2])
+
+
+def test_cross_kv_is_projected_once_and_read_in_place(tiny_dir: Path, vocab_path: Path) -> None:
+    model = load_model(tiny_dir).model.eval()
+    ids, mask = _rte_batch(vocab_path, 3)
+    with torch.no_grad():
+        memory = model.encode(ids, mask)  # (B, S, D)
+        cache = model.start_cache(memory, mask, max_len=4)
+        assert cache.cross_kv._base is not None  # a view of the one projection, not a per-layer copy
+        for i, layer in enumerate(model.decoder_layers):
+            keys = layer.cross_attn.split(layer.cross_attn.k(memory))  # (B, H, S, Dk)
+            values = layer.cross_attn.split(layer.cross_attn.v(memory))
+            torch.testing.assert_close(cache.cross_kv[i, 0], keys, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(cache.cross_kv[i, 1], values, rtol=1e-6, atol=1e-6)

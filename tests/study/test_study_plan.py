@@ -67,12 +67,12 @@ def test_a_level_is_the_plain_command_with_its_options(known: dict) -> None:
     cell = plan.by_name()["pretrain/noise_density-0.25_s0"]
     assert cell.command() == (
         "t5eval pretrain --model tiny --corpus /tmp/s6/corpus.jsonl --vocab /vocab/spiece.model --seed 0 "
-        "--out /tmp/s6/pretrain/noise_density-0.25_s0 --objective iid_replace_spans --steps 150 --inputs-length 128 "
-        "--batch-tokens 4096 --concat-docs 0 --save-every 25 --log-every 25 --threads 1 --noise-density 0.25")
+        "--out /tmp/s6/pretrain/noise_density-0.25_s0 --objective iid_replace_spans --steps 100 --inputs-length 128 "
+        "--batch-tokens 2048 --concat-docs 0 --save-every 25 --log-every 25 --threads 1 --noise-density 0.25")
     run = plan.run_cell("rate_25", 0)
     assert run.command() == (
         "t5eval run sst2,mrpc,rte --model /tmp/s6/pretrain/noise_density-0.25_s0 "
-        "--data-dir /data --seed 0 --out /tmp/s6/runs/rate_25_s0 --steps 600 --eval-every 300 --batch-tokens 1024 "
+        "--data-dir /data --seed 0 --out /tmp/s6/runs/rate_25_s0 --steps 300 --eval-every 300 --batch-tokens 1024 "
         "--threads 1")
 
 

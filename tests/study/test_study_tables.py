@@ -74,12 +74,13 @@ def test_table2_ten_rows_five_architectures_two_objectives(known: dict) -> None:
 
 
 def test_table9_repeat_counts_are_computed_per_scale(known: dict) -> None:
-    # tiny: 150 steps x (4096 // 128 = 32) rows x 127 tokens per chunk (iid objective: inputs_length - 1) = 609,600
-    # tokens; / 64 = 9,525; / 256 = 2,381.25 -> 2,381; / 1,024 = 595.3 -> 595; / 4,096 = 148.8 -> 149
+    # tiny: 100 steps x (2048 // 128 = 16) rows x 127 tokens per chunk (iid objective: inputs_length - 1) = 203,200
+    # tokens; / 64 = 3,175; / 256 = 793.75 -> 794; / 1,024 = 198.4 -> 198; / 4,096 = 49.6 -> 50, below one
+    # 127-token chunk, so one chunk (at least one chunk: 1,600 repeats, not 4,096)
     tiny = _plan("table9", "tiny", known)
     tokens = {c.levels[0]: _value(c.argv, "--corpus-tokens") for c in tiny.cells if c.kind == "pretrain"}
-    assert tokens == {"full_dataset": None, "repeats_64": "9525", "repeats_256": "2381", "repeats_1024": "595",
-                      "repeats_4096": "149"}
+    assert tokens == {"full_dataset": None, "repeats_64": "3175", "repeats_256": "794", "repeats_1024": "198",
+                      "repeats_4096": "127"}
     # paper: 2^19 steps x 128 rows x 511 tokens / R
     paper = _plan("table9", "paper", known)
     tokens = [_value(c.argv, "--corpus-tokens") for c in paper.cells if c.kind == "pretrain"]
@@ -100,8 +101,8 @@ def test_table11_multi_task_levels_are_a_mixture_pretraining_then_scoring(known:
     mixes = [c for c in plan.cells if c.kind == "pretrain" and "--mix-tasks" in c.argv]
     assert len(mixes) == 10 and len(plan.cells) == 22  # 1 + 10 pre-trainings, 11 runs
     by_level = {c.levels[0]: c for c in mixes}
-    # steps: 150 pre-training + 600 fine-tuning steps x 1,024 tokens / 4,096 tokens per pre-training step = 300
-    assert {_value(c.argv, "--steps") for c in mixes} == {"300"}
+    # steps: 100 pre-training + 300 fine-tuning steps x 1,024 tokens / 2,048 tokens per pre-training step = 250
+    assert {_value(c.argv, "--steps") for c in mixes} == {"250"}
     assert {_value(c.argv, "--mix-tasks") for c in mixes} == {"sst2,mrpc,rte"}
     assert _value(by_level["equal"].argv, "--mixing") == "equal" and "--corpus-rate" not in by_level["equal"].argv
     for e in range(16, 22):

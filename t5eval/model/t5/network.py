@@ -79,9 +79,12 @@ class DecoderLayer(nn.Module):
 class DecodeCache:
     """Decoder state for incremental decoding of N = B * group rows (group = beams per input row, adjacent).
 
-    self_kv: (L, 2, N, H, T_max, Dk) keys/values of every layer, preallocated, filled one step at a time.
+    self_kv: (L, 2, N, H, T_max, Dk) keys/values of every layer, preallocated (uninitialised), filled one step
+    at a time; step t reads steps <= t only.
     cross_kv: (L, 2, B, H, S, Dk) cross-attention keys/values, projected once (one matmul for all
-    layers) and shared by the `group` beams of a row, which attend as that row's query positions.
+    layers) and shared by the `group` beams of a row, which attend as that row's query positions; a strided
+    view of the projection's (B, S, L, 2, H, Dk) output (no copy: SDPA reads it in place, to the same bits),
+    never reordered with the beams.
     cross_bias: (B, 1, 1, S) padding bias. self_bias: (1, H, T_max, T_max) relative bias of all steps,
     computed once (rows are query steps; no causal mask needed as only keys <= t are read).
     qkv: per layer, x (N, D) -> (N, 3*H*Dk): the stacked self-attention projections (one matmul per step).
@@ -103,6 +106,14 @@ class DecodeCache:
         if moved.numel():
             prefix = self.self_kv[:, :, :, :, :filled]  # (L, 2, N, H, filled, Dk)
             prefix[:, :, moved] = prefix.index_select(2, index[moved])
+
+    def widen(self, group: int, filled: int) -> None:
+        """Give each of the N rows `group` identical beams (N*group rows, adjacent) holding its first `filled`
+        steps: beam search runs its first steps once per input row, where all beams of a row are equal."""
+        layers, _, rows, heads, max_len, d_kv = self.self_kv.shape
+        wide = self.self_kv.new_empty(layers, 2, rows * group, heads, max_len, d_kv)  # steps >= filled: unread
+        wide[:, :, :, :, :filled] = self.self_kv[:, :, :, :, :filled].repeat_interleave(group, dim=2)
+        self.self_kv, self.group = wide, self.group * group
 
     def keep_rows(self, rows: torch.Tensor) -> None:
         """Drop finished input rows: keep `rows` (B',) with all their beams, so they cost no more compute."""
@@ -277,8 +288,8 @@ class T5(nn.Module):
         rows, src_len, _ = memory.shape
         cross = self.cross_kv_projector()(memory).view(rows, src_len, len(layers), 2, cfg.num_heads, cfg.d_kv)
         return DecodeCache(
-            self_kv=memory.new_zeros(len(layers), 2, rows * group, cfg.num_heads, max_len, cfg.d_kv),
-            cross_kv=cross.permute(2, 3, 0, 4, 1, 5).contiguous(),  # (L, 2, B, H, S, Dk)
+            self_kv=memory.new_empty(len(layers), 2, rows * group, cfg.num_heads, max_len, cfg.d_kv),  # step t writes t
+            cross_kv=cross.permute(2, 3, 0, 4, 1, 5),  # (L, 2, B, H, S, Dk): a view, read in place by SDPA
             cross_bias=padding_bias(attention_mask, memory.dtype),
             self_bias=self.decoder_bias(max_len, max_len).contiguous(),
             qkv=[lay.self_attn.qkv_projector() for lay in layers], group=group,
