@@ -70,13 +70,14 @@ def _load(name_or_file: str) -> tuple[Any, Path, dict[str, Any], Any]:
 
 
 def _plan(study: Any, path: Path, scale_name: str, scale: Any, seeds: int, out: Path, known: Any,
-          **paths: Path | None) -> Any:
+          cell_options: dict[str, Any] | None = None, **paths: Path | None) -> Any:
     """The study's cells at `scale`; a level that cannot be planned (a bad objective value, a model mapping
     without the scale's model, ...) is one line naming the study file."""
     from t5eval.study.plan import plan_study
 
     try:
-        return plan_study(study, scale_name, scale, list(range(seeds)), out, known, **paths)
+        return plan_study(study, scale_name, scale, list(range(seeds)), out, known, cell_options=cell_options,
+                          **paths)
     except T5evalError as err:
         raise T5evalError(f"{path}: {err}") from None
 
@@ -135,20 +136,28 @@ def run_cmd(
     vocab: Path | None = typer.Option(None, envvar="T5EVAL_VOCAB", help="T5 spiece.model for random-init presets"),
     plan: bool = typer.Option(False, "--plan", help="print the cells, their commands and estimated time; run nothing"),
     cell: str | None = typer.Option(None, "--cell", help="I/N: run only the I-th of N disjoint slices"),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads for torch, passed to every cell "
+                                       "(default: the scale's, micro and tiny: 1)"),
+    device: str | None = typer.Option(None, help="cpu | cuda | cuda:N | mps, passed to every cell (default: the "
+                                      "scale's, else each command's own)"),
 ) -> None:
     """Run a study's cells (skipping finished ones, resuming a killed one), or --plan them."""
+    from t5eval.run.options import check_device
     from t5eval.study.estimate import estimate_plan, human_time
     from t5eval.study.execute import prepare_corpus, run_cells, write_study_record
     from t5eval.study.plan import parse_slice, slice_cells
 
     if seeds < 1:
         raise T5evalError(f"--seeds must be at least 1, got {seeds}")
+    if device is not None:  # --plan prints commands for another machine: only the name is checked then
+        check_device(device, here=not plan)
     study, path, scales, known = _load(study_name)
     if scale not in scales:
         from t5eval.errors import did_you_mean
 
         raise T5evalError(f"--scale {scale!r} is not one of {', '.join(scales)}{did_you_mean(scale, scales)}")
-    the_plan = _plan(study, path, scale, scales[scale], seeds, out, known, data_dir=data_dir, vocab=vocab)
+    the_plan = _plan(study, path, scale, scales[scale], seeds, out, known, {"threads": threads, "device": device},
+                     data_dir=data_dir, vocab=vocab)
     index, count = parse_slice(cell) if cell else (1, 1)
     cells = slice_cells(the_plan.cells, index, count)
     estimate = estimate_plan(the_plan)
@@ -184,6 +193,9 @@ def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int
     typer.echo(f"# seeds {plan.seeds}; tasks {', '.join(plan.tasks)}; slice {part[0]}/{part[1]}: {len(cells)} of "
                f"{len(plan.cells)} cells; {len(shared)} pre-trainings shared between levels")
     typer.echo(f"# estimated from {estimate.source}")
+    if plan.cell_options:
+        given = " ".join(f"--{k} {v}" for k, v in plan.cell_options.items())
+        typer.echo(f"# every cell gets {given} (study run options, over the scale's)")
     if plan.scale.corpus == SHARED_CORPUS:
         documents = f"the first {plan.scale.corpus_documents:,}" if plan.scale.corpus_documents else "all the"
         typer.echo(f"# corpus: {plan.corpus}: {documents} documents of the shared unlabeled text (GLUE/SuperGLUE "

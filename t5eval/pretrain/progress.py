@@ -51,7 +51,7 @@ def throughput_record(cfg: PretrainConfig, state: PretrainState) -> dict[str, An
             "matmul_peak_gflops": cfg.peak_gflops, "train_flops_per_token": cfg.flops_per_token,
             "definition": "MFU = train_flops_per_token x real tokens/s / matmul peak; train FLOPs = 3 x the "
                           "forward's matrix FLOPs (torch FlopCounterMode); peak = best of 3 fp32 torch.mm "
-                          "(1024^2 on CPU, 4096^2 on GPU) measured at the start of this process"}
+                          "(1024^2 on CPU, 4096^2 on GPU) measured once per process, device and thread count"}
 
 
 def log_line(entry: dict[str, float], steps: int) -> str:

@@ -107,17 +107,20 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check_device(name: str) -> str:
-    """Validate `--device` (cpu, cuda, cuda:N, mps) against this machine; returns it unchanged.
+def check_device(name: str, *, here: bool = True) -> str:
+    """Validate `--device` (cpu, cuda, cuda:N, mps), and with `here` against this machine; returns it unchanged
+    (`here=False`: only the name, for commands planned to run elsewhere, e.g. `study run --plan`).
 
     Raises:
-        T5evalError: an unknown device name, or one this machine does not have.
+        T5evalError: an unknown device name, or (with `here`) one this machine does not have.
     """
     import torch
 
     kind, _, index = name.partition(":")
     if kind not in DEVICE_KINDS or (index and (kind != "cuda" or not index.isdigit())):
         raise T5evalError(f"--device {name!r} is not cpu, cuda, cuda:N or mps{did_you_mean(kind, DEVICE_KINDS)}")
+    if not here:
+        return name
     if kind == "cuda" and not torch.cuda.is_available():
         raise T5evalError(f"--device {name} but CUDA is not available on this machine; use --device cpu")
     if kind == "cuda" and index and int(index) >= torch.cuda.device_count():

@@ -29,17 +29,19 @@ SUPERGLUE_JSONL: dict[str, list[str]] = {
 
 def glue_texts(path: Path, columns: list[str | int]) -> Iterator[str]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-    header = rows[0] if isinstance(columns[0], str) else []
-    index = [header.index(c) if isinstance(c, str) else c for c in columns]
-    for row in rows[1 if header else 0:]:
-        yield "\n".join(row[i].strip() for i in index if i < len(row))
+        rows = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(rows, []) if isinstance(columns[0], str) else []
+        index = [header.index(c) if isinstance(c, str) else c for c in columns]
+        for row in rows:
+            yield "\n".join(row[i].strip() for i in index if i < len(row))
 
 
 def jsonl_texts(path: Path, fields: list[str]) -> Iterator[str]:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        yield "\n".join(str(row[f]).strip() for f in fields)
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                yield "\n".join(str(row[f]).strip() for f in fields)
 
 
 def multirc_texts(path: Path) -> Iterator[str]:
@@ -53,8 +55,9 @@ def multirc_texts(path: Path) -> Iterator[str]:
         yield "\n".join(parts)
 
 
-def unlabeled_documents(data_dir: Path) -> list[str]:
-    """Every distinct non-empty training text of the shared GLUE and SuperGLUE train splits, in file order."""
+def unlabeled_documents(data_dir: Path, max_documents: int | None = None) -> list[str]:
+    """Every distinct non-empty training text of the shared GLUE and SuperGLUE train splits, in file order (the
+    first `max_documents` of them: the files after those are not read)."""
     missing = [f for f in (*GLUE_TSV, *SUPERGLUE_JSONL, "superglue/MultiRC/train.jsonl") if not (data_dir / f).exists()]
     if missing:
         raise T5evalError(f"{data_dir / missing[0]} not found: the shared unlabeled corpus is built from the GLUE and "
@@ -66,6 +69,8 @@ def unlabeled_documents(data_dir: Path) -> list[str]:
     sources.append(multirc_texts(data_dir / "superglue/MultiRC/train.jsonl"))
     for texts in sources:
         for text in texts:
+            if len(docs) == max_documents:
+                return docs
             if text.strip() and text not in seen:
                 seen.add(text)
                 docs.append(text)
@@ -74,6 +79,6 @@ def unlabeled_documents(data_dir: Path) -> list[str]:
 
 def write_unlabeled_corpus(data_dir: Path, out: Path, max_documents: int | None = None) -> int:
     """Write the corpus (the first `max_documents` documents when given) atomically; returns the count."""
-    docs = unlabeled_documents(data_dir)[:max_documents]
+    docs = unlabeled_documents(data_dir, max_documents)
     atomic_write_text(out, "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs))
     return len(docs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from t5eval.study.plan import SHARED_CORPUS, Cell, StudyPlan
 Executor = Callable[[Sequence[str]], int]  # argv after `t5eval` -> exit status
 Log = Callable[[str], None]
 STUDY_FILE = "study.json"
+_RECORD_LOCK = threading.Lock()  # the file lock (fcntl) excludes other processes; this, other threads
 
 
 def cell_done(out: Path, cell: Cell | str) -> bool:
@@ -61,24 +63,26 @@ def read_study_record(path: Path) -> dict[str, Any]:
 
 
 def write_study_record(plan: StudyPlan, source: Path) -> dict[str, Any]:
-    """study.json: the study's definition, scale and seeds, for `study report`; another study or scale in the
-    same folder is refused (one line)."""
+    """study.json: the study's definition, scale, seeds (merged with those already recorded, so `study run`
+    processes started at once with other --seeds or --cell slices all stay recorded: the read-merge-write
+    holds the study record's lock and the write is atomic) and this run's --threads/--device; another study
+    or scale in the same folder is refused (one line)."""
     if plan.out.exists() and not plan.out.is_dir():
         raise T5evalError(f"--out {plan.out} is a file, not a folder; pass a new or study folder")
     path = plan.out / STUDY_FILE
-    old: dict[str, Any] = read_study_record(path) if path.exists() else {}
-    if old and (old.get("study") != plan.study.name or old.get("scale") != plan.scale_name):
-        raise T5evalError(f"{path}: this folder holds study {old.get('study')!r} at scale {old.get('scale')!r}, not "
-                          f"{plan.study.name!r} at {plan.scale_name!r}; use another --out")
-    record = {
-        "schema": 1, "study": plan.study.name, "scale": plan.scale_name,
-        "seeds": sorted(set(old.get("seeds", [])) | set(plan.seeds)), "tasks": plan.tasks,
-        "definition": plan.study.model_dump(by_alias=True), "scale_definition": plan.scale.model_dump(),
-        "source": str(source), "source_sha256": sha256_file(source) if source.exists() else None,
-        "corpus": plan.corpus,
-    }  # fmt: skip
-    plan.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, record)
+    with _RECORD_LOCK, cell_lock(plan.out, STUDY_FILE, wait=True):
+        old: dict[str, Any] = read_study_record(path) if path.exists() else {}
+        if old and (old.get("study") != plan.study.name or old.get("scale") != plan.scale_name):
+            raise T5evalError(f"{path}: this folder holds study {old.get('study')!r} at scale {old.get('scale')!r}, "
+                              f"not {plan.study.name!r} at {plan.scale_name!r}; use another --out")
+        record = {
+            "schema": 1, "study": plan.study.name, "scale": plan.scale_name,
+            "seeds": sorted(set(old.get("seeds", [])) | set(plan.seeds)), "tasks": plan.tasks,
+            "definition": plan.study.model_dump(by_alias=True), "scale_definition": plan.scale.model_dump(),
+            "source": str(source), "source_sha256": sha256_file(source) if source.exists() else None,
+            "corpus": plan.corpus, "cell_options": plan.cell_options,
+        }  # fmt: skip
+        atomic_write_json(path, record)
     return record
 
 

@@ -70,6 +70,7 @@ class StudyPlan:
     tasks: list[str]
     cells: list[Cell] = field(default_factory=list)
     corpus: str = ""  # the --corpus value every pre-training gets
+    cell_options: Options = field(default_factory=dict)  # `study run --threads/--device`: every cell gets them
 
     def by_name(self) -> dict[str, Cell]:
         return {c.name: c for c in self.cells}
@@ -121,13 +122,15 @@ def _folder_name(changed: Options) -> str:
 
 
 
-def merged_options(study: Study, scale_name: str, scale: Scale, command: str, level_options: Options) -> Options:
-    """Scale options, then the study's overrides for that scale, then the level's own options; a None value
-    leaves the option out."""
+def merged_options(study: Study, scale_name: str, scale: Scale, command: str, level_options: Options,
+                   cell_options: Options | None = None) -> Options:
+    """Scale options, then the study's overrides for that scale, then the level's own options, then
+    `cell_options` (`study run --threads/--device`, for every cell); a None value leaves the option out."""
     merged: Options = dict(getattr(scale, command))
     if scale_name in study.scales:
         merged.update(getattr(study.scales[scale_name], command))
     merged.update(level_options)
+    merged.update(cell_options or {})
     return {k: v for k, v in merged.items() if v is not None}
 
 
@@ -192,18 +195,19 @@ class _Planner:
     corpus: str
     vocab_text: str
     data_text: str
+    cell_options: Options = field(default_factory=dict)
     cells: dict[str, Cell] = field(default_factory=dict)
     run_keys: dict[tuple[str, ...], str] = field(default_factory=dict)  # argv without --out -> run cell
 
     def base(self, command: str) -> Options:
-        return merged_options(self.study, self.scale_name, self.scale, command, {})
+        return merged_options(self.study, self.scale_name, self.scale, command, {}, self.cell_options)
 
     def resolve(self, level_name: str, command: str, level_options: Options, task: str | None) -> Options:
         """The level's options for `command`: merged over the scale's, placeholders filled, expressions
         evaluated over the scale's options, each result checked against the option's kind."""
         where = f"study {self.study.name}, scale {self.scale_name}: levels.{level_name}.{command}"
         literal = {k: v for k, v in level_options.items() if not is_expression(v)}
-        options = merged_options(self.study, self.scale_name, self.scale, command, literal)
+        options = merged_options(self.study, self.scale_name, self.scale, command, literal, self.cell_options)
         key = ""
         try:
             for key, value in options.items():
@@ -312,15 +316,18 @@ class _Planner:
 
 
 def plan_study(study: Study, scale_name: str, scale: Scale, seeds: list[int], out: Path, known: KnownOptions,
-               *, data_dir: Path | None = None, vocab: Path | None = None) -> StudyPlan:
-    """The cells of `study` at `scale` for `seeds`, writing under `out` (absolute paths in commands)."""
+               *, data_dir: Path | None = None, vocab: Path | None = None,
+               cell_options: Options | None = None) -> StudyPlan:
+    """The cells of `study` at `scale` for `seeds`, writing under `out` (absolute paths in commands);
+    `cell_options` (options both `pretrain` and `run` take, e.g. threads, device) override every cell's."""
     out = out.absolute()
     tasks = study_tasks(study, scale_name, scale)
     corpus = str(out / "corpus.jsonl") if scale.corpus == SHARED_CORPUS else scale.corpus
-    plan = StudyPlan(study, scale_name, scale, seeds, out, tasks, corpus=corpus)
+    given: Options = {k: v for k, v in (cell_options or {}).items() if v is not None}
+    plan = StudyPlan(study, scale_name, scale, seeds, out, tasks, corpus=corpus, cell_options=given)
     for seed in seeds:
-        planner = _Planner(study, scale_name, scale, out, known, tasks, corpus,
-                           _placeholder(vocab, "T5EVAL_VOCAB"), _placeholder(data_dir, "T5EVAL_DATA_DIR"))
+        planner = _Planner(study, scale_name, scale, out, known, tasks, corpus, _placeholder(vocab, "T5EVAL_VOCAB"),
+                           _placeholder(data_dir, "T5EVAL_DATA_DIR"), given)
         for level_name, level in study.levels.items():  # own chains first: ensemble members reuse them
             if level.ensemble is None:
                 planner.chains(level_name, level, seed)

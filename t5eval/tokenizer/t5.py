@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -17,6 +18,18 @@ NUM_SENTINELS = 100
 VOCAB_ENV = "T5EVAL_VOCAB"  # the vocabulary used when neither --vocab nor the model folder gives one
 
 
+@functools.lru_cache(maxsize=8)
+def _load(path: str, size: int, mtime_ns: int) -> tuple[spm.SentencePieceProcessor, str]:
+    """The SentencePiece processor and sha256 of a vocabulary file, read once per process while the file is
+    unchanged (size and mtime are the key): a study's cells, each a command in one process, load it once."""
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.Load(path)
+    except (OSError, RuntimeError) as err:
+        raise T5evalError(f"{path}: not a SentencePiece model ({err}); pass a spiece.model file") from err
+    return sp, hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 class T5Tokenizer:
     """SentencePiece pieces 0..31999 plus `<extra_id_0..99>` numbered down from 32099 (vocab 32100)."""
 
@@ -24,14 +37,10 @@ class T5Tokenizer:
         self.path = Path(path)
         if not self.path.is_file():
             raise T5evalError(f"vocabulary {self.path} not found; pass --vocab PATH/spiece.model")
-        self.sp = spm.SentencePieceProcessor()
-        try:
-            self.sp.Load(str(self.path))
-        except (OSError, RuntimeError) as err:
-            raise T5evalError(f"{self.path}: not a SentencePiece model ({err}); pass a spiece.model file") from err
+        stat = self.path.stat()
+        self.sp, self.sha256 = _load(str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
         self.base_size = self.sp.GetPieceSize()
         self.vocab_size = self.base_size + NUM_SENTINELS
-        self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     @classmethod
     def find(cls, model_dir: Path | None, vocab: Path | None) -> T5Tokenizer:

@@ -1,8 +1,10 @@
 """Throughput as a share of the machine: model FLOPs utilization (MFU) of a training step; durations.
 
 - Peak: the best of `repeats` fp32 square matrix products (`torch.mm`, side 1024 on CPU, 4096 on a GPU),
-  timed on the training device with the run's thread count, once at the start (`measure_matmul_peak`).
-  It is what this process can get from one GEMM on this machine now, not a datasheet figure.
+  timed on the training device with the run's thread count, once per process (`measure_matmul_peak`: the
+  first pre-training of a process measures it, later ones in the same process on the same device and thread
+  count, e.g. a study's cells, reuse it). It is what this process can get from one GEMM on this machine, not a
+  datasheet figure.
 - Model FLOPs per step: 3 × the matrix FLOPs of the forward pass (a backward pass costs two forwards),
   counted by `torch.utils.flop_counter.FlopCounterMode` over one row of the step's shape and multiplied
   by the rows (`train_flops_per_row`); attention score/value products count, element-wise work does not.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +28,15 @@ CPU_SIZE, GPU_SIZE = 1024, 4096
 
 def measure_matmul_peak(device: torch.device, size: int | None = None, repeats: int = 3) -> float:
     """GFLOP/s of the fastest of `repeats` fp32 `torch.mm` of two size × size matrices (after one warm-up):
-    `t5eval.model.throughput.matmul_peak_gflops`, the probe `t5eval bench` uses too."""
+    `t5eval.model.throughput.matmul_peak_gflops`, the probe `t5eval bench` uses too. Measured once per process
+    for a device, size, repeats and torch thread count."""
     size = size or (GPU_SIZE if device.type == "cuda" else CPU_SIZE)
-    return float(matmul_peak_gflops(str(device), size, repeats)["gflops_best"])
+    return _matmul_peak(str(device), size, repeats, torch.get_num_threads())
+
+
+@functools.cache
+def _matmul_peak(device: str, size: int, repeats: int, threads: int) -> float:  # threads: part of the key only
+    return float(matmul_peak_gflops(device, size, repeats)["gflops_best"])
 
 
 def train_flops_per_row(forward: Callable[[], Any]) -> float:

@@ -2,18 +2,16 @@
 (13 cells, 1 seed): a per-task leave-one-out chain, a multi-task mixture pre-training scored without
 fine-tuning, a 2-member ensemble (fine-tune only) decoded per task, and a half-depth model pre-trained on a
 truncated corpus; the report merges the per-task cells into one row and shows P, M, repeats and the mixture.
-The built-in studies themselves run end to end under `-m slow` (test_builtin_study_runs_at_micro)."""
+The built-in studies themselves run end to end in test_study_builtin_micro.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
 from t5eval.study.execute import cell_done
 
-from .helpers import cli
+from .helpers import cli, md_table
 
 STUDY = """schema: 1
 name: chains
@@ -48,12 +46,6 @@ CELLS = ["pretrain/mix_tasks-copa_mixing-equal_s0", "pretrain/mix_tasks-cb_mixin
          f"runs/ens_s0-{CB}", f"runs/ens_s0-{COPA}"]
 
 
-def _table(text: str, heading: str) -> dict[str, list[str]]:
-    block = text.split(heading, 1)[1].split("\n\n", 2)[1]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()[2:]]
-    return {r[0]: r[1:] for r in rows}
-
-
 def test_chains_run_end_to_end_and_report_one_row_per_level(tmp_path: Path, data_dir: Path, vocab_path: Path) -> None:
     study_file = tmp_path / "chains.yaml"
     study_file.write_text(STUDY)
@@ -72,10 +64,10 @@ def test_chains_run_end_to_end_and_report_one_row_per_level(tmp_path: Path, data
     report = tmp_path / "report.md"
     assert cli(["study", "report", out, "--out", report, "--bootstrap", 50]) == 0
     text = report.read_text()
-    scores = _table(text, "## Scores")
+    scores = md_table(text, "## Scores")
     assert set(scores) == {"Base", "Leave-one-out", "Mixture, no fine-tuning", "Ensemble of 2", "Half depth, 2 chunks"}
     assert all(row[0] == "1" and "—" not in row for row in scores.values())  # both tasks in every row (merged)
-    models = _table(text, "## Models and pre-training")
+    models = md_table(text, "## Models and pre-training")
     # P and M: docs/model.md's exact counts for tiny and tiny-half; an ensemble of 2 sums its members
     assert models["Base"][1:3] == ["2,221,056", "163,840"]
     assert models["Half depth, 2 chunks"][:3] == ["tiny-half", "2,138,816", "81,920"]
@@ -87,13 +79,3 @@ def test_chains_run_end_to_end_and_report_one_row_per_level(tmp_path: Path, data
     assert mixture == f"corpus 60.0%, {CB} 20.0%, {COPA} 20.0%", mixture
     assert models["Mixture, no fine-tuning"][3].startswith("3 steps")
     assert (tmp_path / "report_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # Figure 6: a truncated corpus
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["table2", "table9", "table11", "table12", "table13"])
-def test_builtin_study_runs_at_micro(name: str, tmp_path: Path, data_dir: Path, vocab_path: Path) -> None:
-    out = tmp_path / name
-    assert cli(["study", "run", name, "--scale", "micro", "--seeds", 1, "--out", out, "--data-dir", data_dir,
-                "--vocab", vocab_path]) == 0
-    assert cli(["study", "report", out, "--out", tmp_path / "r.md", "--bootstrap", 20]) == 0
-    assert "Not finished" not in (tmp_path / "r.md").read_text()
