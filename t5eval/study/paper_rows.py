@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from t5eval.report.loading import Run
-    from t5eval.study.report import StudyResults
+    from t5eval.study.results import StudyResults
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ plot of the paired differences. Reads study.json and each cell's run.json / pred
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ from t5eval.study.execute import STUDY_FILE, cell_done, read_study_record
 from t5eval.study.models import loss_curves, models_table
 from t5eval.study.paper_rows import paper_section, task_metrics
 from t5eval.study.plan import result_cell_name
+from t5eval.study.results import StudyResults
 from t5eval.study.schema import Study
 from t5eval.study.stats import (
-    Delta,
     bold_levels,
     interval,
     mean_std,
@@ -31,21 +30,6 @@ from t5eval.study.stats import (
 )
 
 AVERAGE = "average"
-
-
-@dataclass
-class StudyResults:
-    """Everything the report shows, computed once."""
-
-    study: Study
-    record: dict[str, Any]
-    levels: list[str]  # baseline first
-    tasks: list[str]  # run.json task names
-    runs: dict[tuple[str, int], Run]  # (level, seed) -> finished run
-    missing: list[str]  # cells not finished
-    parts: dict[tuple[str, int], list[Run]] = field(default_factory=dict)  # the run folders of each (level, seed)
-    scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # level -> column -> per-seed
-    deltas: dict[str, dict[str, Delta]] = field(default_factory=dict)  # level -> column -> Δ
 
 
 def load_study_results(folder: Path, n_boot: int = 1000) -> StudyResults:
