@@ -132,8 +132,10 @@ def run_cmd(
     scale: str = typer.Option("tiny", help="micro | tiny | paper (task_defs/studies/scales.yaml)"),
     seeds: int = typer.Option(3, help="seeds per level (0 .. N-1)"),
     out: Path = typer.Option(..., help="study folder: one pretrain/run folder per cell, study.json"),
-    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
-    vocab: Path | None = typer.Option(None, envvar="T5EVAL_VOCAB", help="T5 spiece.model for random-init presets"),
+    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR",
+                                     help="GLUE/SuperGLUE data folder: the tasks and the pre-training text"),
+    vocab: Path | None = typer.Option(None, envvar="T5EVAL_VOCAB",
+                                  help="T5 spiece.model (needed to run: every study pre-trains from random init)"),
     plan: bool = typer.Option(False, "--plan", help="print the cells, their commands and estimated time; run nothing"),
     cell: str | None = typer.Option(None, "--cell", help="I/N: run only the I-th of N disjoint slices"),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for torch, passed to every cell "
@@ -215,7 +217,7 @@ def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int
 
 @study_app.command("report")
 def report_cmd(
-    folder: Path = typer.Argument(..., help="a study folder written by `t5eval study run`"),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="a study folder written by `t5eval study run`"),
     out: Path = typer.Option(..., help="Markdown file; the forest plot is written beside it (FILE_forest.png)"),
     n_boot: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples for the paired differences"),
 ) -> None:
