@@ -84,7 +84,7 @@ def _plan(study: Any, path: Path, scale_name: str, scale: Any, seeds: int, out: 
 
 @study_app.command("list")
 def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell counts and times")) -> None:
-    """Every built-in study: table, factor, levels, tasks, cells and estimated wall time per scale."""
+    """Every built-in study: table, factor, levels, tasks, cells at tiny and estimated wall time per scale."""
     from rich.console import Console
     from rich.table import Table
 
@@ -94,7 +94,7 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
 
     throughput = load_throughput()
     table = Table(title=f"built-in studies ({seeds} seeds per level)", title_justify="left")
-    for column in ("study", "table / factor", "levels (baseline first)", "tasks", "cells", "micro", "tiny", "paper"):
+    for column in ("study", "table / factor", "levels (baseline first)", "tasks", "cells at tiny", "micro", "tiny", "paper"):
         table.add_column(column, overflow="fold")
     sources: dict[str, str] = {}
     problems: list[str] = []
@@ -105,13 +105,13 @@ def list_cmd(seeds: int = typer.Option(3, help="seeds per level for the cell cou
         except T5evalError as err:
             problems.append(str(err))
             continue
-        times, counts = [], ""
+        times = []
         for scale_name, plan in plans.items():
             estimate = estimate_plan(plan, throughput)
             sources[scale_name] = estimate.source
-            pretrain = sum(c.kind == "pretrain" for c in plan.cells)
-            counts = counts or f"{pretrain} pre-train + {len(plan.cells) - pretrain} fine-tune"
             times.append(human_time(estimate.total()))
+        pretrain = sum(c.kind == "pretrain" for c in plans["tiny"].cells)  # micro's tasks differ (cb; cb, copa)
+        counts = f"{pretrain} pre-train + {len(plans['tiny'].cells) - pretrain} fine-tune"
         levels = [study.baseline, *(lv for lv in study.levels if lv != study.baseline)]
         table.add_row(name, f"{study.title.split(':')[0]}: {study.factor}", ", ".join(levels),
                       ", ".join(study.tasks) + " (micro: " + ", ".join(study_tasks(study, "micro", scales["micro"])) + ")",
@@ -132,8 +132,10 @@ def run_cmd(
     scale: str = typer.Option("tiny", help="micro | tiny | paper (task_defs/studies/scales.yaml)"),
     seeds: int = typer.Option(3, help="seeds per level (0 .. N-1)"),
     out: Path = typer.Option(..., help="study folder: one pretrain/run folder per cell, study.json"),
-    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR", help="local data folder"),
-    vocab: Path | None = typer.Option(None, envvar="T5EVAL_VOCAB", help="T5 spiece.model for random-init presets"),
+    data_dir: Path | None = typer.Option(None, envvar="T5EVAL_DATA_DIR",
+                                     help="GLUE/SuperGLUE data folder: the tasks and the pre-training text"),
+    vocab: Path | None = typer.Option(None, envvar="T5EVAL_VOCAB",
+                                  help="T5 spiece.model (needed to run: every study pre-trains from random init)"),
     plan: bool = typer.Option(False, "--plan", help="print the cells, their commands and estimated time; run nothing"),
     cell: str | None = typer.Option(None, "--cell", help="I/N: run only the I-th of N disjoint slices"),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for torch, passed to every cell "
@@ -215,7 +217,7 @@ def _print_plan(plan: Any, cells: list[Any], estimate: Any, part: tuple[int, int
 
 @study_app.command("report")
 def report_cmd(
-    folder: Path = typer.Argument(..., help="a study folder written by `t5eval study run`"),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="a study folder written by `t5eval study run`"),
     out: Path = typer.Option(..., help="Markdown file; the forest plot is written beside it (FILE_forest.png)"),
     n_boot: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples for the paired differences"),
 ) -> None:

@@ -1,10 +1,12 @@
-"""Wall time of a study's cells from measured throughput (task_defs/studies/throughput.yaml, or the study
-folder's own finished cells when it has some), so `study list` and `study run --plan` can say how long a
-study takes on this machine before anything runs.
+"""Wall time of a study's cells from measured throughput (task_defs/studies/throughput.yaml), so `study list`
+and `study run --plan` can say how long a study takes on this machine before anything runs (while a study runs,
+its ETA rescales these by how its finished cells compared with them: `execute.Progress`).
 
-A pre-training cell: start-up + steps x input tokens per step x the objective's cost / input tokens per second.
-A fine-tuning cell, per task: start-up + steps x tokens per step / tokens per second + validations x eval
-examples / examples per second. Figures are per model preset; a preset with none gives no estimate.
+A pre-training cell: start-up + corpus reading + steps x input tokens per step x the objective's cost / input
+tokens per second. A fine-tuning cell: start-up + per task (data loading, scaled from SST-2's by training-set
+size + steps x tokens per step / tokens per second + validations x eval examples / examples per second).
+A level's own preset scales the whole cell by `relative_cost`. Figures are per model preset; a preset with
+none gives no estimate.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ SCALES_FILE = STUDIES_DIR / "scales.yaml"
 NON_STUDY_FILES = ("scales.yaml", "throughput.yaml")
 COMMANDS = ("pretrain", "run")
 # Options the study sets itself for every cell; a level or scale may not set them.
-RESERVED = {"pretrain": ("out", "seed", "corpus", "overwrite", "export", "init", "vocab", "data_dir"),
+RESERVED = {"pretrain": ("out", "seed", "corpus", "overwrite", "export", "init", "vocab", "data_dir", "model"),
             "run": ("target", "out", "seed", "overwrite", "model", "init", "vocab", "data_dir")}
 
 Scalar = str | int | float | bool
@@ -162,8 +162,9 @@ def check_options(where: str, command: str, options: Options, known: KnownOption
     specs = known[command]
     for name, value in options.items():
         if name in RESERVED[command]:
+            hint = " (a level's own `model:` key picks another preset)" if name == "model" else ""
             raise T5evalError(f"{where}.{name}: the study sets --{name.replace('_', '-')} itself for every "
-                              "cell; remove it")
+                              f"cell; remove it{hint}")
         spec = specs.get(name)
         if spec is None:
             hint = did_you_mean(name, specs) or f" (see `t5eval {command} --help`)"

@@ -119,6 +119,9 @@ def test_study_list_shows_every_builtin_study_with_times(capsys: pytest.CaptureF
     ("levls: {}", "unknown key 'levls' (did you mean levels?)"),
     ("levels:\n  a: {label: A, pretrain: {objectiv: prefix_lm}}\n  b: {label: B}", "has no option 'objectiv' (did you mean objective?)"),
     ("levels:\n  a: {label: A, run: {seed: 3}}\n  b: {label: B}", "levels.a.run.seed: the study sets --seed itself"),
+    # found by hand: pretrain.model gave a second --model (the cell trained tiny-2x, the estimate costed tiny)
+    ("levels:\n  a: {label: A, pretrain: {model: tiny-2x}}\n  b: {label: B}",
+     "levels.a.pretrain.model: the study sets --model itself for every cell; remove it (a level's own `model:` key"),
     ("levels:\n  a: {label: A, run: {steps: many}}\n  b: {label: B}", "levels.a.run.steps: 'many' is not a int"),
     ("baseline: c\nlevels:\n  a: {label: A}\n  b: {label: B}", "baseline: 'c' is not a level"),
     ("levels: [a, b", "not readable YAML"),
@@ -147,6 +150,31 @@ def test_micro_plan_says_where_the_corpus_its_commands_read_comes_from(capsys: p
     out = capsys.readouterr().out
     assert f"# corpus: {tmp_path.absolute() / 'corpus.jsonl'}: the first 300 documents of the shared unlabeled" in out
     assert not (tmp_path / "corpus.jsonl").exists()  # --plan still runs and writes nothing
+
+
+def _list_column(out: str, study: str, column: int) -> str:
+    """One column of `study list`'s row for `study`, its folded continuation lines joined."""
+    lines, pieces = out.splitlines(), []
+    for i, line in enumerate(lines):
+        if line.startswith("│") and line.split("│")[1].strip() == study:
+            for row in [line, *lines[i + 1:]]:
+                cells = row.split("│")
+                if row is not line and (len(cells) < 3 or cells[1].strip()):
+                    break
+                pieces.append(cells[column + 1].strip())
+    return " ".join(p for p in pieces if p)
+
+
+def test_study_list_counts_the_cells_of_the_tiny_scale(capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by hand: the cells column counted micro's cells (its tasks: cb, or cb and copa), so table12 showed
+    18 + 18 where `study run table12 --scale tiny --plan` has 42 cells. By hand, per seed at tiny (3 tasks):
+    baseline 1, multi-task training 1, multi-task pre-training 1, leave-one-out one chain per task 3,
+    supervised pre-training 1 = 7 pre-trainings and 7 runs; 3 seeds: 21 + 21."""
+    assert cli(["study", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "cells at tiny" in out
+    assert _list_column(out, "table12", 4) == "21 pre-train + 21 fine-tune"
+    assert _list_column(out, "table4", 4) == "12 pre-train + 12 fine-tune"  # 4 objectives x 3 seeds
 
 
 def test_study_list_orders_tables_by_number(capsys: pytest.CaptureFixture[str]) -> None:
