@@ -10,13 +10,13 @@ aggregate such as the GLUE average)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from t5eval.report.paper import COLUMNS, PaperTable, load_paper_scores
+from t5eval.study.results import fmt_score
 from t5eval.study.stats import concordance, mean_std
 
 if TYPE_CHECKING:
@@ -85,21 +85,17 @@ def paper_average(table: PaperTable, row: str, matches: list[TaskMatch]) -> floa
     return _mean_or_none([paper_task_score(table, row, m.columns) for m in matches])
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
 def _task_cell(table: PaperTable, row: str, match: TaskMatch) -> str:
     """The paper's task score; for a task of several metrics, its printed cells after it, in our order."""
     score = paper_task_score(table, row, match.columns)
     if score is None or len(match.columns) == 1:
-        return _fmt(score)
-    return f"{_fmt(score)} ({'/'.join(_fmt(table.cell(row, c)) for c in match.columns)})"
+        return fmt_score(score)
+    return f"{fmt_score(score)} ({'/'.join(fmt_score(table.cell(row, c)) for c in match.columns)})"
 
 
 def _aggregate_cell(table: PaperTable, row: str, column: str) -> str:
     """A cell of the table as printed: bold where the paper prints it bold; — where the row has none."""
-    text = _fmt(table.rows[row].get(column))
+    text = fmt_score(table.rows[row].get(column))
     return f"**{text}**" if row in table.bold.get(column, ()) else text
 
 
@@ -125,7 +121,7 @@ def paper_section(res: StudyResults) -> list[str]:
         shown = [c for m in matches for c in m.columns] + [c for c in aggregates if c in table.rows[row]]
         marks = {table.cell_confidence(row, c) for c in shown if table.cell(row, c) is not None}
         task_cells = [_task_cell(table, row, m) for m in matches]
-        average = [_fmt(paper_average(table, row, matches))] if matches else []
+        average = [fmt_score(paper_average(table, row, matches))] if matches else []
         cells = [res.study.levels[level].label, *task_cells, *average,
                  *[_aggregate_cell(table, row, c) for c in aggregates], "/".join(sorted(marks))]
         lines.append("| " + " | ".join(cells) + " |")

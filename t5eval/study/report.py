@@ -3,7 +3,6 @@ plot of the paired differences. Reads study.json and each cell's run.json / pred
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from t5eval.study.execute import STUDY_FILE, cell_done, read_study_record
 from t5eval.study.models import loss_curves, models_table
 from t5eval.study.paper_rows import paper_section, task_metrics
 from t5eval.study.plan import result_cell_name
-from t5eval.study.results import StudyResults
+from t5eval.study.results import StudyResults, fmt_score
 from t5eval.study.schema import Study
 from t5eval.study.stats import (
     bold_levels,
@@ -123,10 +122,6 @@ def _seed_delta(res: StudyResults, level: str, seed: int, task: str, n_boot: int
 # ---------------------------------------------------------------- Markdown
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def _column_label(res: StudyResults, task: str) -> str:
     return f"{task} ({'/'.join(task_metrics(res.runs.values(), task)) or '?'})"
 
@@ -148,7 +143,7 @@ def _scores_table(res: StudyResults) -> list[str]:
                 cells.append("—")
                 continue
             mean, std = mean_std(values)
-            text = f"{mean:.2f} ± {_fmt(std)}" if std is not None else f"{mean:.2f}"
+            text = f"{mean:.2f} ± {fmt_score(std)}" if std is not None else f"{mean:.2f}"
             cells.append(f"**{text}**" if level in bold[column] else text)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -197,7 +192,7 @@ def _no_separation(res: StudyResults) -> list[str]:
     values = {round(v, 9) for lv in res.levels for column in res.scores[lv].values() for v in column}
     if len(values) != 1 or len(res.scores) < 2:
         return []
-    return [f"**Every level scored {_fmt(values.pop())} on every task and seed: nothing separates at this scale** "
+    return [f"**Every level scored {fmt_score(values.pop())} on every task and seed: nothing separates at this scale** "
             "(bold, Δ and ordering below are all ties; `micro` is a smoke test of the machinery, use `tiny` or "
             "larger for results).", ""]
 

@@ -1,7 +1,9 @@
-"""The computed content of a study report (`StudyResults`), shared by `report` and `paper_rows`."""
+"""The computed content of a study report (`StudyResults`) and the number format, shared by `report` and
+`paper_rows`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,3 +25,8 @@ class StudyResults:
     parts: dict[tuple[str, int], list[Run]] = field(default_factory=dict)  # the run folders of each (level, seed)
     scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # level -> column -> per-seed
     deltas: dict[str, dict[str, Delta]] = field(default_factory=dict)  # level -> column -> Δ
+
+
+def fmt_score(value: float | None, digits: int = 2) -> str:
+    """A score as the report prints it; — for a missing or non-finite value."""
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
