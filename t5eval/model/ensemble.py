@@ -96,11 +96,10 @@ class Ensemble(nn.Module):
         """(B, S) -> every member's encoder output, concatenated: (B, S, ΣD)."""
         return torch.cat([m.encode(input_ids, attention_mask) for m in self._t5s()], dim=-1)
 
-    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int,
-                    group: int = 1) -> EnsembleCache:
+    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> EnsembleCache:
         widths = [m.config.d_model for m in self._t5s()]
         parts = memory.split(widths, dim=-1)
-        return EnsembleCache([m.start_cache(part, attention_mask, max_len, group)
+        return EnsembleCache([m.start_cache(part, attention_mask, max_len)
                               for m, part in zip(self._t5s(), parts, strict=True)])
 
     def step(self, tokens: torch.Tensor, t: int, cache: Any) -> torch.Tensor:

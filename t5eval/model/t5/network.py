@@ -277,22 +277,21 @@ class T5(nn.Module):
     def _decoder(self) -> list[DecoderLayer]:
         return [layer for layer in self.decoder_layers if isinstance(layer, DecoderLayer)]
 
-    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int,
-                    group: int = 1) -> DecodeCache:
+    def start_cache(self, memory: torch.Tensor, attention_mask: torch.Tensor, max_len: int) -> DecodeCache:
         """Project cross-attention K/V of all layers in one matmul; preallocate the self-attention cache.
 
-        memory (B, S, D) and attention_mask (B, S) are per input row; `group` decoding rows (beams)
-        per input row share its cross-attention K/V.
+        memory (B, S, D) and attention_mask (B, S) are per input row, one decoding row each; beam search
+        gives each row its beams after step 0 (`DecodeCache.widen`), which then share the row's cross K/V.
         """
         cfg, layers = self.config, self._decoder()
         rows, src_len, _ = memory.shape
         cross = self.cross_kv_projector()(memory).view(rows, src_len, len(layers), 2, cfg.num_heads, cfg.d_kv)
         return DecodeCache(
-            self_kv=memory.new_empty(len(layers), 2, rows * group, cfg.num_heads, max_len, cfg.d_kv),  # step t writes t
+            self_kv=memory.new_empty(len(layers), 2, rows, cfg.num_heads, max_len, cfg.d_kv),  # step t writes t
             cross_kv=cross.permute(2, 3, 0, 4, 1, 5),  # (L, 2, B, H, S, Dk): a view, read in place by SDPA
             cross_bias=padding_bias(attention_mask, memory.dtype),
             self_bias=self.decoder_bias(max_len, max_len).contiguous(),
-            qkv=[lay.self_attn.qkv_projector() for lay in layers], group=group,
+            qkv=[lay.self_attn.qkv_projector() for lay in layers],
         )
 
     def cross_kv_weight(self) -> torch.Tensor:
