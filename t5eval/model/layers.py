@@ -68,7 +68,8 @@ class RelativeBias(nn.Module):
         query = torch.arange(q_len, device=device)[:, None]
         key = torch.arange(k_len, device=device)[None, :]
         buckets = relative_position_bucket(key - query, self.bidirectional, self.num_buckets, self.max_distance)
-        return self.embedding(buckets).permute(2, 0, 1).unsqueeze(0)
+        # contiguous: a head-innermost bias made every layer's SDPA copy the (B, H, Tq, Tk) mask it is added into
+        return self.embedding(buckets).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 class Attention(nn.Module):

@@ -134,3 +134,19 @@ def test_cross_kv_is_projected_once_and_read_in_place(tiny_dir: Path, vocab_path
             values = layer.cross_attn.split(layer.cross_attn.v(memory))
             torch.testing.assert_close(cache.cross_kv[i, 0], keys, rtol=1e-6, atol=1e-6)
             torch.testing.assert_close(cache.cross_kv[i, 1], values, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_dir", "tiny_v11_dir"])
+def test_encoder_attention_mask_is_never_copied_per_layer(fixture: str, request: pytest.FixtureRequest) -> None:
+    """The relative bias is laid out contiguously, so the (B, H, S, S) mask it is added into reaches every
+    layer's SDPA as it is: a head-innermost layout made SDPA copy the whole mask once per layer."""
+    model = load_model(request.getfixturevalue(fixture)).model.eval()
+    ids = torch.randint(3, 100, (3, 11))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    with torch.inference_mode(), torch.profiler.profile(record_shapes=True) as prof:
+        model.encode(ids, mask)
+    mask_copies = [e for e in prof.events() if e.name == "aten::copy_" and e.input_shapes
+                   and list(e.input_shapes[0]) == [3, model.config.num_heads, 11, 11]]
+    assert mask_copies == []
+    assert model.encoder_bias(5, 9).is_contiguous() and model.decoder_bias(9, 9).is_contiguous()
