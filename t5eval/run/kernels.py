@@ -57,7 +57,8 @@ def _recorded(ctx: RunContext) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     record = read_json_object(path, "delete it to choose the kernels again")
-    ctx.log(f"linear kernels: the choice recorded in {path} ({_chosen_text(record)}), not measured again")
+    if ctx.opts.kernels != "mkl":
+        ctx.log(f"linear kernels: the choice recorded in {path} ({_chosen_text(record)}), not measured again")
     return record
 
 
@@ -88,14 +89,14 @@ def _choose(ctx: RunContext, task: EvalTask, model: torch.nn.Module) -> dict[str
     if why is not None:
         record: dict[str, Any] = {"mode": ctx.opts.kernels, "chosen": mkl_choice(), "note": why}
     else:
-        ctx.log(f"choosing the fp32 linear kernels ({ctx.opts.kernels}) on the first batch of {task.name}")
         model.eval()
         probe, where = first_batch_probe(ctx, task, model)
         _, record = choose(probe, ctx.opts.kernels)
         record["probe"] = where
     if ctx.dist.is_main:
         atomic_write_json(ctx.run_dir / KERNELS_FILE, record)
-    ctx.log(record_line(record))
+    if ctx.opts.kernels != "mkl":  # --kernels mkl (the default) only records what it measured
+        ctx.log(record_line(record))
     return record
 
 
