@@ -152,7 +152,7 @@ KINDS = {RUN: "a t5eval run (t5eval run)", PRETRAIN: "a t5eval pre-training (t5e
 _COMMAND = {RUN: "t5eval run", PRETRAIN: "t5eval pretrain"}
 # what each command writes at the top of its folder (task folders of a run come from its settings.json)
 _OWN_ENTRIES = {
-    RUN: {MARKER, "settings.json", "run.json", "_mixture"},
+    RUN: {MARKER, "settings.json", "run.json", "_mixture", "linear_kernels.json"},
     PRETRAIN: {MARKER, "settings.json", "pretrain.json", "checkpoint.pt", "config.json", "model.safetensors",
                "spiece.model"},
 }

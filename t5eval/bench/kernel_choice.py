@@ -1,13 +1,14 @@
-"""Choose the fp32 linear kernel per GEMM shape class for `t5eval bench` (`--kernels auto`): measured, then
-kept only where outputs stay exact.
+"""Choose the fp32 linear kernel per GEMM shape class for `t5eval bench` (`--kernels auto`): measured, faster in
+situ, then kept only where outputs stay exact (`t5eval.model.kernel_probe`, shared with `t5eval run`).
 
 1. `kernels.measure` times MKL and oneDNN on the run's three classes: tall (B·S rows × d_model → d_ff, the
    encoder), decode (B·K rows × d_model → d_ff, a beam step) and head (B rows × d_model → vocabulary).
 2. The faster kernel per class is the candidate (`kernels.fastest`).
-3. Each class whose candidate is oneDNN is checked on the bench inputs against the native model on MKL (which
-   the measures hold equal to transformers): greedy and beam rows identical, encoder output and first-step
-   logits within 1e-4 relative. A class that fails stays on MKL (`rejected` says why), then the survivors are
-   checked together.
+3. In situ: the encoder on up to 1,024 of the bench's input tokens, then 4 greedy steps at B rows and 4 at B·K
+   rows, timed under MKL and under the candidate, alternated; the candidate must be > 5% faster.
+4. Exact, on the bench inputs against the native model on MKL (which the measures hold equal to
+   transformers): greedy and beam rows identical, encoder output and first-step logits within 1e-4 relative.
+   A class that fails stays on MKL (`rejected` says why), the survivors are checked together.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ import torch
 
 from t5eval.bench.measures import Shape
 from t5eval.model import T5, DecodeConfig, generate
-from t5eval.model.kernels import SHAPE_CLASSES, LinearKernels, fastest, measure
+from t5eval.model.kernel_probe import MODES, InSituTimer, KernelProbe, choose, decode_steps
+from t5eval.model.kernel_probe import class_shapes as probe_shapes
+from t5eval.model.kernels import LinearKernels
 
-MODES = ("auto", "mkl", "onednn")
+__all__ = ["MODES", "choose_kernels", "class_shapes"]
 REL_TOL = 1e-4
 
 
 def class_shapes(model_cfg: Any, shape: Shape) -> dict[str, tuple[int, int, int]]:
     """(M, K, N) of the three GEMM shape classes of this run."""
-    d, ff, vocab = model_cfg.d_model, model_cfg.d_ff, model_cfg.vocab_size
-    return {"tall": (max(shape.batch * shape.input_len, 256), d, ff),
-            "decode": (min(shape.batch * shape.beam, 255), d, ff), "head": (shape.batch, d, max(vocab, 8192))}
+    return probe_shapes(model_cfg, shape.batch, shape.input_len, shape.beam)
 
 
 def _outputs(model: T5, batch: Any, shape: Shape, kernels: LinearKernels | None) -> dict[str, Any]:
@@ -56,29 +57,15 @@ def _differences(ref: dict[str, Any], out: dict[str, Any]) -> list[str]:
     return found
 
 
-def choose_kernels(model: T5, model_cfg: Any, shape: Shape, batch: Any,
-                   mode: str = "auto") -> tuple[LinearKernels | None, dict[str, Any]]:
-    """The kernels to run native with and the record for the report's `env.linear_kernels`."""
-    measured = measure(class_shapes(model_cfg, shape))
-    if mode == "mkl":
-        return None, {"mode": mode, "measured_gflops": measured, "chosen": dict.fromkeys(SHAPE_CLASSES, "mkl")}
-    candidate = fastest(measured) if mode == "auto" else dict.fromkeys(SHAPE_CLASSES, "onednn")
-    record: dict[str, Any] = {"mode": mode, "measured_gflops": measured, "candidate": candidate, "rejected": {}}
-    if mode == "onednn" or all(k == "mkl" for k in candidate.values()):  # forced, or nothing to check
-        record["chosen"] = candidate
-        return (LinearKernels(candidate) if mode == "onednn" else None), record
-    ref = _outputs(model, batch, shape, None)
-    chosen = dict.fromkeys(SHAPE_CLASSES, "mkl")
-    for name in (c for c in SHAPE_CLASSES if candidate[c] == "onednn"):
-        diffs = _differences(ref, _outputs(model, batch, shape, LinearKernels({name: "onednn"})))
-        if diffs:
-            record["rejected"][name] = "; ".join(diffs)
-        else:
-            chosen[name] = "onednn"
-    if sum(k == "onednn" for k in chosen.values()) > 1:
-        diffs = _differences(ref, _outputs(model, batch, shape, LinearKernels(chosen)))
-        if diffs:
-            record["rejected"]["together"] = "; ".join(diffs)
-            chosen = dict.fromkeys(SHAPE_CLASSES, "mkl")
-    record["chosen"] = chosen
-    return (LinearKernels(chosen) if "onednn" in chosen.values() else None), record
+def choose_kernels(model: T5, model_cfg: Any, shape: Shape, batch: Any, mode: str = "auto",
+                   in_situ: InSituTimer | None = None) -> tuple[LinearKernels | None, dict[str, Any]]:
+    """The kernels to run native with and the record for the report's `env.linear_kernels`; `in_situ`
+    replaces the in-situ timer (seconds of one unit under a choice), for tests."""
+    ids, mask = batch
+    rows = tuple(dict.fromkeys((shape.batch, shape.batch * shape.beam)))
+    probe = KernelProbe(shapes=class_shapes(model_cfg, shape),
+                        outputs=lambda kernels: _outputs(model, batch, shape, kernels),
+                        differences=lambda ref, out: _differences(ref, out),
+                        unit=decode_steps(model, ids, mask, rows, min(4, shape.new_tokens)))
+    choice, record = choose(probe, mode, in_situ)
+    return (LinearKernels(choice) if "onednn" in choice.values() else None), record

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from t5eval.bench.ct2 import CT2
 from t5eval.bench.measures import VARIANTS
+from t5eval.model.kernel_probe import record_line
 
 # The reference is transformers, except in rows labelled "vs CTranslate2".
 _COLUMNS = ("measure", "unit", "native (median, spread)", "reference (median, spread)", "native/ref",
@@ -131,10 +132,7 @@ def kernels_line(env: dict[str, Any]) -> str:
     rec = env.get("linear_kernels")
     if not rec or "measured_gflops" not in rec:
         return ""
-    parts = [f"{name} {rec['chosen'][name]} (MKL {m['mkl']:.0f} / oneDNN {m['onednn']:.0f} GFLOP/s at "
-             f"{'×'.join(map(str, m['shape']))})" for name, m in rec["measured_gflops"].items()]
-    rejected = "".join(f"; {name} kept on MKL: {why}" for name, why in rec.get("rejected", {}).items())
-    return f"linear kernels ({rec['mode']}): " + ", ".join(parts) + rejected
+    return record_line(rec)
 
 
 def _footer(report: dict[str, Any]) -> str:

@@ -196,6 +196,9 @@ def run_cmd(
                                                    "one ensemble (with --no-finetune; docs/model.md)"),
     ensemble_reduce: str = typer.Option("prob", help="prob (mean of probabilities, Mesh TF's default) | logit "
                                                      "(mean of logits)"),
+    kernels: str = typer.Option("mkl", help="fp32 CPU decoding's linear kernels: mkl (torch's default) | auto "
+                                            "(oneDNN per GEMM class where measured faster in situ and rows stay "
+                                            "identical on the first batch) | onednn (docs/bench.md)"),
 ) -> None:
     """Fine-tune (unless --no-finetune) and evaluate; write results/<run>/run.json and predictions."""
     _check_before_loading(target, out, data_dir, model)
@@ -220,6 +223,7 @@ def run_options(ctx: typer.Context, given: dict[str, Any]) -> Any:
         threads=g["threads"], overwrite=g["overwrite"], device=g["device"] or default_device(), dtype=g["dtype"],
         fsdp=g["fsdp"], skip_missing=g["skip_missing"], scoring=g["scoring"], command=canonical_command(ctx),
         head=g["head"], transfer=g["transfer"], mixing=g["mixing"], ensemble_reduce=g["ensemble_reduce"],
+        kernels=g["kernels"],
         head_hyperparameters=head_hyperparameters(
             lr=g["lr"], epochs=g["epochs"], batch_size=g["batch_size"], max_len=g["max_len"], warmup=g["warmup"],
             dropout=g["dropout"], train_limit=g["train_limit"], bert_recipe=g["bert_recipe"],

@@ -35,6 +35,7 @@ class RunContext:
     spare: LoadedModel | None = None  # the starting model, loaded up front, not yet used by a task
     dist: DistContext = field(default_factory=DistContext)  # torchrun ranks (docs/distributed.md)
     plan: TextToTextPlan | None = None  # the validated plan (its TrainConfig is `train_cfg`)
+    linear_kernels: dict[str, Any] | None = None  # the fp32 kernel choice of its decoding (`run.kernels`), once made
 
 
 def fresh_model(opts: RunOptions) -> LoadedModel:

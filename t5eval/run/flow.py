@@ -23,6 +23,7 @@ from t5eval.eval.task import EvalTask, Evaluation, evaluate, prepare_eval_task
 from t5eval.io import atomic_dir, atomic_write_bytes, atomic_write_json
 from t5eval.results import is_subset, task_entry_from_json, write_metrics, write_predictions
 from t5eval.run.context import RunContext, next_model
+from t5eval.run.kernels import decoding_kernels
 from t5eval.run.mixing import apply_mixing
 from t5eval.run.options import eval_split, train_split
 from t5eval.run.plan import TextToTextPlan
@@ -76,13 +77,21 @@ def eval_task(ctx: RunContext, spec: TaskSpec) -> EvalTask:
 def evaluate_task(ctx: RunContext, task: EvalTask, model: torch.nn.Module, advance: Callable[[int], None] | None,
                   sha: str | None = None) -> Evaluation:
     """`evaluate`, with the decoding sharded over the ranks first under torchrun (same outputs)."""
-    from t5eval.model import generate
     from t5eval.model.checkpoint import state_dict_sha256
 
     sha = sha or state_dict_sha256(model)
-    if not ctx.dist.is_distributed:
-        return evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol,
-                        batch_tokens=ctx.opts.batch_tokens, advance=advance, weights_sha256=sha, dtype=ctx.opts.dtype)
+    with decoding_kernels(ctx, task, model):  # --kernels (t5eval.run.kernels): chosen at the first call
+        if not ctx.dist.is_distributed:
+            return evaluate(task, model, ctx.tokenizer, protocol=ctx.opts.protocol, batch_tokens=ctx.opts.batch_tokens,
+                            advance=advance, weights_sha256=sha, dtype=ctx.opts.dtype)
+        return _evaluate_sharded(ctx, task, model, sha, advance)
+
+
+def _evaluate_sharded(ctx: RunContext, task: EvalTask, model: torch.nn.Module, sha: str,
+                      advance: Callable[[int], None] | None) -> Evaluation:
+    """Each rank decodes its share into the cache first, then `evaluate` reads every output from it."""
+    from t5eval.model import generate
+
     pre = prefill_decode_cache(model, task.input_ids, task.decode_config, task.cache, ctx.dist,
                                batch_tokens=ctx.opts.batch_tokens, weights_sha256=sha,
                                generate=in_precision(generate, ctx.dist.device, ctx.opts.dtype), advance=advance)

@@ -60,6 +60,7 @@ def run_settings(plan: RunPlan, specs: list[TaskSpec], tokenizer: Tokenizer | Pa
         "device": opts.device, "dtype": opts.dtype,
         "task_defs": {s.name: s.sha256 for s in specs},
     } | ({"scoring": opts.scoring} if opts.scoring != "generate" else {}) | (
+        {"kernels": opts.kernels} if opts.kernels != "mkl" else {}) | (
         {"ensemble": list(opts.ensemble), "ensemble_reduce": opts.ensemble_reduce} if opts.ensemble else {})  # fmt: skip
 
 

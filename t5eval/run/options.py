@@ -38,6 +38,9 @@ PROTOCOLS = ("current", "paper")
 SCORINGS = ("generate", "rank")
 
 
+KERNEL_MODES = ("mkl", "auto", "onednn")
+
+
 MAX_THREADS = 256  # torch.set_num_threads with absurd values crashes the process
 
 
@@ -79,6 +82,7 @@ class RunOptions:
     mixing: str = "proportional"  # --mixing: the mixture's rates (t5eval.train.mixing), with --mixture
     ensemble: tuple[str, ...] = ()  # --ensemble: further members decoded with --model (t5eval.model.ensemble)
     ensemble_reduce: str = "prob"  # Mesh TF's reduce_ensemble_logits: mean of probabilities | of logits
+    kernels: str = "mkl"  # --kernels: fp32 linear kernels of CPU decoding (t5eval.run.kernels); mkl: torch's default
 
     def with_packing(self, encoder_decoder: bool) -> RunOptions:
         """--pack resolved: packed rows by default for encoder-decoder T5 fine-tuning (as T5 fine-tuned), padded
@@ -228,6 +232,7 @@ def check_options(opts: RunOptions) -> None:
     check_choice("--init", opts.init, INITS)
     check_choice("--protocol", opts.protocol, PROTOCOLS)
     check_choice("--scoring", opts.scoring, SCORINGS)
+    check_choice("--kernels", opts.kernels, KERNEL_MODES)
     check_dtype(opts.dtype)
     if opts.threads is not None and opts.threads > MAX_THREADS:
         raise T5evalError(f"--threads {opts.threads} is too many; use at most {MAX_THREADS} (this machine has "

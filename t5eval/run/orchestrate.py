@@ -27,6 +27,7 @@ from t5eval.results import code_change_note, pin_git_commit, write_run
 from t5eval.run.context import Log, RunContext, fresh_model
 from t5eval.run.flow import finished_tasks, run_tasks
 from t5eval.run.folder import prepare_run_dir, run_settings
+from t5eval.run.kernels import kernels_record
 from t5eval.run.options import RunOptions, check_device, check_dtype, check_eval_data
 from t5eval.run.plan import HeadPlan, RunPlan, TextToTextPlan, is_bert, plan_run, with_device
 from t5eval.run.progress import RunProgress
@@ -138,6 +139,7 @@ def _run_text_to_text(plan: TextToTextPlan, progress: RunProgress | None, log: L
         raise RunInterrupted(run_dir) from None
     record = build_run_record(plan, run_dir, model_record(first, opts.init), tokenizer, records, registry, start,
                               skipped, ctx.model_info.get("mixture"))
+    record["env"]["linear_kernels"] = kernels_record(ctx)  # --kernels (t5eval.run.kernels)
     if dist.is_distributed:
         record["env"]["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
         if opts.fsdp:

@@ -25,7 +25,7 @@ TEXT_TO_TEXT_ONLY = {  # RunOptions field -> (its default, the flag): text-to-te
     "mixture": (False, "--mixture"), "fsdp": (False, "--fsdp"), "pack": (None, "--pack"),
     "pack_length": (512, "--pack-length"), "batch_tokens": (PAPER_BATCH_TOKENS, "--batch-tokens"),
     "grad_accum": (1, "--grad-accum"), "max_input_len": (None, "--max-input-len"), "scoring": ("generate", "--scoring"),
-    "ensemble": ((), "--ensemble"),
+    "ensemble": ((), "--ensemble"), "kernels": ("mkl", "--kernels"),
 }
 
 

@@ -128,17 +128,37 @@ def test_report_records_the_linear_kernel_choice_with_measured_rates(report):
     assert "linear kernels (auto)" in markdown_table(report)
 
 
-def test_auto_keeps_a_faster_kernel_only_where_outputs_stay_exact(monkeypatch):
-    from t5eval.bench import kernel_choice
+FASTER_GEMMS = {c: {"shape": [1, 1, 1], "mkl": 1.0, "onednn": 2.0} for c in ("tall", "decode", "head")}
+
+
+def _in_situ_seconds(mkl: float, onednn: float, calls: list | None = None):
+    """An in-situ timer seam: `mkl` seconds for the all-MKL setting, `onednn` for any other (machine-independent)."""
+
+    def seconds(choice):
+        if calls is not None:
+            calls.append(dict(choice))
+        return mkl if set(choice.values()) == {"mkl"} else onednn
+
+    return seconds
+
+
+def _tiny_bench_inputs():
     from t5eval.bench.measures import Shape, synthetic_batch
     from t5eval.model import load_model
 
     model = load_model("tiny", init="random", seed=0, device="cpu").model.eval()
     shape = Shape(3, 9, 4, 2)
-    batch = synthetic_batch(shape, model.config.vocab_size, 0, "cpu")
-    faster = {c: {"shape": [1, 1, 1], "mkl": 1.0, "onednn": 2.0} for c in ("tall", "decode", "head")}
-    monkeypatch.setattr(kernel_choice, "measure", lambda shapes: faster)
-    kernels, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto")
+    return model, shape, synthetic_batch(shape, model.config.vocab_size, 0, "cpu")
+
+
+def test_auto_keeps_a_faster_kernel_only_where_outputs_stay_exact(monkeypatch):
+    from t5eval.bench import kernel_choice
+    from t5eval.model import kernel_probe
+
+    model, shape, batch = _tiny_bench_inputs()
+    monkeypatch.setattr(kernel_probe, "measure", lambda shapes: FASTER_GEMMS)
+    faster_in_situ = _in_situ_seconds(1.0, 0.5)
+    kernels, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto", faster_in_situ)
     assert rec["candidate"] == dict.fromkeys(("tall", "decode", "head"), "onednn")
     assert rec["chosen"] == rec["candidate"] and rec["rejected"] == {} and kernels is not None
 
@@ -155,6 +175,54 @@ def test_auto_keeps_a_faster_kernel_only_where_outputs_stay_exact(monkeypatch):
         return out
 
     monkeypatch.setattr(kernel_choice, "_outputs", outputs)
-    _, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto")
+    _, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto", faster_in_situ)
     assert rec["chosen"] == {"tall": "onednn", "decode": "onednn", "head": "mkl"}
     assert rec["rejected"] == {"head": "beam rows differ"}
+
+
+def test_auto_drops_a_candidate_that_is_faster_per_gemm_but_slower_in_situ(monkeypatch):
+    from t5eval.bench import kernel_choice
+    from t5eval.bench.table import kernels_line
+    from t5eval.model import kernel_probe
+
+    model, shape, batch = _tiny_bench_inputs()
+    monkeypatch.setattr(kernel_probe, "measure", lambda shapes: FASTER_GEMMS)
+    checked = []
+    monkeypatch.setattr(kernel_choice, "_outputs", lambda *a: checked.append(a))  # the exactness check
+    calls: list = []
+    kernels, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto",
+                                                _in_situ_seconds(1.0, 1.02, calls))
+    assert kernels is None and rec["chosen"] == dict.fromkeys(("tall", "decode", "head"), "mkl")
+    assert rec["candidate"] == dict.fromkeys(("tall", "decode", "head"), "onednn")
+    assert checked == []  # slower in situ: not worth an exactness check
+    (trial,) = rec["in_situ"]
+    assert trial["mkl_s"] == [1.0, 1.0, 1.0] and trial["candidate_s"] == [1.02] * 3
+    assert trial["speedup"] == pytest.approx(1 / 1.02, abs=1e-4) and trial["kept"] is False
+    assert set(rec["rejected"]) == {"tall", "decode", "head"}
+    assert all("not faster in situ" in why for why in rec["rejected"].values())
+    # one warm-up each, then three rounds alternating which setting goes first
+    order = ["mkl" if set(c.values()) == {"mkl"} else "onednn" for c in calls]
+    assert order == ["mkl", "onednn", "mkl", "onednn", "onednn", "mkl", "mkl", "onednn"]
+    assert "in situ (decoding steps, tall+decode+head on oneDNN): best 1.020 s vs MKL 1.000 s, 0.98× (dropped)" \
+        in kernels_line({"linear_kernels": rec})
+    # 4% faster in situ is within the 5% margin: still MKL
+    _, rec = kernel_choice.choose_kernels(model, model.config, shape, batch, "auto", _in_situ_seconds(1.0, 0.96))
+    assert rec["chosen"] == dict.fromkeys(("tall", "decode", "head"), "mkl")
+
+
+def test_the_real_in_situ_unit_runs_decoding_steps_of_the_bench_batch():
+    from t5eval.model.kernel_probe import decode_steps, unit_timer
+
+    model, _, (ids, mask) = _tiny_bench_inputs()
+    steps_seen = []
+    real_step = model.step
+
+    def step(tokens, t, cache):
+        steps_seen.append((tokens.shape[0], t))
+        return real_step(tokens, t, cache)
+
+    model.step = step
+    seconds = unit_timer(decode_steps(model, ids, mask, (3, 6), 2))({"tall": "mkl", "decode": "mkl",
+                                                                    "head": "onednn"})
+    assert seconds > 0
+    assert steps_seen == [(3, 0), (3, 1), (6, 0), (6, 1)]
