@@ -4,8 +4,8 @@ Chosen once per run, at its first decoding (the first eval batch of the first ta
 of that moment), by `t5eval.model.kernel_probe` (measured per GEMM, faster in situ, rows exact), written at
 once to `<run>/linear_kernels.json` and copied into run.json's `env.linear_kernels`. A resumed run uses the
 recorded choice and measures nothing. Only the native model's decoding (`evaluate`) runs under the choice;
-training never does. No routing off the CPU, in bf16, and (auto) under torchrun or for a model the probe
-cannot step (not an encoder-decoder T5, --scoring rank): the record says why.
+training never does. No routing off the CPU, in bf16, for a model the probe cannot step (not an
+encoder-decoder T5, --scoring rank) and (auto) under torchrun: the record says why.
 """
 
 from __future__ import annotations
@@ -75,12 +75,10 @@ def _not_routed(ctx: RunContext, task: EvalTask, model: torch.nn.Module) -> str 
         return f"not routed: --device {opts.device} (the kernels are CPU ones)"
     if opts.dtype != "float32":
         return f"not routed: --dtype {opts.dtype} (the choice is between fp32 kernels)"
-    if opts.kernels != "auto":
-        return None
-    if ctx.dist.is_distributed:
-        return "auto not probed under torchrun (each process would measure apart): MKL"
     if not isinstance(model, T5) or not isinstance(task.decode_config, DecodeConfig) or task.predictor.scores_choices:
-        return "auto probes encoder-decoder T5 decoding (generate) only: MKL"
+        return "the kernel choice covers encoder-decoder T5 decoding (generate) only: MKL"
+    if opts.kernels == "auto" and ctx.dist.is_distributed:
+        return "auto not probed under torchrun (each process would measure apart): MKL"
     return None
 
 

@@ -69,6 +69,16 @@ def test_no_routing_in_bf16_and_a_bad_mode_is_one_line(tmp_path, vocab_path, dat
     assert "error: --kernels 'onednnn' is not one of mkl, auto, onednn (did you mean onednn?)" in capsys.readouterr().err
 
 
+def test_rank_scoring_is_never_routed_and_says_why(tmp_path, vocab_path, data_dir, onednn_calls):
+    """--scoring rank decodes nothing: even forced oneDNN is not routed, and the record says why (a GPT-2 run
+    takes the same path: tests/gpt2/test_gpt2_run.py)."""
+    out = tmp_path / "rank"
+    assert cli(_sst2(vocab_path, data_dir, out, "--kernels", "onednn", "--scoring", "rank")) == 0
+    rec = read_json(out / "run.json")["env"]["linear_kernels"]
+    assert rec["chosen"] == dict.fromkeys(CLASSES, "mkl") and "encoder-decoder T5 decoding" in rec["note"]
+    assert onednn_calls["n"] == 0
+
+
 def test_auto_drops_a_kernel_slower_in_situ_and_records_every_step(tmp_path, vocab_path, data_dir, monkeypatch,
                                                                    onednn_calls):
     monkeypatch.setattr(kernel_probe, "measure", lambda shapes: FASTER_GEMMS)
