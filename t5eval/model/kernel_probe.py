@@ -31,16 +31,19 @@ IN_SITU_MARGIN = SWITCH_MARGIN  # the candidate's best in-situ time must be this
 IN_SITU_ROUNDS = 3  # timed rounds per kernel setting, after one warm-up round
 IN_SITU_STEPS = 4  # decoding steps per timed unit
 ENCODER_TOKENS = 1024  # at most this many input tokens go through the timed encoder (tall class)
+TALL_MAX_ROWS = 4096  # rows of the probe's tall and head GEMMs at most: the rates have levelled off by then, and
+HEAD_MAX_ROWS = 512  # a run's first batch (up to --batch-tokens rows) would make the probe slow and large
 
 InSituTimer = Callable[[dict[str, str]], float]  # seconds of one in-situ unit under a kernel choice
 
 
 def class_shapes(model_cfg: Any, batch: int, input_len: int, beam: int) -> dict[str, tuple[int, int, int]]:
     """(M, K, N) of the three GEMM shape classes of decoding a (batch, input_len) batch with `beam` beams:
-    tall (B·S rows → d_ff), decode (B·K rows → d_ff), head (B rows → vocabulary)."""
+    tall (B·S rows → d_ff), decode (B·K rows → d_ff), head (B rows → vocabulary); rows capped (TALL_MAX_ROWS,
+    HEAD_MAX_ROWS) so that the probe stays about a second whatever the batch."""
     d, ff, vocab = model_cfg.d_model, model_cfg.d_ff, model_cfg.vocab_size
-    return {"tall": (max(batch * input_len, 256), d, ff), "decode": (min(batch * beam, 255), d, ff),
-            "head": (batch, d, max(vocab, 8192))}
+    return {"tall": (min(max(batch * input_len, 256), TALL_MAX_ROWS), d, ff),
+            "decode": (min(batch * beam, 255), d, ff), "head": (min(batch, HEAD_MAX_ROWS), d, max(vocab, 8192))}
 
 
 @dataclass

@@ -112,3 +112,18 @@ def test_decoding_lm_head_runs_whole_on_onednn_and_blocked_on_mkl(models):
     assert active_kernel("head") == "mkl"
     assert mode.routed == {"mkl": 0, "onednn": 1}  # one vocabulary-wide call, not LM_HEAD_BLOCK blocks
     assert float((whole - blocked).abs().max() / blocked.abs().max()) <= 1e-4
+
+
+def test_probe_shapes_follow_the_batch_and_stay_bounded_for_a_run_sized_batch():
+    """The classes of t5-base's GEMMs (d_model 768, d_ff 3072, vocabulary 32128): the bench batch as is; a run's
+    first batch of 65,536 tokens (2,048 rows of 32) capped, so the probe does not time 100-GFLOP products."""
+    from types import SimpleNamespace
+
+    from t5eval.model.kernel_probe import class_shapes
+
+    base = SimpleNamespace(d_model=768, d_ff=3072, vocab_size=32128)
+    assert class_shapes(base, 32, 128, 4) == {"tall": (4096, 768, 3072), "decode": (128, 768, 3072),
+                                              "head": (32, 768, 32128)}
+    assert class_shapes(base, 2048, 32, 4) == {"tall": (4096, 768, 3072), "decode": (255, 768, 3072),
+                                               "head": (512, 768, 32128)}
+    assert class_shapes(base, 2, 9, 1)["tall"] == (256, 768, 3072)  # at least 256 rows: a tall GEMM's class
